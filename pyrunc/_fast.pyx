@@ -1,0 +1,948 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The syscall layer and the container init executor.
+
+Python compiles a container into a list of operations (see ``pyrunc.plan``); ``spawn`` copies them
+into C structs, clones the init with the requested namespaces and returns.  The cloned child runs
+``child_main`` only: plain C, no interpreter, no imports, so nothing from the container's rootfs can
+ever be executed as host code.  The child talks to the parent over a SOCK_SEQPACKET socketpair:
+``SYNC`` points hand control to Python (uid maps, cgroups, hooks), ``E`` messages carry one-line
+errors.
+"""
+
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport strlen, memcpy, memset, strerror, strchr
+from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES
+from libc.stdio cimport snprintf
+
+cdef extern from *:
+    """
+    #define _GNU_SOURCE 1
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <sched.h>
+    #include <signal.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include <unistd.h>
+    #include <grp.h>
+    #include <net/if.h>
+    #include <sys/ioctl.h>
+    #include <sys/mount.h>
+    #include <sys/prctl.h>
+    #include <sys/resource.h>
+    #include <sys/socket.h>
+    #include <sys/stat.h>
+    #include <sys/statfs.h>
+    #include <sys/syscall.h>
+    #include <sys/sysmacros.h>
+    #include <sys/types.h>
+    #include <sys/uio.h>
+    #include <sys/wait.h>
+    #include <linux/capability.h>
+    #include <linux/openat2.h>
+    #include <linux/magic.h>
+
+    #ifndef CLOSE_RANGE_CLOEXEC
+    #define CLOSE_RANGE_CLOEXEC (1U << 2)
+    #endif
+    #ifndef PR_CAP_AMBIENT
+    #define PR_CAP_AMBIENT 47
+    #define PR_CAP_AMBIENT_RAISE 2
+    #define PR_CAP_AMBIENT_CLEAR_ALL 4
+    #endif
+
+    static long pyrunc_raw_clone(unsigned long flags) {
+        /* fork semantics (no new stack) with namespace flags; bypasses glibc's fork handlers */
+        return syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+    }
+
+    static int pyrunc_open_in_root(int rootfd, const char *path, int flags) {
+        /* resolve path as if rootfd were "/": symlinks and ".." can never leave it */
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (unsigned long long)(flags | O_CLOEXEC);
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    }
+
+    static int pyrunc_close_range_cloexec(unsigned int first) {
+        return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
+    }
+
+    static int pyrunc_pivot_root(const char *new_root, const char *put_old) {
+        return (int)syscall(SYS_pivot_root, new_root, put_old);
+    }
+
+    static int pyrunc_capset(unsigned long long eff, unsigned long long perm,
+                             unsigned long long inh) {
+        struct __user_cap_header_struct hdr;
+        struct __user_cap_data_struct data[2];
+        hdr.version = _LINUX_CAPABILITY_VERSION_3;
+        hdr.pid = 0;
+        data[0].effective = (unsigned int)eff; data[1].effective = (unsigned int)(eff >> 32);
+        data[0].permitted = (unsigned int)perm; data[1].permitted = (unsigned int)(perm >> 32);
+        data[0].inheritable = (unsigned int)inh; data[1].inheritable = (unsigned int)(inh >> 32);
+        return (int)syscall(SYS_capset, &hdr, data);
+    }
+
+    static int pyrunc_loopback_up(void) {
+        struct ifreq ifr;
+        int ret, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -1;
+        memset(&ifr, 0, sizeof(ifr));
+        strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+        ret = ioctl(fd, SIOCGIFFLAGS, &ifr);
+        if (ret == 0) {
+            ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+            ret = ioctl(fd, SIOCSIFFLAGS, &ifr);
+        }
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return ret;
+    }
+
+    static int pyrunc_is_procfs(int fd) {
+        struct statfs st;
+        if (fstatfs(fd, &st) < 0) return 0;
+        return st.f_type == PROC_SUPER_MAGIC;
+    }
+
+    static int pyrunc_is_dir(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) return -1;
+        return S_ISDIR(st.st_mode) ? 1 : 0;
+    }
+
+    static int pyrunc_is_devnull(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) return 0;
+        return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+    }
+
+    static int pyrunc_is_executable_file(const char *path) {
+        /* 1: regular file with an x bit, 0: exists but not executable, -1: stat failed */
+        struct stat st;
+        if (stat(path, &st) < 0) return -1;
+        if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) return 0;
+        return 1;
+    }
+
+    static int pyrunc_fd_path(char *buf, size_t len, int fd) {
+        return snprintf(buf, len, "/proc/self/fd/%d", fd);
+    }
+
+    static int pyrunc_send_fd(int sock, int fd) {
+        /* exactly one message carrying exactly one SCM_RIGHTS descriptor */
+        char byte = 0;
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+        struct msghdr msg;
+        memset(&msg, 0, sizeof(msg));
+        memset(&u, 0, sizeof(u));
+        msg.msg_iov = &iov; msg.msg_iovlen = 1;
+        msg.msg_control = u.buf; msg.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+    }
+
+    static void pyrunc_set_errno(int e) { errno = e; }
+
+    static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+    static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
+        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    }
+    """
+    long pyrunc_raw_clone(unsigned long flags) nogil
+    int pyrunc_open_in_root(int rootfd, const char *path, int flags) nogil
+    int pyrunc_close_range_cloexec(unsigned int first) nogil
+    int pyrunc_pivot_root(const char *new_root, const char *put_old) nogil
+    int pyrunc_capset(unsigned long long eff, unsigned long long perm, unsigned long long inh) nogil
+    int pyrunc_loopback_up() nogil
+    int pyrunc_is_procfs(int fd) nogil
+    int pyrunc_is_dir(int fd) nogil
+    int pyrunc_is_devnull(int fd) nogil
+    int pyrunc_is_executable_file(const char *path) nogil
+    int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
+    int pyrunc_send_fd(int sock, int fd) nogil
+    void pyrunc_set_errno(int e) nogil
+    int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
+
+    int O_PATH, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_RDWR, O_CREAT, O_NOCTTY
+    int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, MSG_NOSIGNAL
+    unsigned long MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY, MS_PRIVATE, MS_SLAVE, MS_MOVE
+    int MNT_DETACH
+    int CLONE_NEWPID, CLONE_NEWTIME
+    int PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_KEEPCAPS
+    int PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL
+    int S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO
+    int AT_FDCWD
+    int WNOHANG
+
+    ctypedef unsigned int mode_t
+    ctypedef unsigned long dev_t
+    ctypedef unsigned int uid_t
+    ctypedef unsigned int gid_t
+    ctypedef long ssize_t
+
+    struct rlimit:
+        unsigned long rlim_cur
+        unsigned long rlim_max
+
+    int socketpair(int domain, int type, int protocol, int *sv) nogil
+    ssize_t send(int fd, const void *buf, size_t n, int flags) nogil
+    ssize_t read(int fd, void *buf, size_t n) nogil
+    ssize_t write(int fd, const void *buf, size_t n) nogil
+    int close(int fd) nogil
+    int open(const char *path, int flags, ...) nogil
+    int openat(int dirfd, const char *path, int flags, ...) nogil
+    int mkdirat(int dirfd, const char *path, mode_t mode) nogil
+    int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev) nogil
+    int symlinkat(const char *target, int dirfd, const char *linkpath) nogil
+    int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags) nogil
+    int fchown(int fd, uid_t uid, gid_t gid) nogil
+    int fchmod(int fd, mode_t mode) nogil
+    int mount(const char *source, const char *target, const char *fstype,
+              unsigned long flags, const void *data) nogil
+    int umount2(const char *target, int flags) nogil
+    int chdir(const char *path) nogil
+    int fchdir(int fd) nogil
+    int chroot(const char *path) nogil
+    int setns(int fd, int nstype) nogil
+    int unshare(int flags) nogil
+    int sethostname(const char *name, size_t len) nogil
+    int setdomainname(const char *name, size_t len) nogil
+    int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) nogil
+    int setrlimit(int resource, const rlimit *rl) nogil
+    int setgroups(size_t size, const gid_t *list) nogil
+    int setresuid(uid_t r, uid_t e, uid_t s) nogil
+    int setresgid(gid_t r, gid_t e, gid_t s) nogil
+    mode_t umask(mode_t mask) nogil
+    int execve(const char *path, char *const argv[], char *const envp[]) nogil
+    void _exit(int status) nogil
+    dev_t makedev(unsigned int major, unsigned int minor) nogil
+    int kill(int pid, int sig) nogil
+    int getpid() nogil
+
+
+# Operation codes; pyrunc.plan builds the list, child_main executes it in order.
+cdef enum:
+    OP_CLOSE = 1          # a=fd
+    OP_SETNS = 2          # a=fd b=nstype
+    OP_SYNC = 3           # s1=tag: tell the parent, wait for it to answer
+    OP_UNSHARE = 4        # a=flags
+    OP_MOUNT = 5          # s1=source s2=target s3=fstype s4=data a=flags b=target mode
+    OP_ROOT = 6           # s1=rootfs: remember it as the root for in-root resolution
+    OP_MKNOD = 7          # s1=path in root a=mode b=major c=minor d=uid e=gid
+    OP_SYMLINK = 8        # s1=link target s2=path in root
+    OP_PIVOT = 9          # s1=rootfs a=1 for MS_MOVE+chroot instead of pivot_root
+    OP_HOSTNAME = 10      # s1
+    OP_DOMAINNAME = 11    # s1
+    OP_WRITE_PROC = 12    # s1=path (procfs only) s2=data
+    OP_LOOPBACK = 13
+    OP_MASK = 14          # s1=path
+    OP_READONLY = 15      # s1=path
+    OP_RLIMIT = 16        # a=resource b=soft c=hard
+    OP_NO_NEW_PRIVS = 17
+    OP_SETGROUPS = 18     # ids
+    OP_SETUSER = 19       # a=uid b=gid, keeping capabilities
+    OP_DROP_BOUNDING = 20 # a=mask of capabilities to keep b=last cap
+    OP_CAPSET = 21        # a=effective b=permitted c=inheritable d=ambient e=last cap
+    OP_UMASK = 22         # a
+    OP_CHDIR = 23         # s1
+    OP_FIND_EXEC = 24     # s1=name s2=PATH
+    OP_READY = 25         # tell the parent the init is ready, wait for its go-ahead
+    OP_WAIT_START = 26    # a=dirfd of the state directory s1=fifo name
+    OP_CLOEXEC_FROM = 27  # a=first fd to mark close-on-exec
+    OP_EXEC = 28          # v1=argv v2=env
+    OP_OPEN_DEVNULL = 29  # remember the host's /dev/null for masking
+    OP_SETSID = 30
+    OP_REMOUNT_ROOT = 31  # a=flags: remount "/" (bind) with them
+    OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
+
+# Target modes for OP_MOUNT
+cdef enum:
+    TGT_ABSOLUTE = 0      # the target is a plain path (setup of "/" and the rootfs itself)
+    TGT_DIR = 1           # inside the root; create missing directories
+    TGT_FILE = 2          # inside the root; create missing parents and an empty file
+    TGT_EXISTING = 3      # inside the root; must exist
+
+cdef enum:
+    MSG_MAX = 4096
+    PATH_MAX = 4096
+
+
+cdef struct Op:
+    int code
+    unsigned long long a, b, c, d, e
+    char *s1
+    char *s2
+    char *s3
+    char *s4
+    char **v1
+    char **v2
+    unsigned int *ids
+    int nids
+    char *desc
+
+
+cdef struct Ctx:
+    int sock
+    int rootfd
+    int devnull
+    char exec_path[PATH_MAX]
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: everything below child_main runs without the interpreter.
+
+cdef void child_fail(Ctx *ctx, const char *desc, int err) noexcept nogil:
+    """Report 'desc: error' (Go's lower-case wording) to the parent and exit."""
+    cdef char buf[MSG_MAX]
+    cdef int n
+    cdef const char *text
+    buf[0] = b'E'
+    buf[1] = 0
+    if err:
+        text = strerror(err)
+        n = snprintf(buf + 2, MSG_MAX - 2, "%s: %s", desc, text)
+        # lower-case the first letter of the errno text, as runc prints it
+        n = <int>strlen(desc) + 4
+        if n < MSG_MAX and buf[n] >= b'A' and buf[n] <= b'Z':
+            buf[n] = buf[n] + 32
+    else:
+        snprintf(buf + 2, MSG_MAX - 2, "%s", desc)
+    send(ctx.sock, buf, 2 + strlen(buf + 2), MSG_NOSIGNAL)
+    _exit(1)
+
+
+cdef int child_sync(Ctx *ctx, const char *tag) noexcept nogil:
+    """Tell the parent we reached `tag`; block until it answers 'C' (continue)."""
+    cdef char reply[16]
+    cdef ssize_t n
+    if send(ctx.sock, tag, strlen(tag) + 1, MSG_NOSIGNAL) < 0:
+        return -1
+    while True:
+        n = read(ctx.sock, reply, sizeof(reply))
+        if n < 0 and errno == EINTR:
+            continue
+        break
+    if n <= 0 or reply[0] != b'C':
+        # the parent died or gave up: nothing may outlive a failed create
+        _exit(1)
+    return 0
+
+
+cdef int open_parent_in_root(Ctx *ctx, const char *path, char *last, int mode) noexcept nogil:
+    """Open the directory holding `path` inside the root, creating missing directories.
+
+    `last` receives the final component. Every step is resolved by openat2(RESOLVE_IN_ROOT), so a
+    symlink in the rootfs can only ever point at something else inside it.
+    """
+    cdef char buf[PATH_MAX]
+    cdef size_t n = strlen(path)
+    cdef size_t i, start
+    cdef int fd, nfd
+    if n == 0 or n >= PATH_MAX:
+        pyrunc_set_errno(22)
+        return -1
+    memcpy(buf, path, n + 1)
+    # strip trailing slashes
+    while n > 1 and buf[n - 1] == b'/':
+        n -= 1
+        buf[n] = 0
+    i = n
+    while i > 0 and buf[i - 1] != b'/':
+        i -= 1
+    memcpy(last, buf + i, n - i + 1)
+    if i == 0:
+        buf[0] = b'.'
+        buf[1] = 0
+    else:
+        buf[i] = 0
+    fd = pyrunc_open_in_root(ctx.rootfd, buf, O_PATH | O_DIRECTORY)
+    if fd >= 0 or errno != ENOENT or mode == TGT_EXISTING:
+        return fd
+    # walk from the root, creating what is missing
+    fd = pyrunc_open_in_root(ctx.rootfd, ".", O_PATH | O_DIRECTORY)
+    start = 0
+    while fd >= 0 and start < i:
+        while start < i and buf[start] == b'/':
+            start += 1
+        if start >= i or buf[start] == 0:
+            break
+        n = start
+        while n < i and buf[n] != b'/' and buf[n] != 0:
+            n += 1
+        buf[n] = 0
+        if mkdirat(fd, buf + start, 0o755) < 0 and errno != EEXIST:
+            close(fd)
+            return -1
+        nfd = pyrunc_open_in_root(fd, buf + start, O_PATH | O_DIRECTORY)
+        close(fd)
+        fd = nfd
+        start = n + 1
+    return fd
+
+
+cdef int open_target(Ctx *ctx, const char *path, int mode) noexcept nogil:
+    """An O_PATH fd for a mount target inside the root, created as `mode` asks."""
+    cdef char last[PATH_MAX]
+    cdef int dirfd, fd
+    fd = pyrunc_open_in_root(ctx.rootfd, path, O_PATH)
+    if fd >= 0 or errno != ENOENT or mode == TGT_EXISTING:
+        return fd
+    dirfd = open_parent_in_root(ctx, path, last, mode)
+    if dirfd < 0:
+        return -1
+    if mode == TGT_FILE:
+        fd = openat(dirfd, last, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0o644)
+        if fd >= 0:
+            close(fd)
+    else:
+        if mkdirat(dirfd, last, 0o755) < 0 and errno != EEXIST:
+            close(dirfd)
+            return -1
+    fd = pyrunc_open_in_root(dirfd, last, O_PATH | O_NOFOLLOW)
+    close(dirfd)
+    return fd
+
+
+cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char target[64]
+    cdef int fd, ret, saved
+    if op.b == TGT_ABSOLUTE:
+        return mount(op.s1, op.s2, op.s3, <unsigned long>op.a, op.s4)
+    fd = open_target(ctx, op.s2, <int>op.b)
+    if fd < 0:
+        return -1
+    pyrunc_fd_path(target, sizeof(target), fd)
+    ret = mount(op.s1, target, op.s3, <unsigned long>op.a, op.s4)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_mknod(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char last[PATH_MAX]
+    cdef int dirfd, ret, fd
+    dirfd = open_parent_in_root(ctx, op.s1, last, TGT_DIR)
+    if dirfd < 0:
+        return -1
+    ret = mknodat(dirfd, last, <mode_t>op.a, makedev(<unsigned int>op.b, <unsigned int>op.c))
+    if ret < 0 and errno == EEXIST:
+        ret = 0
+    if ret == 0:
+        fd = openat(dirfd, last, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0:
+            ret = -1
+        else:
+            # chmod/chown through the fd: the node we made, not whatever the name points at
+            pyrunc_fd_path(last, sizeof(last), fd)
+            ret = fchownat(AT_FDCWD, last, <uid_t>op.d, <gid_t>op.e, 0)
+            if ret == 0:
+                ret = chmod_path(last, <mode_t>(op.a & 0o7777))
+            close(fd)
+    close(dirfd)
+    return ret
+
+
+cdef extern from "sys/stat.h":
+    int chmod(const char *path, mode_t mode) nogil
+
+
+cdef int chmod_path(const char *path, mode_t mode) noexcept nogil:
+    return chmod(path, mode)
+
+
+cdef int do_symlink(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char last[PATH_MAX]
+    cdef int dirfd, ret
+    dirfd = open_parent_in_root(ctx, op.s2, last, TGT_DIR)
+    if dirfd < 0:
+        return -1
+    ret = symlinkat(op.s1, dirfd, last)
+    if ret < 0 and errno == EEXIST:
+        ret = 0
+    close(dirfd)
+    return ret
+
+
+cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int oldroot, newroot
+    if op.a:
+        # --no-pivot: move the rootfs over "/" and chroot into it
+        if chdir(op.s1) < 0:
+            return -1
+        if mount(op.s1, "/", NULL, MS_MOVE, NULL) < 0:
+            return -1
+        if chroot(".") < 0:
+            return -1
+        return chdir("/")
+    oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
+    if oldroot < 0:
+        return -1
+    newroot = open(op.s1, O_DIRECTORY | O_RDONLY | O_CLOEXEC)
+    if newroot < 0:
+        close(oldroot)
+        return -1
+    # pivot_root(".", "."): the old root ends up stacked on "/", then detached
+    if fchdir(newroot) < 0 or pyrunc_pivot_root(".", ".") < 0:
+        close(oldroot)
+        close(newroot)
+        return -1
+    if fchdir(oldroot) < 0:
+        return -1
+    # keep the host from seeing our unmount, then drop the old root
+    if mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0:
+        return -1
+    if umount2(".", MNT_DETACH) < 0:
+        return -1
+    close(oldroot)
+    if fchdir(newroot) < 0:
+        return -1
+    close(newroot)
+    # from here on "/" is the container's root: resolve against it
+    if ctx.rootfd >= 0:
+        close(ctx.rootfd)
+    ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    return chdir("/")
+
+
+cdef int do_write_proc(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int fd, ret
+    cdef size_t n
+    fd = open(op.s1, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+    if fd < 0:
+        return -1
+    if not pyrunc_is_procfs(fd):
+        # something in the rootfs stands where procfs should be: refuse to write through it
+        close(fd)
+        pyrunc_set_errno(EPERM)
+        return -1
+    n = strlen(op.s2)
+    ret = <int>write(fd, op.s2, n)
+    close(fd)
+    return 0 if ret == <int>n else -1
+
+
+cdef int do_mask(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char target[64]
+    cdef char source[64]
+    cdef int fd, isdir, ret, saved
+    fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
+    if fd < 0:
+        return 0 if errno == ENOENT else -1
+    isdir = pyrunc_is_dir(fd)
+    pyrunc_fd_path(target, sizeof(target), fd)
+    if isdir == 1:
+        ret = mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0k")
+    else:
+        if ctx.devnull < 0 or not pyrunc_is_devnull(ctx.devnull):
+            close(fd)
+            pyrunc_set_errno(EPERM)
+            return -1
+        pyrunc_fd_path(source, sizeof(source), ctx.devnull)
+        ret = mount(source, target, NULL, MS_BIND, NULL)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_readonly(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char target[64]
+    cdef int fd, ret, saved
+    fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
+    if fd < 0:
+        return 0 if errno == ENOENT else -1
+    pyrunc_fd_path(target, sizeof(target), fd)
+    ret = mount(target, target, NULL, MS_BIND | MS_REC, NULL)
+    if ret == 0:
+        close(fd)
+        # reopen: the new bind mount sits on top of the old fd's mount
+        fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
+        if fd < 0:
+            return -1
+        pyrunc_fd_path(target, sizeof(target), fd)
+        ret = mount(target, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_chdir(Ctx *ctx, Op *op) noexcept nogil:
+    """chdir to the cwd resolved inside the root, never through a /proc magic link (S2)."""
+    cdef int fd, ret, saved
+    fd = open_target(ctx, op.s1, TGT_DIR)
+    if fd < 0:
+        return -1
+    ret = fchdir(fd)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_rlimit(Op *op) noexcept nogil:
+    cdef rlimit rl
+    rl.rlim_cur = <unsigned long>op.b
+    rl.rlim_max = <unsigned long>op.c
+    return setrlimit(<int>op.a, &rl)
+
+
+cdef int do_drop_bounding(Op *op) noexcept nogil:
+    cdef unsigned long long cap
+    for cap in range(op.b + 1):
+        if not (op.a >> cap) & 1:
+            if prctl(PR_CAPBSET_DROP, <unsigned long>cap, 0, 0, 0) < 0:
+                return -1
+    return 0
+
+
+cdef int do_capset(Op *op) noexcept nogil:
+    cdef unsigned long long cap
+    if pyrunc_capset(op.a, op.b, op.c) < 0:
+        return -1
+    if prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0:
+        return -1
+    for cap in range(op.e + 1):
+        if (op.d >> cap) & 1:
+            if prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, <unsigned long>cap, 0, 0) < 0:
+                return -1
+    return 0
+
+
+cdef int do_setuser(Op *op) noexcept nogil:
+    # keep the permitted set across the uid change; OP_CAPSET then sets the final sets
+    if prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0:
+        return -1
+    if setresgid(<gid_t>op.b, <gid_t>op.b, <gid_t>op.b) < 0:
+        return -1
+    if setresuid(<uid_t>op.a, <uid_t>op.a, <uid_t>op.a) < 0:
+        return -1
+    return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+
+
+cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
+    """Look the executable up as Go's exec.LookPath does, with runc's error wording."""
+    cdef char msg[MSG_MAX]
+    cdef const char *name = op.s1
+    cdef const char *p
+    cdef const char *end
+    cdef size_t dlen, nlen = strlen(name)
+    cdef int r
+    if strchr(name, b'/') != NULL:
+        r = pyrunc_is_executable_file(name)
+        if r == 1:
+            snprintf(ctx.exec_path, PATH_MAX, "%s", name)
+            return
+        if r < 0:
+            snprintf(msg, MSG_MAX, "exec: \"%s\": stat %s", name, name)
+            child_fail(ctx, msg, errno)
+        snprintf(msg, MSG_MAX, "exec: \"%s\"", name)
+        child_fail(ctx, msg, EACCES)
+    p = op.s2
+    if p == NULL:
+        p = ""
+    while True:
+        end = strchr(p, b':')
+        dlen = <size_t>(end - p) if end != NULL else strlen(p)
+        if dlen == 0:
+            snprintf(ctx.exec_path, PATH_MAX, "./%s", name)
+        else:
+            snprintf(ctx.exec_path, PATH_MAX, "%.*s/%s", <int>dlen, p, name)
+        if pyrunc_is_executable_file(ctx.exec_path) == 1:
+            return
+        if end == NULL:
+            break
+        p = end + 1
+    snprintf(msg, MSG_MAX, "exec: \"%s\": executable file not found in $PATH", name)
+    child_fail(ctx, msg, 0)
+
+
+cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
+    """Block on the exec fifo until `start` opens it for reading, then tell it we go on."""
+    cdef int fd
+    while True:
+        fd = openat(<int>op.a, op.s1, O_WRONLY | O_CLOEXEC)
+        if fd < 0 and errno == EINTR:
+            continue
+        break
+    if fd < 0:
+        return -1
+    if write(fd, b"0", 1) != 1:
+        close(fd)
+        return -1
+    close(<int>op.a)
+    # fd stays open: it closes on execve, which is how `start` knows the process runs
+    return 0
+
+
+cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char msg[MSG_MAX]
+    cdef int err
+    execve(ctx.exec_path, op.v1, op.v2)
+    err = errno
+    # after `start` nobody listens on the sync socket: say it on the container's stderr
+    snprintf(msg, MSG_MAX, "pyrunc: exec %s: %s\n", ctx.exec_path, strerror(err))
+    write(2, msg, strlen(msg))
+    _exit(126 if err == EACCES or err == EPERM else 127)
+
+
+cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
+    cdef Ctx ctx
+    cdef Op *op
+    cdef int i, ret
+    ctx.sock = sock
+    ctx.rootfd = -1
+    ctx.devnull = -1
+    ctx.exec_path[0] = 0
+    # nothing in the container may ptrace us or read our memory before execve (S1, S6)
+    if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
+        child_fail(&ctx, "prctl(PR_SET_DUMPABLE)", errno)
+    umask(0)
+    for i in range(nops):
+        op = &ops[i]
+        ret = 0
+        if op.code == OP_CLOSE:
+            close(<int>op.a)
+        elif op.code == OP_SETNS:
+            ret = setns(<int>op.a, <int>op.b)
+            close(<int>op.a)
+        elif op.code == OP_SYNC:
+            ret = child_sync(&ctx, op.s1)
+        elif op.code == OP_UNSHARE:
+            ret = unshare(<int>op.a)
+        elif op.code == OP_MOUNT:
+            ret = do_mount(&ctx, op)
+        elif op.code == OP_ROOT:
+            ctx.rootfd = open(op.s1, O_PATH | O_DIRECTORY | O_CLOEXEC)
+            ret = -1 if ctx.rootfd < 0 else 0
+        elif op.code == OP_MKNOD:
+            ret = do_mknod(&ctx, op)
+        elif op.code == OP_SYMLINK:
+            ret = do_symlink(&ctx, op)
+        elif op.code == OP_PIVOT:
+            ret = do_pivot(&ctx, op)
+        elif op.code == OP_HOSTNAME:
+            ret = sethostname(op.s1, strlen(op.s1))
+        elif op.code == OP_DOMAINNAME:
+            ret = setdomainname(op.s1, strlen(op.s1))
+        elif op.code == OP_WRITE_PROC:
+            ret = do_write_proc(&ctx, op)
+        elif op.code == OP_LOOPBACK:
+            ret = pyrunc_loopback_up()
+        elif op.code == OP_MASK:
+            ret = do_mask(&ctx, op)
+        elif op.code == OP_READONLY:
+            ret = do_readonly(&ctx, op)
+        elif op.code == OP_RLIMIT:
+            ret = do_rlimit(op)
+        elif op.code == OP_NO_NEW_PRIVS:
+            ret = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        elif op.code == OP_SETGROUPS:
+            ret = setgroups(<size_t>op.nids, op.ids)
+        elif op.code == OP_SETUSER:
+            ret = do_setuser(op)
+        elif op.code == OP_DROP_BOUNDING:
+            ret = do_drop_bounding(op)
+        elif op.code == OP_CAPSET:
+            ret = do_capset(op)
+        elif op.code == OP_UMASK:
+            umask(<mode_t>op.a)
+        elif op.code == OP_CHDIR:
+            ret = do_chdir(&ctx, op)
+        elif op.code == OP_FIND_EXEC:
+            do_find_exec(&ctx, op)
+        elif op.code == OP_READY:
+            ret = child_sync(&ctx, "ready")
+        elif op.code == OP_WAIT_START:
+            ret = do_wait_start(&ctx, op)
+        elif op.code == OP_CLOEXEC_FROM:
+            ret = pyrunc_close_range_cloexec(<unsigned int>op.a)
+        elif op.code == OP_EXEC:
+            child_exec(&ctx, op)
+        elif op.code == OP_OPEN_DEVNULL:
+            # the container's own /dev/null, checked to be the real char device 1:3 (S7)
+            ctx.devnull = pyrunc_open_in_root(ctx.rootfd, "/dev/null", O_PATH | O_NOFOLLOW)
+            if ctx.devnull >= 0 and not pyrunc_is_devnull(ctx.devnull):
+                close(ctx.devnull)
+                ctx.devnull = -1
+                pyrunc_set_errno(EPERM)
+            ret = -1 if ctx.devnull < 0 else 0
+        elif op.code == OP_SETSID:
+            ret = 0 if setsid() >= 0 else -1
+        elif op.code == OP_REMOUNT_ROOT:
+            ret = mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | <unsigned long>op.a, NULL)
+        elif op.code == OP_SET_PROPAGATION:
+            ret = mount(NULL, op.s1, NULL, <unsigned long>op.a, NULL)
+        if ret < 0:
+            child_fail(&ctx, op.desc, errno)
+    child_fail(&ctx, "init: the plan ended without exec", 0)
+    _exit(1)
+
+
+cdef extern from "unistd.h":
+    int setsid() nogil
+
+
+# ---------------------------------------------------------------------------------------------
+# The parent side.
+
+cdef char *dup_bytes(object value) except? NULL:
+    cdef bytes b
+    cdef char *out
+    if value is None:
+        return NULL
+    b = value.encode() if isinstance(value, str) else bytes(value)
+    if b"\0" in b:
+        raise ValueError("string contains a NUL byte: %r" % (b[:40],))
+    out = <char *>malloc(len(b) + 1)
+    if out == NULL:
+        raise MemoryError()
+    memcpy(out, <char *>b, len(b))
+    out[len(b)] = 0
+    return out
+
+
+cdef char **dup_vector(object values) except? NULL:
+    cdef char **out
+    cdef Py_ssize_t i, n
+    if values is None:
+        return NULL
+    n = len(values)
+    out = <char **>calloc(n + 1, sizeof(char *))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = dup_bytes(values[i])
+    return out
+
+
+cdef void free_vector(char **v) noexcept:
+    cdef int i = 0
+    if v == NULL:
+        return
+    while v[i] != NULL:
+        free(v[i])
+        i += 1
+    free(v)
+
+
+cdef void free_ops(Op *ops, int n) noexcept:
+    cdef int i
+    for i in range(n):
+        free(ops[i].s1)
+        free(ops[i].s2)
+        free(ops[i].s3)
+        free(ops[i].s4)
+        free(ops[i].desc)
+        free_vector(ops[i].v1)
+        free_vector(ops[i].v2)
+        free(ops[i].ids)
+    free(ops)
+
+
+cdef unsigned long long as_u64(object v):
+    return <unsigned long long>(int(v) & 0xFFFFFFFFFFFFFFFF)
+
+
+cdef Op *build_ops(list plan) except NULL:
+    cdef Op *ops = <Op *>calloc(len(plan) + 1, sizeof(Op))
+    cdef Op *op
+    cdef int i, j
+    if ops == NULL:
+        raise MemoryError()
+    try:
+        for i, item in enumerate(plan):
+            op = &ops[i]
+            code, desc, nums, strs, argv, envp, ids = item
+            op.code = code
+            op.desc = dup_bytes(desc)
+            nums = tuple(nums) + (0,) * (5 - len(nums))
+            op.a = as_u64(nums[0])
+            op.b = as_u64(nums[1])
+            op.c = as_u64(nums[2])
+            op.d = as_u64(nums[3])
+            op.e = as_u64(nums[4])
+            strs = tuple(strs) + (None,) * (4 - len(strs))
+            op.s1 = dup_bytes(strs[0])
+            op.s2 = dup_bytes(strs[1])
+            op.s3 = dup_bytes(strs[2])
+            op.s4 = dup_bytes(strs[3])
+            op.v1 = dup_vector(argv)
+            op.v2 = dup_vector(envp)
+            if ids:
+                op.nids = len(ids)
+                op.ids = <unsigned int *>malloc(len(ids) * sizeof(unsigned int))
+                for j in range(len(ids)):
+                    op.ids[j] = <unsigned int>ids[j]
+    except BaseException:
+        free_ops(ops, len(plan))
+        raise
+    return ops
+
+
+def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1):
+    """Clone the container init to execute `plan`; returns (host pid, parent's socket fd).
+
+    `join_pid_fd` is a pid namespace to create the init in: setns(CLONE_NEWPID) only affects
+    children, so the parent enters it just around the clone and goes back.
+    """
+    cdef int sv[2]
+    cdef Op *ops
+    cdef int n = len(plan)
+    cdef long pid
+    cdef int own_pid_ns = -1
+    cdef int err = 0
+    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
+        raise OSError(errno, "socketpair: " + strerror(errno).decode())
+    ops = build_ops(plan)
+    try:
+        if join_pid_fd >= 0:
+            own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
+            if own_pid_ns < 0 or setns(join_pid_fd, CLONE_NEWPID) < 0:
+                raise OSError(errno, "setns(pid): " + strerror(errno).decode())
+        with nogil:
+            pid = pyrunc_raw_clone(clone_flags)
+            if pid == 0:
+                close(sv[0])
+                child_main(ops, n, sv[1])
+                _exit(1)
+            err = errno
+        if own_pid_ns >= 0:
+            setns(own_pid_ns, CLONE_NEWPID)
+    finally:
+        if own_pid_ns >= 0:
+            close(own_pid_ns)
+        free_ops(ops, n)
+        close(sv[1])
+    if pid < 0:
+        close(sv[0])
+        raise OSError(err, "clone: " + strerror(err).decode())
+    return int(pid), sv[0]
+
+
+def pidfd_open(int pid) -> int:
+    cdef int fd = pyrunc_pidfd_open(pid)
+    if fd < 0:
+        raise OSError(errno, strerror(errno).decode())
+    return fd
+
+
+def pidfd_send_signal(int pidfd, int sig) -> None:
+    if pyrunc_pidfd_send_signal(pidfd, sig) < 0:
+        raise OSError(errno, strerror(errno).decode())
+
+
+def send_fd(int sock, int fd) -> None:
+    """One sendmsg with exactly one SCM_RIGHTS fd (what console-socket receivers expect)."""
+    if pyrunc_send_fd(sock, fd) < 0:
+        raise OSError(errno, strerror(errno).decode())

@@ -1,0 +1,18 @@
+"""pyrunc features: what this build supports, as features.md describes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    del p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.features import features
+
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0

@@ -1,0 +1,39 @@
+"""pyrunc list [--format table|json] [--quiet]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    p.add_argument("-q", "--quiet", action="store_true", help="display only container IDs")
+
+
+def table(rows: list[dict]) -> str:
+    """runc's layout: tab-separated columns padded to at least 12, 3 spaces apart."""
+    header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    lines = [header] + [
+        [r["id"], str(r["pid"]), r["status"], r["bundle"], r["created"], r["owner"] or "root"]
+        for r in rows
+    ]
+    widths = [max(12, max(len(line[i]) for line in lines) + 3) for i in range(len(header) - 1)]
+    return "".join(
+        "".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)) + line[-1] + "\n"
+        for line in lines
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.state import StateStore
+
+    rows = [c.oci_state() for c in StateStore(args.root).containers()]
+    if args.quiet:
+        sys.stdout.write("".join(r["id"] + "\n" for r in rows))
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        sys.stdout.write(table(rows))
+    return 0

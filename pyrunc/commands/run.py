@@ -1,0 +1,23 @@
+"""pyrunc run [--detach] [--keep] [create flags] ID"""
+
+from __future__ import annotations
+
+import argparse
+
+from pyrunc.commands.create import add_create_arguments, create_options
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_create_arguments(p)
+    p.add_argument("-d", "--detach", action="store_true", help="detach from the container")
+    p.add_argument("--keep", action="store_true", help="do not delete the container after exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.lifecycle.run import run as run_container
+    from pyrunc.state import StateStore
+
+    return run_container(
+        StateStore(args.root), args.id, args.bundle, detach=args.detach, keep=args.keep,
+        **create_options(args),
+    )

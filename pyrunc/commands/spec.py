@@ -1,0 +1,26 @@
+"""pyrunc spec [--bundle DIR]: write a default config.json (the same as runc's)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from pyrunc.errors import PyruncError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
+    p.add_argument("--rootless", action="store_true", help="a spec for a rootless container")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.spec.defaults import default_config
+
+    path = os.path.join(args.bundle, "config.json")
+    if os.path.exists(path):
+        raise PyruncError("File config.json exists. Remove it first")
+    config = default_config()
+    with open(path, "w") as f:
+        f.write(json.dumps(config, indent="\t") + "\n")
+    return 0

@@ -1,0 +1,17 @@
+"""pyrunc start ID"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.lifecycle.start import start
+    from pyrunc.state import StateStore
+
+    start(StateStore(args.root), args.id)
+    return 0

@@ -1,0 +1,30 @@
+"""The `features` document (features.md, features-linux.md): only what pyrunc really does."""
+
+from __future__ import annotations
+
+from pyrunc import SPEC_VERSION, __version__
+from pyrunc.capabilities import CAPABILITIES
+from pyrunc.namespaces import FLAGS
+from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION
+
+
+def features() -> dict:
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "mountOptions": sorted(set(FLAG_OPTIONS) | set(PROPAGATION)),
+        "linux": {
+            "namespaces": sorted(FLAGS),
+            "capabilities": sorted("CAP_" + name for name in CAPABILITIES),
+            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False,
+                       "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+            "netDevices": {"enabled": False},
+        },
+        "annotations": {"org.pyrunc.version": __version__},
+    }

@@ -1,0 +1,1 @@
+"""The lifecycle, one module per operation; `start`, `kill`, `delete` never import the spec model."""

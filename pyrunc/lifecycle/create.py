@@ -1,0 +1,189 @@
+"""`create`: parse the bundle, compile the plan, clone the init and leave it waiting for `start`."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyrunc import _fast, hooks
+from pyrunc.errors import PyruncError
+from pyrunc.plan import SYNC_NAMESPACES, SYNC_PRE_PIVOT, InitPlan, compile_plan
+from pyrunc.spec.converter import load_config_file
+from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
+
+CONTINUE = b"C"
+
+
+def _rfc3339_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Digits only, no newline (the containerd shim parses it whole); atomic."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+class InitProcess:
+    """The parent's end of the init: its pid and the sync socket."""
+
+    def __init__(self, pid: int, sock: int) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    def next_message(self) -> str:
+        """The next sync tag; an error message from the child becomes a PyruncError."""
+        data = os.read(self.sock, 8192)
+        if not data:
+            status = self._reap()
+            raise PyruncError(f"container init exited before it was ready ({status})")
+        if data[:1] == b"E":
+            raise PyruncError(
+                "unable to start container process: " + data[2:].decode(errors="replace")
+            )
+        return data.rstrip(b"\0").decode()
+
+    def proceed(self) -> None:
+        os.write(self.sock, CONTINUE)
+
+    def _reap(self) -> str:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return "already reaped"
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {os.WTERMSIG(status)}"
+        return f"exit status {os.WEXITSTATUS(status)}"
+
+    def abort(self) -> None:
+        """Kill the init and reap it: nothing of a failed create may stay behind."""
+        try:
+            os.kill(self.pid, 9)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self.sock >= 0:
+            os.close(self.sock)
+            self.sock = -1
+
+
+def create(
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    *,
+    pid_file: str | None = None,
+    console_socket: str | None = None,
+    no_pivot: bool = False,
+    no_new_keyring: bool = False,
+    preserve_fds: int = 0,
+) -> tuple[Container, InitProcess]:
+    """Create the container; on any failure everything done so far is undone."""
+    bundle = os.path.abspath(bundle)
+    spec = load_config_file(os.path.join(bundle, "config.json"))
+    if spec.process is not None and spec.process.terminal and not console_socket:
+        raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+    lock = store.claim(container_id)
+    state_dir = store.path(container_id)
+    state_dir_fd = -1
+    plan: InitPlan | None = None
+    init: InitProcess | None = None
+    try:
+        os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
+        os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
+        state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        plan = compile_plan(
+            spec,
+            bundle,
+            lock_fd=lock.fd,
+            state_dir_fd=state_dir_fd,
+            fifo=EXEC_FIFO,
+            preserve_fds=preserve_fds,
+            no_pivot=no_pivot,
+        )
+        join_pid = plan.ns.join.get("pid", -1) if plan.ns else -1
+        pid, sock = _fast.spawn(plan.ops, plan.clone_flags, join_pid)
+        init = InitProcess(pid, sock)
+        plan.close()
+        stat = read_proc_stat(pid)
+        data = {
+            "ociVersion": spec.oci_version or OCI_VERSION,
+            "id": container_id,
+            "pid": pid,
+            "bundle": bundle,
+            "rootfs": plan.rootfs,
+            "created": _rfc3339_now(),
+            "owner": "",
+            "annotations": dict(spec.annotations or {}),
+            "pyrunc": {
+                "init_start_time": stat[1] if stat else "",
+                "own_pid_ns": "pid" in plan.ns.new,
+                "hooks": _stored_hooks(spec),
+            },
+        }
+        container = Container(store, container_id, data)
+        _drive(init, spec, container, plan)
+        container.save()
+        if pid_file:
+            write_pid_file(pid_file, pid)
+        init.proceed()
+        return container, init
+    except BaseException:
+        if init is not None:
+            init.abort()
+        store.remove(container_id)
+        raise
+    finally:
+        if plan is not None:
+            plan.close()
+        if state_dir_fd >= 0:
+            os.close(state_dir_fd)
+        lock.release()
+
+
+def _stored_hooks(spec: object) -> dict:
+    h = spec.hooks
+    if h is None:
+        return {}
+    out = {}
+    for kind in ("poststart", "poststop"):
+        items = getattr(h, kind) or ()
+        if items:
+            out[kind] = [hooks.hook_dict(x) for x in items]
+    return out
+
+
+def _drive(init: InitProcess, spec: object, container: Container, plan: InitPlan) -> None:
+    """Answer the child's sync points until it reports ready."""
+    while True:
+        tag = init.next_message()
+        if tag == SYNC_NAMESPACES:
+            if spec.process is not None and spec.process.oom_score_adj is not None:
+                with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
+                    f.write(str(spec.process.oom_score_adj))
+        elif tag == SYNC_PRE_PIVOT:
+            h = spec.hooks
+            if h is not None:
+                state = container.hook_state("creating")
+                hooks.run_hooks("prestart", [hooks.hook_dict(x) for x in h.prestart or ()], state)
+                hooks.run_hooks(
+                    "createRuntime", [hooks.hook_dict(x) for x in h.create_runtime or ()], state
+                )
+        elif tag == "ready":
+            return
+        else:
+            raise PyruncError(f"container init sent an unknown message {tag!r}")
+        init.proceed()

@@ -1,0 +1,66 @@
+"""`delete`: kill what is left (created, or anything with --force), remove the state, poststop."""
+
+from __future__ import annotations
+
+import os
+import select
+
+from pyrunc import _fast
+from pyrunc.errors import ContainerNotFound, PyruncError, StateError
+from pyrunc.lifecycle.kill import container_processes, signal_process
+from pyrunc.log import get_logger
+from pyrunc.state import StateStore
+
+SIGKILL = 9
+
+
+def wait_gone(pid: int, start_time: str, timeout_ms: int = 10000) -> None:
+    """Wait until the process has exited (a zombie counts as gone)."""
+    try:
+        pidfd = _fast.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        from pyrunc.state import process_alive
+
+        if not process_alive(pid, start_time):
+            return
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(timeout_ms):
+            raise PyruncError(f"process {pid} did not exit after SIGKILL")
+    finally:
+        os.close(pidfd)
+
+
+def delete(store: StateStore, container_id: str, force: bool = False) -> None:
+    try:
+        lock, container = store.lock(container_id)
+    except ContainerNotFound:
+        if force and os.path.isdir(store.path(container_id)):
+            # a create that died before writing its state: only the directory is left
+            store.remove(container_id)
+            return
+        raise
+    with lock:
+        status = container.status
+        if status in ("running", "paused") and not force:
+            raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
+        if status != "stopped":
+            procs = container_processes(container)
+            if not container.runtime.get("own_pid_ns"):
+                for pid, started in procs[1:]:
+                    signal_process(pid, started, SIGKILL)
+            start_time = container.runtime.get("init_start_time", "")
+            signal_process(container.pid, start_time, SIGKILL)
+            wait_gone(container.pid, start_time)
+        state = container.hook_state("stopped")
+        poststop = container.runtime.get("hooks", {}).get("poststop")
+        store.remove(container_id)
+    if poststop:
+        from pyrunc.hooks import run_hooks
+
+        try:
+            run_hooks("poststop", poststop, state)
+        except PyruncError as e:
+            get_logger().warning(str(e))

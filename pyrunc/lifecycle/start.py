@@ -1,0 +1,55 @@
+"""`start`: release the init waiting on the exec fifo, then run poststart hooks."""
+
+from __future__ import annotations
+
+import os
+import select
+
+from pyrunc.errors import PyruncError, StateError
+from pyrunc.state import EXEC_FIFO, StateStore
+
+
+def start(store: StateStore, container_id: str) -> None:
+    lock, container = store.lock(container_id)
+    with lock:
+        status = container.status
+        if status != "created":
+            if status == "stopped":
+                raise StateError("cannot start a container that has stopped")
+            raise StateError(f"cannot start an already {status} container")
+        fifo = os.path.join(container.dir, EXEC_FIFO)
+        _release(fifo, container)
+        os.unlink(fifo)
+        poststart = container.runtime.get("hooks", {}).get("poststart")
+        if poststart:
+            from pyrunc.hooks import run_hooks
+
+            run_hooks("poststart", poststart, container.hook_state("running"))
+
+
+def _release(fifo: str, container: object) -> None:
+    """Open the fifo for reading, which unblocks the init; read until it execs (EOF)."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        got = b""
+        while True:
+            events = poller.poll(200)
+            if not events:
+                if not container.is_alive():
+                    raise PyruncError("container init died before it could be started")
+                continue
+            try:
+                chunk = os.read(fd, 64)
+            except BlockingIOError:
+                continue
+            if chunk:
+                got += chunk
+                continue
+            if got:
+                return  # the writer closed: the init has exec'd (or died trying)
+            if not container.is_alive():
+                raise PyruncError("container init died before it could be started")
+    finally:
+        os.close(fd)

@@ -1,0 +1,81 @@
+"""Namespace kinds: clone flags for new ones, setns for joined ones (by path)."""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.errors import ConfigError
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+FLAGS: dict[str, int] = {
+    "mount": CLONE_NEWNS,
+    "cgroup": CLONE_NEWCGROUP,
+    "uts": CLONE_NEWUTS,
+    "ipc": CLONE_NEWIPC,
+    "user": CLONE_NEWUSER,
+    "pid": CLONE_NEWPID,
+    "network": CLONE_NEWNET,
+    "time": CLONE_NEWTIME,
+}
+
+# setns order for joined namespaces: the user namespace first (it owns the others), the mount
+# namespace last (after it, host paths are no longer what they were).
+JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "mount")
+
+
+class NamespacePlan:
+    """Which namespaces are new (clone/unshare flags) and which are joined (open fds)."""
+
+    __slots__ = ("new", "join", "kinds")
+
+    def __init__(self) -> None:
+        self.new: set[str] = set()
+        self.join: dict[str, int] = {}
+        self.kinds: set[str] = set()
+
+    @property
+    def clone_flags(self) -> int:
+        """Flags for clone(); cgroup and time namespaces are made later (see plan)."""
+        flags = 0
+        for kind in self.new - {"cgroup", "time"}:
+            flags |= FLAGS[kind]
+        return flags
+
+    def close(self) -> None:
+        for fd in self.join.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.join.clear()
+
+
+def resolve(namespaces: tuple) -> NamespacePlan:
+    """Open the namespaces to join (host paths, resolved by the runtime) and list the new ones."""
+    plan = NamespacePlan()
+    try:
+        for i, ns in enumerate(namespaces):
+            kind = ns.type
+            plan.kinds.add(kind)
+            if not ns.path:
+                plan.new.add(kind)
+                continue
+            try:
+                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise ConfigError(
+                    f"config.json: linux.namespaces[{i}].path: {ns.path}: {e.strerror.lower()}"
+                ) from None
+            plan.join[kind] = fd
+    except BaseException:
+        plan.close()
+        raise
+    return plan

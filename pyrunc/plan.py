@@ -1,0 +1,156 @@
+"""Compile a validated spec into the init's plan: every decision is taken here, in Python.
+
+The result is a list of plain operations (``pyrunc.ops``) for the executor in ``_fast`` plus the
+few things the parent itself does while the child waits at a sync point.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import capabilities, namespaces, ops, process, rootfs
+from pyrunc.errors import ConfigError
+from pyrunc.ops import Op, op
+
+# sync points the child stops at; the parent acts, then answers
+SYNC_NAMESPACES = "namespaces"   # uid/gid maps, cgroups, oom_score_adj
+SYNC_PRE_PIVOT = "pre-pivot"     # prestart and createRuntime hooks
+
+PROC_SYS = "/proc/sys/"
+
+
+class InitPlan:
+    """What `create` needs to run the init: the operations and the parent's part."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.clone_flags = 0
+        self.ns: namespaces.NamespacePlan | None = None
+        self.rootfs = ""
+
+    def close(self) -> None:
+        if self.ns is not None:
+            self.ns.close()
+
+
+def rootfs_path(spec: object, bundle: str) -> str:
+    if spec.root is None or not spec.root.path:
+        raise ConfigError("config.json: root.path: required property missing")
+    path = spec.root.path
+    if not os.path.isabs(path):
+        path = os.path.join(bundle, path)
+    path = os.path.realpath(path)
+    if not os.path.isdir(path):
+        raise ConfigError(f"config.json: root.path: {path}: not a directory")
+    return path
+
+
+def compile_plan(
+    spec: object,
+    bundle: str,
+    *,
+    lock_fd: int,
+    state_dir_fd: int,
+    fifo: str,
+    preserve_fds: int,
+    no_pivot: bool = False,
+) -> InitPlan:
+    """The whole init, from namespaces to execve."""
+    linux = spec.linux
+    if linux is None:
+        raise ConfigError("config.json: linux: required on Linux")
+    proc = spec.process
+    if proc is None:
+        raise ConfigError("config.json: process: required by create")
+    plan = InitPlan()
+    plan.rootfs = rootfs_path(spec, bundle)
+    ns = plan.ns = namespaces.resolve(tuple(linux.namespaces or ()))
+    try:
+        _validate_namespaces(spec, ns)
+        plan.clone_flags = ns.clone_flags
+        emit = plan.ops.append
+        extend = plan.ops.extend
+
+        emit(op(ops.CLOSE, "close the lock", lock_fd))
+        for kind in namespaces.JOIN_ORDER:
+            if kind in ns.join:
+                emit(op(ops.SETNS, f"join {kind} namespace", ns.join[kind],
+                        namespaces.FLAGS[kind]))
+        emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,)))
+        if "user" in ns.new:
+            emit(op(ops.SETUSER, "become root in the user namespace", 0, 0))
+        if "cgroup" in ns.new:
+            emit(op(ops.UNSHARE, "unshare the cgroup namespace", namespaces.CLONE_NEWCGROUP))
+        if "mount" not in ns.kinds:
+            raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+
+        # the rootfs: "/" private (or slave) so nothing propagates back to the host
+        propagation = linux.rootfs_propagation or ""
+        root_prop = rootfs.MS_REC | (
+            rootfs.MS_SLAVE if propagation in ("slave", "rslave") else rootfs.MS_PRIVATE
+        )
+        emit(op(ops.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
+        emit(op(ops.MOUNT, f"bind mount the rootfs {plan.rootfs}", rootfs.MS_BIND | rootfs.MS_REC,
+                ops.TGT_ABSOLUTE, s=(plan.rootfs, plan.rootfs)))
+        emit(op(ops.ROOT, "open the rootfs", s=(plan.rootfs,)))
+
+        mounts = tuple(spec.mounts or ())
+        cgroup_mounts = None
+        if any(m.type == "cgroup" for m in mounts):
+            cgroup_mounts = rootfs.CgroupMounts.from_host("cgroup" in ns.new)
+        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts))
+        if rootfs.mounts_dev(mounts):
+            extend(rootfs.device_ops(tuple(linux.devices or ()), True, "user" in ns.kinds))
+            extend(rootfs.dev_link_ops())
+        elif linux.devices:
+            extend(rootfs.device_ops(tuple(linux.devices), False, "user" in ns.kinds))
+        emit(op(ops.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
+        emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
+        emit(op(ops.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
+                1 if no_pivot else 0, s=(plan.rootfs,)))
+        if propagation in ("shared", "rshared", "unbindable", "runbindable"):
+            emit(op(ops.SET_PROPAGATION, f"set rootfs propagation {propagation}",
+                    rootfs.PROPAGATION[propagation], s=("/",)))
+
+        if spec.hostname is not None:
+            emit(op(ops.HOSTNAME, f"sethostname {spec.hostname}", s=(spec.hostname,)))
+        if spec.domainname is not None:
+            emit(op(ops.DOMAINNAME, f"setdomainname {spec.domainname}", s=(spec.domainname,)))
+        if "network" in ns.new:
+            emit(op(ops.LOOPBACK, "bring up the loopback interface"))
+        for key, value in sorted((linux.sysctl or {}).items()):
+            path = PROC_SYS + key.replace(".", "/")
+            emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(path, value)))
+        if linux.masked_paths:
+            emit(op(ops.OPEN_DEVNULL, "open /dev/null to mask paths with"))
+        for path in linux.masked_paths or ():
+            emit(op(ops.MASK, f"mask {path}", s=(path,)))
+        for path in linux.readonly_paths or ():
+            emit(op(ops.READONLY, f"make {path} read-only", s=(path,)))
+        if spec.root.readonly:
+            emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
+
+        emit(op(ops.SETSID, "setsid"))
+        extend(process.rlimit_ops(tuple(proc.rlimits or ())))
+        if proc.no_new_privileges:
+            emit(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
+        extend(process.identity_ops(proc, capabilities.last_cap()))
+        extend(process.exec_ops(proc))
+        emit(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
+        emit(op(ops.READY, "report ready"))
+        emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
+        emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
+    except BaseException:
+        plan.close()
+        raise
+    return plan
+
+
+def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
+    if spec.hostname and "uts" not in ns.new:
+        raise ConfigError("config.json: hostname: setting it requires a new uts namespace")
+    if spec.domainname and "uts" not in ns.new:
+        raise ConfigError("config.json: domainname: setting it requires a new uts namespace")
+    for key in (spec.linux.sysctl or {}):
+        if key.startswith("net.") and "network" not in ns.kinds:
+            raise ConfigError(f"config.json: linux.sysctl.{key}: needs a network namespace")

@@ -1,0 +1,279 @@
+"""The container's filesystem: mount options, the config's mounts, /dev, masked/readonly paths.
+
+Everything here is decided in the parent and turned into operations; the child only executes
+them, resolving every target inside the rootfs (openat2 RESOLVE_IN_ROOT, S3).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from pyrunc import ops
+from pyrunc.errors import ConfigError
+from pyrunc.ops import Op, op
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+# option -> (clear?, flag)
+FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
+    "defaults": (False, 0),
+    "ro": (False, MS_RDONLY), "rw": (True, MS_RDONLY),
+    "nosuid": (False, MS_NOSUID), "suid": (True, MS_NOSUID),
+    "nodev": (False, MS_NODEV), "dev": (True, MS_NODEV),
+    "noexec": (False, MS_NOEXEC), "exec": (True, MS_NOEXEC),
+    "sync": (False, MS_SYNCHRONOUS), "async": (True, MS_SYNCHRONOUS),
+    "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
+    "dirsync": (False, MS_DIRSYNC),
+    "nosymfollow": (False, MS_NOSYMFOLLOW),
+    "noatime": (False, MS_NOATIME), "atime": (True, MS_NOATIME),
+    "nodiratime": (False, MS_NODIRATIME), "diratime": (True, MS_NODIRATIME),
+    "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME),
+    "strictatime": (False, MS_STRICTATIME), "nostrictatime": (True, MS_STRICTATIME),
+    "lazytime": (False, MS_LAZYTIME), "nolazytime": (True, MS_LAZYTIME),
+    "iversion": (False, MS_I_VERSION), "noiversion": (True, MS_I_VERSION),
+    "silent": (False, MS_SILENT), "loud": (True, MS_SILENT),
+    "remount": (False, MS_REMOUNT),
+    "bind": (False, MS_BIND), "rbind": (False, MS_BIND | MS_REC),
+}  # fmt: skip
+
+PROPAGATION: dict[str, int] = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}  # fmt: skip
+
+# flags a bind mount only gets through a remount
+_REMOUNT_FLAGS = (
+    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_MANDLOCK | MS_DIRSYNC
+    | MS_NOSYMFOLLOW | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME
+)
+
+# (name, major, minor): created when the config mounts a fresh /dev and does not list them
+DEFAULT_DEVICES = (
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+)  # fmt: skip
+DEV_SYMLINKS = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+)
+DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+class MountOptions:
+    """A mount's options split into flags, propagation and the filesystem's data string."""
+
+    __slots__ = ("flags", "propagation", "data")
+
+    def __init__(self, options: tuple[str, ...] | list[str] | None) -> None:
+        self.flags = 0
+        self.propagation: list[int] = []
+        data: list[str] = []
+        for option in options or ():
+            if option in FLAG_OPTIONS:
+                clear, flag = FLAG_OPTIONS[option]
+                if clear:
+                    self.flags &= ~flag
+                else:
+                    self.flags |= flag
+            elif option in PROPAGATION:
+                self.propagation.append(PROPAGATION[option])
+            else:
+                data.append(option)
+        self.data = ",".join(data)
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & MS_BIND)
+
+
+def container_path(dest: str) -> str:
+    """A destination as an absolute path inside the container (relative ones are from '/')."""
+    return os.path.normpath(os.path.join("/", dest))
+
+
+def mount_ops(mounts: tuple, bundle: str, cgroup_source: CgroupMounts | None) -> list[Op]:
+    """Operations for the config's mounts, before pivot_root (targets relative to the rootfs)."""
+    out: list[Op] = []
+    for i, m in enumerate(mounts):
+        dest = container_path(m.destination)
+        opts = MountOptions(m.options)
+        if m.type == "bind":
+            opts.flags |= MS_BIND
+        where = f"mounts[{i}]"
+        if m.type == "cgroup":
+            if cgroup_source is None:
+                raise ConfigError(f"config.json: {where}: cgroup mounts need /proc/self/mountinfo")
+            out.extend(cgroup_source.ops(dest, opts))
+            continue
+        if opts.is_bind:
+            source = m.source or ""
+            if not source:
+                raise ConfigError(f"config.json: {where}.source: a bind mount needs a source")
+            if not os.path.isabs(source):
+                source = os.path.join(bundle, source)
+            try:
+                is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+            except OSError as e:
+                raise ConfigError(
+                    f"config.json: {where}.source: {source}: {e.strerror.lower()}"
+                ) from None
+            kind = ops.TGT_DIR if is_dir else ops.TGT_FILE
+            desc = f"mount {source} to {dest}"
+            out.append(op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest)))
+            if opts.flags & _REMOUNT_FLAGS:
+                flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
+                out.append(op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest)))
+        else:
+            source = m.source or m.type or "none"
+            desc = f"mount {m.type or source} to {dest}"
+            out.append(
+                op(ops.MOUNT, desc, opts.flags, ops.TGT_DIR, s=(source, dest, m.type, opts.data))
+            )
+        for prop in opts.propagation:
+            out.append(op(ops.MOUNT, f"set propagation of {dest}", prop, ops.TGT_EXISTING,
+                          s=(None, dest)))
+    return out
+
+
+def mounts_dev(mounts: tuple) -> bool:
+    """runc creates device nodes only when the config gives /dev a fresh (non-bind) mount."""
+    for m in mounts:
+        if container_path(m.destination) == "/dev":
+            return m.type != "bind" and "bind" not in (m.options or ()) and "rbind" not in (
+                m.options or ()
+            )
+    return False
+
+
+def device_ops(devices: tuple, with_defaults: bool, in_userns: bool) -> list[Op]:
+    """mknod for each device (or a bind mount of the host node inside a user namespace)."""
+    out: list[Op] = []
+    listed = set()
+    for i, d in enumerate(devices):
+        path = container_path(d.path)
+        listed.add(path)
+        if d.type not in DEVICE_TYPES:
+            raise ConfigError(f"config.json: linux.devices[{i}].type: invalid value {d.type!r}")
+        mode = DEVICE_TYPES[d.type] | (0o666 if d.file_mode is None else d.file_mode & 0o7777)
+        out.append(_device_op(path, mode, d.major or 0, d.minor or 0, d.uid or 0, d.gid or 0,
+                              in_userns))
+    if with_defaults:
+        for path, major, minor in DEFAULT_DEVICES:
+            if path not in listed:
+                out.append(_device_op(path, stat.S_IFCHR | 0o666, major, minor, 0, 0, in_userns))
+    return out
+
+
+def _device_op(path: str, mode: int, major: int, minor: int, uid: int, gid: int,
+               in_userns: bool) -> Op:
+    if in_userns:
+        # mknod is not allowed in a user namespace: bind the host's node instead
+        return op(ops.MOUNT, f"bind device {path}", MS_BIND, ops.TGT_FILE, s=(path, path))
+    return op(ops.MKNOD, f"mknod {path}", mode, major, minor, uid, gid, s=(path,))
+
+
+def dev_link_ops() -> list[Op]:
+    out = [op(ops.SYMLINK, f"symlink {link}", s=(target, link)) for target, link in DEV_SYMLINKS]
+    if os.path.exists("/proc/kcore"):
+        out.append(op(ops.SYMLINK, "symlink /dev/core", s=("/proc/kcore", "/dev/core")))
+    out.append(op(ops.SYMLINK, "symlink /dev/ptmx", s=("pts/ptmx", "/dev/ptmx")))
+    return out
+
+
+class CgroupMounts:
+    """How to give the container a /sys/fs/cgroup on this host's layout (v1, v2 or hybrid).
+
+    On v1 and hybrid hosts runc mounts a tmpfs and, per hierarchy, either a fresh cgroup mount
+    (with a cgroup namespace, whose root is the container's cgroup) or a bind of the container's
+    own cgroup directory; on a v2 host one cgroup2 mount does.
+    """
+
+    def __init__(self, hierarchies: list[tuple[str, str, str, str]], new_cgroupns: bool) -> None:
+        # (mount point, fs type, super options, cgroup path of the init in that hierarchy)
+        self.hierarchies = hierarchies
+        self.new_cgroupns = new_cgroupns
+
+    @classmethod
+    def from_host(cls, new_cgroupns: bool, pid: str = "self") -> CgroupMounts:
+        paths: dict[str, str] = {}
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for c in controllers.split(",") if controllers else [""]:
+                    paths[c] = path
+        found = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fstype, _source, superopts = (right.split() + ["", ""])[:3]
+                if fstype not in ("cgroup", "cgroup2"):
+                    continue
+                mountpoint = left.split()[4]
+                if fstype == "cgroup2":
+                    cgpath = paths.get("", "/")
+                else:
+                    names = [o for o in superopts.split(",") if o not in ("rw", "ro")]
+                    key = next((n for n in names if n in paths), None)
+                    if key is None:
+                        key = next((n for n in names if n.startswith("name=")), "")
+                    cgpath = paths.get(key, "/")
+                found.append((mountpoint, fstype, superopts, cgpath))
+        return cls(found, new_cgroupns)
+
+    def ops(self, dest: str, opts: MountOptions) -> list[Op]:
+        base = opts.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+        v2_only = [h for h in self.hierarchies if h[0] == "/sys/fs/cgroup" and h[1] == "cgroup2"]
+        if v2_only:
+            return self._one(dest, v2_only[0], opts.flags)
+        out = [op(ops.MOUNT, f"mount tmpfs to {dest}", base, ops.TGT_DIR,
+                  s=("tmpfs", dest, "tmpfs", "mode=755"))]
+        for h in self.hierarchies:
+            if not h[0].startswith("/sys/fs/cgroup/"):
+                continue
+            sub = dest + "/" + os.path.basename(h[0])
+            out.extend(self._one(sub, h, base | (opts.flags & MS_RDONLY)))
+        if opts.flags & MS_RDONLY:
+            out.append(op(ops.MOUNT, f"remount {dest} read-only", MS_REMOUNT | MS_RDONLY | base,
+                          ops.TGT_EXISTING, s=("tmpfs", dest, "tmpfs", "mode=755")))
+        return out
+
+    def _one(self, dest: str, h: tuple[str, str, str, str], flags: int) -> list[Op]:
+        mountpoint, fstype, superopts, cgpath = h
+        if self.new_cgroupns:
+            data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
+            return [op(ops.MOUNT, f"mount {fstype} to {dest}", flags, ops.TGT_DIR,
+                       s=(fstype, dest, fstype, data))]
+        source = mountpoint + cgpath if cgpath != "/" else mountpoint
+        out = [op(ops.MOUNT, f"bind {source} to {dest}", MS_BIND | MS_REC, ops.TGT_DIR,
+                  s=(source, dest))]
+        if flags:
+            out.append(op(ops.MOUNT, f"remount {dest}", MS_BIND | MS_REMOUNT | flags,
+                          ops.TGT_EXISTING, s=(None, dest)))
+        return out
