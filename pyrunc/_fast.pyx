@@ -151,6 +151,13 @@ cdef extern from *:
 
     static void pyrunc_set_errno(int e) { errno = e; }
 
+    static int pyrunc_join_session_keyring(const char *name) {
+        /* KEYCTL_JOIN_SESSION_KEYRING: a keyring of the container's own, not the caller's */
+        long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
+        if (r < 0 && errno == ENOSYS) return 0;
+        return r < 0 ? -1 : 0;
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -169,6 +176,7 @@ cdef extern from *:
     int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
     int pyrunc_send_fd(int sock, int fd) nogil
     void pyrunc_set_errno(int e) nogil
+    int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_pidfd_open(int pid) nogil
     int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
 
@@ -263,6 +271,7 @@ cdef enum:
     OP_SETSID = 30
     OP_REMOUNT_ROOT = 31  # a=flags: remount "/" (bind) with them
     OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
+    OP_KEYRING = 33       # s1=name of a new session keyring
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -783,6 +792,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | <unsigned long>op.a, NULL)
         elif op.code == OP_SET_PROPAGATION:
             ret = mount(NULL, op.s1, NULL, <unsigned long>op.a, NULL)
+        elif op.code == OP_KEYRING:
+            ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:
             child_fail(&ctx, op.desc, errno)
     child_fail(&ctx, "init: the plan ended without exec", 0)

@@ -34,7 +34,8 @@ class Logger:
         if self.fmt == "json":
             import json
 
-            return json.dumps({"level": level, "msg": msg, "time": _now()}, separators=(",", ":")) + "\n"
+            record = {"level": level, "msg": msg, "time": _now()}
+            return json.dumps(record, separators=(",", ":")) + "\n"
         return f"time={_quote(_now())} level={level} msg={_quote(msg)}\n"
 
     def log(self, level: str, msg: str) -> None:

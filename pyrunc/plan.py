@@ -54,6 +54,7 @@ def compile_plan(
     fifo: str,
     preserve_fds: int,
     no_pivot: bool = False,
+    keyring: str | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -131,6 +132,8 @@ def compile_plan(
             emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
 
         emit(op(ops.SETSID, "setsid"))
+        if keyring:
+            emit(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
         extend(process.rlimit_ops(tuple(proc.rlimits or ())))
         if proc.no_new_privileges:
             emit(op(ops.NO_NEW_PRIVS, "set no_new_privs"))

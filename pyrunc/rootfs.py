@@ -149,7 +149,9 @@ def mount_ops(mounts: tuple, bundle: str, cgroup_source: CgroupMounts | None) ->
             out.append(op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest)))
             if opts.flags & _REMOUNT_FLAGS:
                 flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
-                out.append(op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest)))
+                out.append(
+                    op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest))
+                )
         else:
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         sys.stdout.write("".join(r["id"] + "\n" for r in rows))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(rows) + "\n")
+        # runc prints `null` for an empty list
+        sys.stdout.write((json.dumps(rows) if rows else "null") + "\n")
     else:
         sys.stdout.write(table(rows))
     return 0

@@ -1,1 +1,1 @@
-"""The lifecycle, one module per operation; `start`, `kill`, `delete` never import the spec model."""
+"""The lifecycle, one module per operation; start, kill and delete never import the spec model."""

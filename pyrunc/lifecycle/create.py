@@ -95,7 +95,9 @@ def create(
     bundle = os.path.abspath(bundle)
     spec = load_config_file(os.path.join(bundle, "config.json"))
     if spec.process is not None and spec.process.terminal and not console_socket:
-        raise PyruncError("cannot allocate tty if pyrunc will detach without setting console socket")
+        raise PyruncError(
+            "cannot allocate tty if pyrunc will detach without setting console socket"
+        )
     lock = store.claim(container_id)
     state_dir = store.path(container_id)
     state_dir_fd = -1
@@ -113,6 +115,7 @@ def create(
             fifo=EXEC_FIFO,
             preserve_fds=preserve_fds,
             no_pivot=no_pivot,
+            keyring=None if no_new_keyring else f"_ses.{container_id}",
         )
         join_pid = plan.ns.join.get("pid", -1) if plan.ns else -1
         pid, sock = _fast.spawn(plan.ops, plan.clone_flags, join_pid)
@@ -154,6 +157,20 @@ def create(
         lock.release()
 
 
+def write_id_maps(pid: int, linux: object) -> None:
+    """uid_map and gid_map of a new user namespace, written by the parent (it holds the caps)."""
+    for name, mappings in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        if not mappings:
+            field = "uidMappings" if name == "uid_map" else "gidMappings"
+            raise PyruncError(f"config.json: linux.{field}: required with a new user namespace")
+        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise PyruncError(f"write {name} of the init: {(e.strerror or str(e)).lower()}") from None
+
+
 def _stored_hooks(spec: object) -> dict:
     h = spec.hooks
     if h is None:
@@ -171,6 +188,8 @@ def _drive(init: InitProcess, spec: object, container: Container, plan: InitPlan
     while True:
         tag = init.next_message()
         if tag == SYNC_NAMESPACES:
+            if "user" in plan.ns.new:
+                write_id_maps(init.pid, spec.linux)
             if spec.process is not None and spec.process.oom_score_adj is not None:
                 with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
                     f.write(str(spec.process.oom_score_adj))

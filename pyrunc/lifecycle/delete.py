@@ -45,7 +45,9 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     with lock:
         status = container.status
         if status in ("running", "paused") and not force:
-            raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
+            raise StateError(
+                f"cannot delete container {container_id} that is not stopped: {status}"
+            )
         if status != "stopped":
             procs = container_processes(container)
             if not container.runtime.get("own_pid_ns"):

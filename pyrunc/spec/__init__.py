@@ -1,0 +1,1 @@
+"""OCI runtime-spec configuration: model, JSON conversion and the default config."""

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install what pyrunc and its tests need on a fresh Debian machine (as root), then pyrunc itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
