@@ -168,7 +168,8 @@ def write_id_maps(pid: int, linux: object) -> None:
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)
         except OSError as e:
-            raise PyruncError(f"write {name} of the init: {(e.strerror or str(e)).lower()}") from None
+            reason = (e.strerror or str(e)).lower()
+            raise PyruncError(f"write {name} of the init: {reason}") from None
 
 
 def _stored_hooks(spec: object) -> dict:
