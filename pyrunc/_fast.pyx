@@ -151,6 +151,59 @@ cdef extern from *:
 
     static void pyrunc_set_errno(int e) { errno = e; }
 
+    static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+    static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
+        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    }
+
+    #include <termios.h>
+    static int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) {
+        /* a pty from the container's own devpts: the master goes to the console socket, the
+           peer becomes stdio, the controlling terminal and /dev/console */
+        int master, slave, fd, unlock = 0;
+        char src[64], dst[64];
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        master = (int)syscall(SYS_openat2, rootfd, "/dev/ptmx", &how, sizeof(how));
+        if (master < 0) return -1;
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto fail;
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0) goto fail;
+        if (rows || cols) {
+            struct winsize ws;
+            memset(&ws, 0, sizeof(ws));
+            ws.ws_row = rows; ws.ws_col = cols;
+            if (ioctl(master, TIOCSWINSZ, &ws) < 0) goto fail;
+        }
+        if (pyrunc_send_fd(sock, master) < 0) goto fail;
+        close(master);
+        close(sock);
+        /* /dev/console: an empty file made inside the root, with the pty bound over it */
+        memset(&how, 0, sizeof(how));
+        how.flags = O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+        how.mode = 0600;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        fd = (int)syscall(SYS_openat2, rootfd, "/dev/console", &how, sizeof(how));
+        if (fd >= 0) {
+            snprintf(src, sizeof(src), "/proc/self/fd/%d", slave);
+            snprintf(dst, sizeof(dst), "/proc/self/fd/%d", fd);
+            if (mount(src, dst, NULL, MS_BIND, NULL) < 0) { close(fd); return -1; }
+            close(fd);
+        }
+        if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) return -1;
+        if (slave > 2) close(slave);
+        return ioctl(0, TIOCSCTTY, 0);
+    fail:
+        {
+            int saved = errno;
+            close(master);
+            errno = saved;
+        }
+        return -1;
+    }
+
     static int pyrunc_join_session_keyring(const char *name) {
         /* KEYCTL_JOIN_SESSION_KEYRING: a keyring of the container's own, not the caller's */
         long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
@@ -158,10 +211,6 @@ cdef extern from *:
         return r < 0 ? -1 : 0;
     }
 
-    static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
-    static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
-        return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-    }
     """
     long pyrunc_raw_clone(unsigned long flags) nogil
     int pyrunc_open_in_root(int rootfd, const char *path, int flags) nogil
@@ -177,6 +226,7 @@ cdef extern from *:
     int pyrunc_send_fd(int sock, int fd) nogil
     void pyrunc_set_errno(int e) nogil
     int pyrunc_join_session_keyring(const char *name) nogil
+    int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
     int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
 
@@ -272,6 +322,7 @@ cdef enum:
     OP_REMOUNT_ROOT = 31  # a=flags: remount "/" (bind) with them
     OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
     OP_KEYRING = 33       # s1=name of a new session keyring
+    OP_CONSOLE = 34       # a=console socket b=rows c=columns
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -792,6 +843,9 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | <unsigned long>op.a, NULL)
         elif op.code == OP_SET_PROPAGATION:
             ret = mount(NULL, op.s1, NULL, <unsigned long>op.a, NULL)
+        elif op.code == OP_CONSOLE:
+            ret = pyrunc_setup_console(ctx.rootfd, <int>op.a, <unsigned short>op.b,
+                                       <unsigned short>op.c)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

@@ -55,6 +55,7 @@ def compile_plan(
     preserve_fds: int,
     no_pivot: bool = False,
     keyring: str | None = None,
+    console_fd: int = -1,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -132,6 +133,10 @@ def compile_plan(
             emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
 
         emit(op(ops.SETSID, "setsid"))
+        if proc.terminal:
+            size = proc.console_size
+            emit(op(ops.CONSOLE, "set up the console", console_fd,
+                    size.height if size else 0, size.width if size else 0))
         if keyring:
             emit(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
         extend(process.rlimit_ops(tuple(proc.rlimits or ())))

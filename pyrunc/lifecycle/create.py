@@ -100,13 +100,15 @@ def create(
         )
     lock = store.claim(container_id)
     state_dir = store.path(container_id)
-    state_dir_fd = -1
+    state_dir_fd = console_fd = -1
     plan: InitPlan | None = None
     init: InitProcess | None = None
     try:
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
         state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if spec.process is not None and spec.process.terminal and console_socket:
+            console_fd = connect_console(console_socket)
         plan = compile_plan(
             spec,
             bundle,
@@ -116,6 +118,7 @@ def create(
             preserve_fds=preserve_fds,
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
+            console_fd=console_fd,
         )
         join_pid = plan.ns.join.get("pid", -1) if plan.ns else -1
         pid, sock = _fast.spawn(plan.ops, plan.clone_flags, join_pid)
@@ -152,9 +155,24 @@ def create(
     finally:
         if plan is not None:
             plan.close()
-        if state_dir_fd >= 0:
-            os.close(state_dir_fd)
+        for fd in (state_dir_fd, console_fd):
+            if fd >= 0:
+                os.close(fd)
         lock.release()
+
+
+def connect_console(path: str) -> int:
+    """A connected stream socket to --console-socket; the init sends the pty master on it."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        reason = (e.strerror or str(e)).lower()
+        raise PyruncError(f"connect to console socket {path}: {reason}") from None
+    return sock.detach()
 
 
 def write_id_maps(pid: int, linux: object) -> None:
