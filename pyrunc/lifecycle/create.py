@@ -37,6 +37,7 @@ class InitProcess:
     def __init__(self, pid: int, sock: int) -> None:
         self.pid = pid
         self.sock = sock
+        self.console: object | None = None  # our end of the console socket, for `run`
 
     def next_message(self) -> str:
         """The next sync tag; an error message from the child becomes a PyruncError."""
@@ -90,11 +91,18 @@ def create(
     no_pivot: bool = False,
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
+    relay_console: bool = False,
 ) -> tuple[Container, InitProcess]:
     """Create the container; on any failure everything done so far is undone."""
     bundle = os.path.abspath(bundle)
     spec = load_config_file(os.path.join(bundle, "config.json"))
-    if spec.process is not None and spec.process.terminal and not console_socket:
+    terminal = spec.process is not None and bool(spec.process.terminal)
+    relay = None
+    if terminal and not console_socket and relay_console:
+        import socket
+
+        relay, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    elif terminal and not console_socket:
         raise PyruncError(
             "cannot allocate tty if pyrunc will detach without setting console socket"
         )
@@ -107,8 +115,8 @@ def create(
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
         state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        if spec.process is not None and spec.process.terminal and console_socket:
-            console_fd = connect_console(console_socket)
+        if terminal:
+            console_fd = child_end.detach() if relay else connect_console(console_socket)
         plan = compile_plan(
             spec,
             bundle,
@@ -123,6 +131,7 @@ def create(
         join_pid = plan.ns.join.get("pid", -1) if plan.ns else -1
         pid, sock = _fast.spawn(plan.ops, plan.clone_flags, join_pid)
         init = InitProcess(pid, sock)
+        init.console = relay
         plan.close()
         stat = read_proc_stat(pid)
         data = {
@@ -148,6 +157,8 @@ def create(
         init.proceed()
         return container, init
     except BaseException:
+        if relay is not None:
+            relay.close()
         if init is not None:
             init.abort()
         store.remove(container_id)

@@ -28,6 +28,8 @@ def run(
     keep: bool = False,
     **create_options: object,
 ) -> int:
+    if not detach and not create_options.get("console_socket"):
+        create_options["relay_console"] = True
     container, init = create(store, container_id, bundle, **create_options)
     init.close()
     try:
@@ -47,6 +49,10 @@ def run(
 
     for signum in FORWARDED:
         signal.signal(signum, forward)
+    if init.console is not None:
+        from pyrunc.console import receive_master, relay
+
+        relay(receive_master(init.console))
     while True:
         try:
             _, status = os.waitpid(init.pid, 0)
