@@ -256,6 +256,7 @@ cdef extern from *:
     ssize_t read(int fd, void *buf, size_t n) nogil
     ssize_t write(int fd, const void *buf, size_t n) nogil
     int close(int fd) nogil
+    int dup2(int oldfd, int newfd) nogil
     int open(const char *path, int flags, ...) nogil
     int openat(int dirfd, const char *path, int flags, ...) nogil
     int mkdirat(int dirfd, const char *path, mode_t mode) nogil
@@ -323,6 +324,7 @@ cdef enum:
     OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
     OP_KEYRING = 33       # s1=name of a new session keyring
     OP_CONSOLE = 34       # a=console socket b=rows c=columns
+    OP_DUP2 = 35          # a=old fd b=new fd
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -846,6 +848,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
         elif op.code == OP_CONSOLE:
             ret = pyrunc_setup_console(ctx.rootfd, <int>op.a, <unsigned short>op.b,
                                        <unsigned short>op.c)
+        elif op.code == OP_DUP2:
+            ret = dup2(<int>op.a, <int>op.b)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

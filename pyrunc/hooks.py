@@ -1,62 +1,152 @@
-"""OCI hooks run by the runtime (prestart, createRuntime, poststart, poststop).
+"""OCI hooks: prestart, createRuntime, createContainer, startContainer, poststart, poststop.
 
 Hooks are plain dicts (path, args, env, timeout) so that `start` and `delete` can run the ones
-kept in state.json without importing the spec model.
+kept in state.json without importing the spec model. A hook is spawned by the same executor as
+the container's init, which lets it join the container's namespaces first where the spec says
+the hook runs "in the container namespace".
 """
 
 from __future__ import annotations
 
 import json
+import os
+import select
 
+from pyrunc import _fast, ops
 from pyrunc.errors import PyruncError
+from pyrunc.ops import op
+
+KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
 def hook_dict(hook: object) -> dict:
     """The stored form of a spec Hook."""
     d: dict = {"path": hook.path}
-    if hook.args is not None:
+    if hook.args:
         d["args"] = list(hook.args)
-    if hook.env is not None:
+    if hook.env:
         d["env"] = list(hook.env)
     if hook.timeout is not None:
         d["timeout"] = hook.timeout
     return d
 
 
-def run_hooks(kind: str, hooks: list[dict], state: dict) -> None:
-    """Run hooks in order, each with the state JSON on stdin; the first failure raises."""
+def spec_hooks(spec: object) -> dict[str, list[dict]]:
+    """Every non-empty hook list of a spec, by its JSON name."""
+    h = spec.hooks
+    if h is None:
+        return {}
+    out = {}
+    for kind in KINDS:
+        attr = "".join("_" + c.lower() if c.isupper() else c for c in kind)
+        items = getattr(h, attr) or ()
+        if items:
+            out[kind] = [hook_dict(x) for x in items]
+    return out
+
+
+def run_hooks(kind: str, hooks: list[dict] | None, state: dict, in_pid: int = 0) -> None:
+    """Run hooks in order with the state JSON on stdin; the first failure raises.
+
+    With `in_pid`, each hook joins that process's namespaces (mount last) before its execve.
+    """
     if not hooks:
         return
-    import subprocess
-
     payload = json.dumps(state).encode()
     for i, hook in enumerate(hooks):
-        path = hook["path"]
-        args = hook.get("args") or [path]
-        env = {}
-        for item in hook.get("env") or ():
-            key, _, value = item.partition("=")
-            env[key] = value
-        try:
-            proc = subprocess.run(
-                args,
-                executable=path,
-                input=payload,
-                env=env,
-                capture_output=True,
-                timeout=hook.get("timeout"),
-                close_fds=True,
-            )
-        except subprocess.TimeoutExpired:
+        status, output = _run_one(hook, payload, in_pid)
+        if status != 0:
+            detail = output.decode(errors="replace").strip().replace("\n", " ")[:500]
             raise PyruncError(
-                f"{kind} hook #{i} ({path}) did not finish within {hook['timeout']}s"
-            ) from None
-        except OSError as e:
-            raise PyruncError(f"{kind} hook #{i} ({path}): {e.strerror.lower()}") from None
-        if proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()
-            detail = detail.replace("\n", " ")[:500]
-            raise PyruncError(
-                f"{kind} hook #{i} ({path}) failed with status {proc.returncode}"
+                f"{kind} hook #{i} ({hook['path']}) {status_text(status, hook)}"
                 + (f": {detail}" if detail else "")
             )
+
+
+def status_text(status: int, hook: dict) -> str:
+    if status == -1:
+        return f"did not finish within {hook.get('timeout')}s"
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"failed with status {os.WEXITSTATUS(status)}"
+
+
+def _run_one(hook: dict, payload: bytes, in_pid: int) -> tuple[int, bytes]:
+    """(wait status or -1 on timeout, combined output) of one hook."""
+    path = hook["path"]
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe()
+    ns_fds: list[tuple[int, int, str]] = []
+    pid_ns = -1
+    try:
+        plan = []
+        if in_pid:
+            from pyrunc.namespaces import open_process_namespaces
+
+            ns_fds, pid_ns = open_process_namespaces(in_pid)
+            plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag) for fd, flag, kind in ns_fds]
+        plan += [
+            op(ops.DUP2, "stdin", stdin_r, 0),
+            op(ops.DUP2, "stdout", out_w, 1),
+            op(ops.DUP2, "stderr", out_w, 2),
+            op(ops.CLOEXEC_FROM, "close file descriptors", 3),
+            op(ops.FIND_EXEC, "find hook", s=(path, None)),
+            op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or []),
+        ]
+        pid, sock = _fast.spawn(plan, 0, pid_ns)
+    finally:
+        for fd in [stdin_r, out_w, pid_ns] + [fd for fd, _, _ in ns_fds]:
+            if fd >= 0:
+                os.close(fd)
+    try:
+        message = os.read(sock, 4096)  # EOF once the hook has exec'd
+        os.close(sock)
+        if message[:1] == b"E":
+            os.waitpid(pid, 0)
+            raise PyruncError(f"hook {path}: {message[2:].decode(errors='replace')}")
+        try:
+            os.write(stdin_w, payload)
+        except BrokenPipeError:
+            pass
+        os.close(stdin_w)
+        stdin_w = -1
+        return _wait(pid, out_r, hook.get("timeout"))
+    finally:
+        if stdin_w >= 0:
+            os.close(stdin_w)
+        os.close(out_r)
+
+
+def _wait(pid: int, out_r: int, timeout: int | None) -> tuple[int, bytes]:
+    pidfd = _fast.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(out_r, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        deadline_ms = None if timeout is None else timeout * 1000
+        output = b""
+        import time
+
+        start = time.monotonic()
+        while True:
+            left = None
+            if deadline_ms is not None:
+                left = max(0, int(deadline_ms - (time.monotonic() - start) * 1000))
+            events = poller.poll(left)
+            if not events:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return -1, output
+            for fd, _ in events:
+                if fd == out_r:
+                    chunk = os.read(out_r, 65536)
+                    if chunk:
+                        output += chunk
+                    else:
+                        poller.unregister(out_r)
+                else:
+                    _, status = os.waitpid(pid, 0)
+                    # whatever is still buffered in the pipe
+                    return status, output
+    finally:
+        os.close(pidfd)

@@ -79,3 +79,35 @@ def resolve(namespaces: tuple) -> NamespacePlan:
         plan.close()
         raise
     return plan
+
+
+# /proc/<pid>/ns names, in the order an outside process joins a container's namespaces
+PROC_NS = (("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("cgroup", "cgroup"),
+           ("mount", "mnt"))
+
+
+def open_process_namespaces(pid: int) -> tuple[list[tuple[int, int, str]], int]:
+    """Fds of the namespaces of `pid` that differ from ours: ([(fd, flag, kind)], pid ns fd).
+
+    Used to run something inside a running container (hooks, exec). The pid namespace is
+    returned apart: setns(CLONE_NEWPID) only applies to children, see ``_fast.spawn``.
+    """
+    joined: list[tuple[int, int, str]] = []
+    pid_fd = -1
+    try:
+        for kind, name in PROC_NS + (("pid", "pid"),):
+            path = f"/proc/{pid}/ns/{name}"
+            if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            if kind == "pid":
+                pid_fd = fd
+            else:
+                joined.append((fd, FLAGS[kind], kind))
+    except OSError:
+        for fd, _, _ in joined:
+            os.close(fd)
+        if pid_fd >= 0:
+            os.close(pid_fd)
+        raise
+    return joined, pid_fd

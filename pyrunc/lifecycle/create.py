@@ -134,6 +134,9 @@ def create(
         init.console = relay
         plan.close()
         stat = read_proc_stat(pid)
+        all_hooks = hooks.spec_hooks(spec)
+        stored = {k: v for k, v in all_hooks.items() if k in ("startContainer", "poststart",
+                                                                "poststop")}
         data = {
             "ociVersion": spec.oci_version or OCI_VERSION,
             "id": container_id,
@@ -146,11 +149,11 @@ def create(
             "pyrunc": {
                 "init_start_time": stat[1] if stat else "",
                 "own_pid_ns": "pid" in plan.ns.new,
-                "hooks": _stored_hooks(spec),
+                "hooks": stored,
             },
         }
         container = Container(store, container_id, data)
-        _drive(init, spec, container, plan)
+        _drive(init, spec, container, plan, all_hooks)
         container.save()
         if pid_file:
             write_pid_file(pid_file, pid)
@@ -201,19 +204,9 @@ def write_id_maps(pid: int, linux: object) -> None:
             raise PyruncError(f"write {name} of the init: {reason}") from None
 
 
-def _stored_hooks(spec: object) -> dict:
-    h = spec.hooks
-    if h is None:
-        return {}
-    out = {}
-    for kind in ("poststart", "poststop"):
-        items = getattr(h, kind) or ()
-        if items:
-            out[kind] = [hooks.hook_dict(x) for x in items]
-    return out
-
-
-def _drive(init: InitProcess, spec: object, container: Container, plan: InitPlan) -> None:
+def _drive(
+    init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict
+) -> None:
     """Answer the child's sync points until it reports ready."""
     while True:
         tag = init.next_message()
@@ -224,13 +217,12 @@ def _drive(init: InitProcess, spec: object, container: Container, plan: InitPlan
                 with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
                     f.write(str(spec.process.oom_score_adj))
         elif tag == SYNC_PRE_PIVOT:
-            h = spec.hooks
-            if h is not None:
-                state = container.hook_state("creating")
-                hooks.run_hooks("prestart", [hooks.hook_dict(x) for x in h.prestart or ()], state)
-                hooks.run_hooks(
-                    "createRuntime", [hooks.hook_dict(x) for x in h.create_runtime or ()], state
-                )
+            # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
+            state = container.hook_state("creating")
+            hooks.run_hooks("prestart", all_hooks.get("prestart"), state)
+            hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state)
+            hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
+                            in_pid=init.pid)
         elif tag == "ready":
             return
         else:

@@ -18,9 +18,15 @@ def start(store: StateStore, container_id: str) -> None:
                 raise StateError("cannot start a container that has stopped")
             raise StateError(f"cannot start an already {status} container")
         fifo = os.path.join(container.dir, EXEC_FIFO)
+        stored = container.runtime.get("hooks", {})
+        if stored.get("startContainer"):
+            from pyrunc.hooks import run_hooks
+
+            run_hooks("startContainer", stored["startContainer"], container.hook_state(),
+                      in_pid=container.pid)
         _release(fifo, container)
         os.unlink(fifo)
-        poststart = container.runtime.get("hooks", {}).get("poststart")
+        poststart = stored.get("poststart")
         if poststart:
             from pyrunc.hooks import run_hooks
 
