@@ -38,6 +38,7 @@ cdef extern from *:
     #include <sys/types.h>
     #include <sys/uio.h>
     #include <sys/wait.h>
+    #include <sys/personality.h>
     #include <linux/capability.h>
     #include <linux/openat2.h>
     #include <linux/magic.h>
@@ -151,6 +152,55 @@ cdef extern from *:
 
     static void pyrunc_set_errno(int e) { errno = e; }
 
+    struct pyrunc_sched_attr {
+        unsigned int size, sched_policy;
+        unsigned long long sched_flags;
+        int sched_nice;
+        unsigned int sched_priority;
+        unsigned long long sched_runtime, sched_deadline, sched_period;
+    };
+
+    static int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
+                                    unsigned int prio, unsigned long long runtime,
+                                    unsigned long long deadline, unsigned long long period) {
+        struct pyrunc_sched_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.size = sizeof(attr);
+        attr.sched_policy = policy; attr.sched_flags = flags; attr.sched_nice = nice;
+        attr.sched_priority = prio; attr.sched_runtime = runtime;
+        attr.sched_deadline = deadline; attr.sched_period = period;
+        return (int)syscall(SYS_sched_setattr, 0, &attr, 0);
+    }
+
+    static int pyrunc_ioprio_set(int value) {
+        return (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, value);
+    }
+
+    static int pyrunc_set_affinity(const unsigned int *cpus, int n) {
+        cpu_set_t *set = CPU_ALLOC(8192);
+        size_t size = CPU_ALLOC_SIZE(8192);
+        int i, r;
+        if (!set) return -1;
+        CPU_ZERO_S(size, set);
+        for (i = 0; i < n; i++) CPU_SET_S(cpus[i], size, set);
+        r = sched_setaffinity(0, size, set);
+        CPU_FREE(set);
+        return r;
+    }
+
+    static int pyrunc_set_mempolicy(int mode, const unsigned int *nodes, int n) {
+        unsigned long mask[16];
+        int i;
+        memset(mask, 0, sizeof(mask));
+        for (i = 0; i < n; i++)
+            if (nodes[i] < 1024) mask[nodes[i] / (8 * sizeof(long))] |= 1UL << (nodes[i] % (8 * sizeof(long)));
+        return (int)syscall(SYS_set_mempolicy, mode, n ? mask : NULL, n ? 1024 + 1 : 0);
+    }
+
+    static int pyrunc_personality(unsigned long persona) {
+        return personality(persona) < 0 ? -1 : 0;
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -228,6 +278,13 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
+                             unsigned int prio, unsigned long long runtime,
+                             unsigned long long deadline, unsigned long long period) nogil
+    int pyrunc_ioprio_set(int value) nogil
+    int pyrunc_set_affinity(const unsigned int *cpus, int n) nogil
+    int pyrunc_set_mempolicy(int mode, const unsigned int *nodes, int n) nogil
+    int pyrunc_personality(unsigned long persona) nogil
     int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
 
     int O_PATH, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_RDWR, O_CREAT, O_NOCTTY
@@ -325,6 +382,11 @@ cdef enum:
     OP_KEYRING = 33       # s1=name of a new session keyring
     OP_CONSOLE = 34       # a=console socket b=rows c=columns
     OP_DUP2 = 35          # a=old fd b=new fd
+    OP_SCHEDULER = 36     # a=policy b=flags c=nice d=priority e=runtime f=deadline g=period
+    OP_IOPRIO = 37        # a=ioprio value
+    OP_AFFINITY = 38      # ids=cpus
+    OP_MEMPOLICY = 39     # a=mode|flags ids=nodes
+    OP_PERSONALITY = 40   # a=persona
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -340,7 +402,7 @@ cdef enum:
 
 cdef struct Op:
     int code
-    unsigned long long a, b, c, d, e
+    unsigned long long a, b, c, d, e, f, g
     char *s1
     char *s2
     char *s3
@@ -850,6 +912,17 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
                                        <unsigned short>op.c)
         elif op.code == OP_DUP2:
             ret = dup2(<int>op.a, <int>op.b)
+        elif op.code == OP_SCHEDULER:
+            ret = pyrunc_sched_setattr(<unsigned int>op.a, op.b, <int>op.c, <unsigned int>op.d,
+                                       op.e, op.f, op.g)
+        elif op.code == OP_IOPRIO:
+            ret = pyrunc_ioprio_set(<int>op.a)
+        elif op.code == OP_AFFINITY:
+            ret = pyrunc_set_affinity(op.ids, op.nids)
+        elif op.code == OP_MEMPOLICY:
+            ret = pyrunc_set_mempolicy(<int>op.a, op.ids, op.nids)
+        elif op.code == OP_PERSONALITY:
+            ret = pyrunc_personality(<unsigned long>op.a)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:
@@ -935,12 +1008,14 @@ cdef Op *build_ops(list plan) except NULL:
             code, desc, nums, strs, argv, envp, ids = item
             op.code = code
             op.desc = dup_bytes(desc)
-            nums = tuple(nums) + (0,) * (5 - len(nums))
+            nums = tuple(nums) + (0,) * (7 - len(nums))
             op.a = as_u64(nums[0])
             op.b = as_u64(nums[1])
             op.c = as_u64(nums[2])
             op.d = as_u64(nums[3])
             op.e = as_u64(nums[4])
+            op.f = as_u64(nums[5])
+            op.g = as_u64(nums[6])
             strs = tuple(strs) + (None,) * (4 - len(strs))
             op.s1 = dup_bytes(strs[0])
             op.s2 = dup_bytes(strs[1])
@@ -959,17 +1034,20 @@ cdef Op *build_ops(list plan) except NULL:
     return ops
 
 
-def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1):
+def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_time_fd=-1,
+          bytes time_offsets=None):
     """Clone the container init to execute `plan`; returns (host pid, parent's socket fd).
 
     `join_pid_fd` is a pid namespace to create the init in: setns(CLONE_NEWPID) only affects
-    children, so the parent enters it just around the clone and goes back.
+    children, so the parent enters it just around the clone and goes back. Time namespaces work
+    the same way (`join_time_fd`, or a new one with `time_offsets` written before the clone).
     """
     cdef int sv[2]
     cdef Op *ops
     cdef int n = len(plan)
     cdef long pid
     cdef int own_pid_ns = -1
+    cdef int own_time_ns = -1
     cdef int err = 0
     if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
         raise OSError(errno, "socketpair: " + strerror(errno).decode())
@@ -979,6 +1057,17 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1):
             own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
             if own_pid_ns < 0 or setns(join_pid_fd, CLONE_NEWPID) < 0:
                 raise OSError(errno, "setns(pid): " + strerror(errno).decode())
+        if join_time_fd >= 0 or time_offsets is not None:
+            own_time_ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC)
+            if own_time_ns < 0:
+                raise OSError(errno, "open time namespace: " + strerror(errno).decode())
+            if join_time_fd >= 0:
+                if setns(join_time_fd, CLONE_NEWTIME) < 0:
+                    raise OSError(errno, "setns(time): " + strerror(errno).decode())
+            else:
+                if unshare(CLONE_NEWTIME) < 0:
+                    raise OSError(errno, "unshare(time): " + strerror(errno).decode())
+                write_offsets(time_offsets)
         with nogil:
             pid = pyrunc_raw_clone(clone_flags)
             if pid == 0:
@@ -991,12 +1080,27 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1):
     finally:
         if own_pid_ns >= 0:
             close(own_pid_ns)
+        if own_time_ns >= 0:
+            setns(own_time_ns, CLONE_NEWTIME)
+            close(own_time_ns)
         free_ops(ops, n)
         close(sv[1])
     if pid < 0:
         close(sv[0])
         raise OSError(err, "clone: " + strerror(err).decode())
     return int(pid), sv[0]
+
+
+cdef write_offsets(bytes offsets):
+    """/proc/self/timens_offsets: only writable before a process enters the new namespace."""
+    cdef int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)
+    if fd < 0:
+        raise OSError(errno, "open timens_offsets: " + strerror(errno).decode())
+    if write(fd, <char *>offsets, len(offsets)) != len(offsets):
+        err = errno
+        close(fd)
+        raise OSError(err, "write timens_offsets: " + strerror(err).decode())
+    close(fd)
 
 
 def pidfd_open(int pid) -> int:

@@ -27,8 +27,9 @@ FLAGS: dict[str, int] = {
 }
 
 # setns order for joined namespaces: the user namespace first (it owns the others), the mount
-# namespace last (after it, host paths are no longer what they were).
-JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "time", "mount")
+# namespace last (after it, host paths are no longer what they were). pid and time namespaces
+# are joined by the parent around the clone (they only apply to children).
+JOIN_ORDER = ("user", "ipc", "uts", "network", "cgroup", "mount")
 
 
 class NamespacePlan:

@@ -41,6 +41,11 @@ SET_PROPAGATION = 32
 KEYRING = 33
 CONSOLE = 34
 DUP2 = 35
+SCHEDULER = 36
+IOPRIO = 37
+AFFINITY = 38
+MEMPOLICY = 39
+PERSONALITY = 40
 
 # How OP_MOUNT finds its target.
 TGT_ABSOLUTE = 0
@@ -60,5 +65,5 @@ def op(
     envp: list[str] | None = None,
     ids: list[int] | None = None,
 ) -> Op:
-    """Build one operation; numbers fill a..e, strings s1..s4."""
+    """Build one operation; numbers fill a..g, strings s1..s4."""
     return (code, desc, nums, s, argv, envp, ids)

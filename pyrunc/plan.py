@@ -74,6 +74,9 @@ def compile_plan(
         extend = plan.ops.extend
 
         emit(op(ops.CLOSE, "close the lock", lock_fd))
+        affinity = proc.exec_cpu_affinity
+        if affinity is not None and affinity.initial:
+            emit(process.affinity_op(affinity.initial, "initial"))
         for kind in namespaces.JOIN_ORDER:
             if kind in ns.join:
                 emit(op(ops.SETNS, f"join {kind} namespace", ns.join[kind],
@@ -140,10 +143,12 @@ def compile_plan(
         if keyring:
             emit(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
         extend(process.rlimit_ops(tuple(proc.rlimits or ())))
+        extend(process.scheduling_ops(proc))
         if proc.no_new_privileges:
             emit(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
         extend(process.identity_ops(proc, capabilities.last_cap()))
         extend(process.exec_ops(proc))
+        extend(process.late_ops(proc, linux))
         emit(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
         emit(op(ops.READY, "report ready"))
         emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
@@ -154,9 +159,59 @@ def compile_plan(
     return plan
 
 
+def check_host_features(spec: object) -> list[str]:
+    """Refuse what this host cannot do; return warnings for what is skipped (as crun does)."""
+    warnings = []
+    proc, linux = spec.process, spec.linux
+    if proc is not None and proc.apparmor_profile:
+        if not _read("/sys/module/apparmor/parameters/enabled").startswith("Y"):
+            raise ConfigError(
+                "config.json: process.apparmorProfile: AppArmor is not enabled on this host"
+            )
+        raise ConfigError("config.json: process.apparmorProfile: AppArmor is not supported yet")
+    selinux = os.path.exists("/sys/fs/selinux/enforce")
+    for field, value in (("process.selinuxLabel", proc.selinux_label if proc else None),
+                         ("linux.mountLabel", linux.mount_label)):
+        if value:
+            if selinux:
+                raise ConfigError(f"config.json: {field}: SELinux labels are not supported yet")
+            warnings.append(f"{field} skipped: SELinux is not enabled on this host")
+    if linux.intel_rdt is not None and not _is_mounted("resctrl"):
+        raise ConfigError("config.json: linux.intelRdt: resctrl is not mounted on this host")
+    if linux.net_devices:
+        raise ConfigError("config.json: linux.netDevices: moving network devices is not supported")
+    for i, m in enumerate(spec.mounts or ()):
+        if m.uid_mappings or m.gid_mappings:
+            raise ConfigError(f"config.json: mounts[{i}]: idmapped mounts are not supported yet")
+    return warnings
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _is_mounted(fstype: str) -> bool:
+    return any(line.split()[2] == fstype for line in _read("/proc/self/mounts").splitlines())
+
+
+def time_offsets(linux: object) -> bytes | None:
+    """The timens_offsets text of a new time namespace."""
+    if not linux.time_offsets:
+        return None
+    lines = [f"{clock} {off.secs or 0} {off.nanosecs or 0}\n"
+             for clock, off in sorted(linux.time_offsets.items())]
+    return "".join(lines).encode()
+
+
 def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
     if spec.hostname and "uts" not in ns.new:
         raise ConfigError("config.json: hostname: setting it requires a new uts namespace")
+    if spec.linux.time_offsets and "time" not in ns.new:
+        raise ConfigError("config.json: linux.timeOffsets: needs a new time namespace")
     if spec.domainname and "uts" not in ns.new:
         raise ConfigError("config.json: domainname: setting it requires a new uts namespace")
     for key in (spec.linux.sysctl or {}):

@@ -85,3 +85,88 @@ def exec_ops(process: object) -> list[Op]:
         op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", s=(process.cwd,)),
         op(ops.FIND_EXEC, "find executable", s=(args[0], env_value(tuple(env), "PATH"))),
     ]
+
+
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+    "SCHED_IDLE": 5, "SCHED_DEADLINE": 6,
+}  # fmt: skip
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20, "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}  # fmt: skip
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+MPOL_MODES = {
+    "MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+    "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6,
+}  # fmt: skip
+MPOL_FLAGS = {
+    "MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
+    "MPOL_F_NUMA_BALANCING": 1 << 13,
+}  # fmt: skip
+PERSONALITIES = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def parse_id_list(text: str, field: str) -> list[int]:
+    """"0-3,7" -> [0, 1, 2, 3, 7] (cpu and NUMA node lists)."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ConfigError(f"config.json: {field}: invalid list {text!r}")
+        first, last = int(low), int(high or low)
+        if last < first or last >= 8192:
+            raise ConfigError(f"config.json: {field}: invalid range {part!r}")
+        out.extend(range(first, last + 1))
+    return out
+
+
+def scheduling_ops(process: object) -> list[Op]:
+    """scheduler and ioPriority: set while the init still holds CAP_SYS_NICE."""
+    out: list[Op] = []
+    sched = process.scheduler
+    if sched is not None:
+        flags = 0
+        for name in sched.flags:
+            flags |= SCHED_FLAGS[name]
+        out.append(op(ops.SCHEDULER, f"sched_setattr {sched.policy}", SCHED_POLICIES[sched.policy],
+                      flags, sched.nice or 0, sched.priority or 0, sched.runtime or 0,
+                      sched.deadline or 0, sched.period or 0))
+    prio = process.io_priority
+    if prio is not None:
+        value = IOPRIO_CLASSES[prio.class_] << 13 | (prio.priority or 0)
+        out.append(op(ops.IOPRIO, f"ioprio_set {prio.class_}", value))
+    return out
+
+
+def affinity_op(cpus: str, which: str) -> Op:
+    ids = parse_id_list(cpus, f"process.execCPUAffinity.{which}")
+    return op(ops.AFFINITY, f"sched_setaffinity {which} ({cpus})", ids=ids)
+
+
+def late_ops(process: object, linux: object) -> list[Op]:
+    """What is applied last before execve: final CPU affinity, memory policy, personality."""
+    out: list[Op] = []
+    affinity = process.exec_cpu_affinity
+    if affinity is not None and affinity.final:
+        out.append(affinity_op(affinity.final, "final"))
+    policy = linux.memory_policy
+    if policy is not None:
+        mode = MPOL_MODES[policy.mode]
+        for name in policy.flags:
+            mode |= MPOL_FLAGS[name]
+        nodes = parse_id_list(policy.nodes or "", "linux.memoryPolicy.nodes")
+        out.append(op(ops.MEMPOLICY, f"set_mempolicy {policy.mode}", mode, ids=nodes))
+    persona = linux.personality
+    if persona is not None:
+        if persona.flags:
+            raise ConfigError(
+                f"config.json: linux.personality.flags: unknown flags {list(persona.flags)}"
+            )
+        out.append(op(ops.PERSONALITY, f"personality {persona.domain}",
+                      PERSONALITIES[persona.domain]))
+    return out

@@ -7,7 +7,15 @@ import time
 
 from pyrunc import _fast, hooks
 from pyrunc.errors import PyruncError
-from pyrunc.plan import SYNC_NAMESPACES, SYNC_PRE_PIVOT, InitPlan, compile_plan
+from pyrunc.log import get_logger
+from pyrunc.plan import (
+    SYNC_NAMESPACES,
+    SYNC_PRE_PIVOT,
+    InitPlan,
+    check_host_features,
+    compile_plan,
+    time_offsets,
+)
 from pyrunc.spec.converter import load_config_file
 from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
 
@@ -128,8 +136,15 @@ def create(
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
         )
-        join_pid = plan.ns.join.get("pid", -1) if plan.ns else -1
-        pid, sock = _fast.spawn(plan.ops, plan.clone_flags, join_pid)
+        for warning in check_host_features(spec):
+            get_logger().warning(warning)
+        pid, sock = _fast.spawn(
+            plan.ops,
+            plan.clone_flags,
+            plan.ns.join.get("pid", -1),
+            plan.ns.join.get("time", -1),
+            (time_offsets(spec.linux) or b"") if "time" in plan.ns.new else None,
+        )
         init = InitProcess(pid, sock)
         init.console = relay
         plan.close()
