@@ -37,11 +37,12 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     try:
         lock, container = store.lock(container_id)
     except ContainerNotFound:
-        if force and os.path.isdir(store.path(container_id)):
-            # a create that died before writing its state: only the directory is left
-            store.remove(container_id)
-            return
-        raise
+        if not force:
+            raise
+        # runc: --force of a missing container is not an error; a create that died before
+        # writing its state leaves only the directory, which goes too
+        store.remove(container_id)
+        return
     with lock:
         status = container.status
         if status in ("running", "paused") and not force:
