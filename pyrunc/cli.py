@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "kill": "kill sends the specified signal (default: SIGTERM) to the container's init process",
     "delete": "delete any resources held by the container",
     "list": "lists containers started by pyrunc with the given root",
+    "exec": "execute new process inside the container",
     "spec": "create a new specification file",
     "features": "show the enabled features",
 }

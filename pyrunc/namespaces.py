@@ -87,7 +87,9 @@ PROC_NS = (("ipc", "ipc"), ("uts", "uts"), ("network", "net"), ("cgroup", "cgrou
            ("mount", "mnt"))
 
 
-def open_process_namespaces(pid: int) -> tuple[list[tuple[int, int, str]], int]:
+def open_process_namespaces(
+    pid: int, with_user: bool = False
+) -> tuple[list[tuple[int, int, str]], int]:
     """Fds of the namespaces of `pid` that differ from ours: ([(fd, flag, kind)], pid ns fd).
 
     Used to run something inside a running container (hooks, exec). The pid namespace is
@@ -96,7 +98,8 @@ def open_process_namespaces(pid: int) -> tuple[list[tuple[int, int, str]], int]:
     joined: list[tuple[int, int, str]] = []
     pid_fd = -1
     try:
-        for kind, name in PROC_NS + (("pid", "pid"),):
+        kinds = ((("user", "user"),) if with_user else ()) + PROC_NS + (("pid", "pid"),)
+        for kind, name in kinds:
             path = f"/proc/{pid}/ns/{name}"
             if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
                 continue

@@ -135,21 +135,7 @@ def compile_plan(
         if spec.root.readonly:
             emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
 
-        emit(op(ops.SETSID, "setsid"))
-        if proc.terminal:
-            size = proc.console_size
-            emit(op(ops.CONSOLE, "set up the console", console_fd,
-                    size.height if size else 0, size.width if size else 0))
-        if keyring:
-            emit(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
-        extend(process.rlimit_ops(tuple(proc.rlimits or ())))
-        extend(process.scheduling_ops(proc))
-        if proc.no_new_privileges:
-            emit(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
-        extend(process.identity_ops(proc, capabilities.last_cap()))
-        extend(process.exec_ops(proc))
-        extend(process.late_ops(proc, linux))
-        emit(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
+        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds))
         emit(op(ops.READY, "report ready"))
         emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
         emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
@@ -157,6 +143,28 @@ def compile_plan(
         plan.close()
         raise
     return plan
+
+
+def process_ops(
+    proc: object, linux: object, console_fd: int, keyring: str | None, preserve_fds: int
+) -> list[Op]:
+    """From setsid to the executable lookup: shared by the init and by `exec`."""
+    out = [op(ops.SETSID, "setsid")]
+    if proc.terminal:
+        size = proc.console_size
+        out.append(op(ops.CONSOLE, "set up the console", console_fd,
+                      size.height if size else 0, size.width if size else 0))
+    if keyring:
+        out.append(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
+    out += process.rlimit_ops(tuple(proc.rlimits or ()))
+    out += process.scheduling_ops(proc)
+    if proc.no_new_privileges:
+        out.append(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
+    out += process.identity_ops(proc, capabilities.last_cap())
+    out += process.exec_ops(proc)
+    out += process.late_ops(proc, linux)
+    out.append(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
+    return out
 
 
 def check_host_features(spec: object) -> list[str]:

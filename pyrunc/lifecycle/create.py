@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -169,6 +170,7 @@ def create(
         }
         container = Container(store, container_id, data)
         _drive(init, spec, container, plan, all_hooks)
+        save_config(state_dir, spec)
         container.save()
         if pid_file:
             write_pid_file(pid_file, pid)
@@ -188,6 +190,19 @@ def create(
             if fd >= 0:
                 os.close(fd)
         lock.release()
+
+
+CONFIG_COPY = "config.json"
+
+
+def save_config(state_dir: str, spec: object) -> None:
+    """The config the container was created with, for `exec` (the bundle may change later)."""
+    from pyrunc.spec.converter import unstructure_config
+
+    tmp = os.path.join(state_dir, f".{CONFIG_COPY}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(unstructure_config(spec), f)
+    os.rename(tmp, os.path.join(state_dir, CONFIG_COPY))
 
 
 def connect_console(path: str) -> int:

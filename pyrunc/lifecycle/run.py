@@ -19,6 +19,25 @@ def exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def wait_forwarding(pid: int) -> int:
+    """Wait for our child `pid`, passing the usual terminal signals on to it; its wait status."""
+    import signal
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except InterruptedError:
+            continue
+
+
 def run(
     store: StateStore,
     container_id: str,
@@ -39,26 +58,11 @@ def run(
         raise
     if detach:
         return 0
-    import signal
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(init.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
     if init.console is not None:
         from pyrunc.console import receive_master, relay
 
         relay(receive_master(init.console))
-    while True:
-        try:
-            _, status = os.waitpid(init.pid, 0)
-            break
-        except InterruptedError:
-            continue
+    status = wait_forwarding(init.pid)
     if not keep:
         delete(store, container_id, force=True)
     return exit_status(status)

@@ -1,0 +1,96 @@
+"""pyrunc exec [--process FILE | flags] ID [COMMAND [ARG...]]: run a process in a container."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from pyrunc.errors import PyruncError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--process", help="path to a process.json (overrides the flags)")
+    p.add_argument("--console-socket", help="unix socket that receives the pty master")
+    p.add_argument("--cwd", help="current working directory in the container")
+    p.add_argument("-e", "--env", action="append", default=[], help="set an environment variable")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("-u", "--user", help="UID[:GID]")
+    p.add_argument("-g", "--additional-gids", action="append", default=[], type=int)
+    p.add_argument("-d", "--detach", action="store_true", help="detach from the process")
+    p.add_argument("--pid-file", help="file to write the process id to")
+    p.add_argument("--process-label", help="SELinux label for the process")
+    p.add_argument("--apparmor", help="AppArmor profile for the process")
+    p.add_argument("--no-new-privs", action="store_true", help="set no_new_privs")
+    p.add_argument("-c", "--cap", action="append", default=[], help="add a capability")
+    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
+    p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
+    p.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("id", metavar="ID")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+
+
+def process_from_flags(base: dict, args: argparse.Namespace) -> dict:
+    """The container's own process spec, changed as the flags say (runc's rules)."""
+    proc = json.loads(json.dumps(base))
+    if not args.command:
+        raise PyruncError("exec: no command given (use --process or ID COMMAND...)")
+    proc["args"] = list(args.command)
+    proc["terminal"] = args.tty
+    env = {}
+    for item in list(proc.get("env") or ()) + args.env:
+        key, _, _ = item.partition("=")
+        env[key] = item
+    proc["env"] = list(env.values())
+    if args.cwd:
+        proc["cwd"] = args.cwd
+    user = dict(proc.get("user") or {"uid": 0, "gid": 0})
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise PyruncError(f"exec: --user: expected UID[:GID] as numbers, got {args.user!r}")
+        user["uid"] = int(uid)
+        if gid:
+            user["gid"] = int(gid)
+    if args.additional_gids:
+        user["additionalGids"] = args.additional_gids
+    proc["user"] = user
+    if args.cap:
+        caps = dict(proc.get("capabilities") or {})
+        for kind in ("bounding", "effective", "permitted", "ambient"):
+            caps[kind] = list(dict.fromkeys(list(caps.get(kind) or ()) + args.cap))
+        proc["capabilities"] = caps
+    if args.no_new_privs:
+        proc["noNewPrivileges"] = True
+    if args.apparmor:
+        proc["apparmorProfile"] = args.apparmor
+    if args.process_label:
+        proc["selinuxLabel"] = args.process_label
+    return proc
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.lifecycle.exec import container_config, exec_process
+    from pyrunc.state import StateStore
+
+    store = StateStore(args.root)
+    try:
+        if args.process:
+            with open(args.process) as f:
+                process = json.load(f)
+        else:
+            process = process_from_flags(container_config(store, args.id).get("process", {}), args)
+        preserve = args.preserve_fds
+        listen_fds = os.environ.get("LISTEN_FDS", "")
+        if listen_fds.isdigit():
+            preserve += int(listen_fds)
+        return exec_process(
+            store, args.id, process, detach=args.detach, pid_file=args.pid_file,
+            console_socket=args.console_socket, preserve_fds=preserve,
+            ignore_paused=args.ignore_paused,
+        )
+    except (PyruncError, OSError, ValueError) as e:
+        # runc exits 255 when exec fails
+        error = e if isinstance(e, PyruncError) else PyruncError(f"exec failed: {e}")
+        error.exit_code = 255
+        raise error from None

@@ -1,0 +1,115 @@
+"""`exec`: start one more process inside a running container.
+
+The process is spawned by the same executor as the init: it joins the init's namespaces (the
+pid namespace around the clone, so no extra fork is needed), then applies its process spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from pyrunc import _fast, ops, plan
+from pyrunc.errors import PyruncError, StateError
+from pyrunc.lifecycle.create import CONFIG_COPY, InitProcess, connect_console, write_pid_file
+from pyrunc.namespaces import FLAGS, open_process_namespaces
+from pyrunc.ops import op
+from pyrunc.state import StateStore
+
+
+def container_config(store: StateStore, container_id: str) -> dict:
+    with open(os.path.join(store.path(container_id), CONFIG_COPY)) as f:
+        return json.load(f)
+
+
+def exec_process(
+    store: StateStore,
+    container_id: str,
+    process: dict,
+    *,
+    detach: bool = False,
+    pid_file: str | None = None,
+    console_socket: str | None = None,
+    preserve_fds: int = 0,
+    ignore_paused: bool = False,
+) -> int:
+    """Run `process` (a process spec as JSON) in the container; its exit status, or 0 detached."""
+    from pyrunc.spec.converter import load_config
+
+    lock, container = store.lock(container_id, exclusive=False)
+    with lock:
+        status = container.status
+        if status == "stopped":
+            raise StateError("cannot exec in a stopped container")
+        if status == "paused" and not ignore_paused:
+            raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
+        config = container_config(store, container_id)
+        config["process"] = process
+        spec = load_config(config, "process.json")
+        proc = spec.process
+        if proc.apparmor_profile or proc.selinux_label:
+            plan.check_host_features(spec)
+        joined, pid_ns = open_process_namespaces(container.pid, with_user=True)
+    relay = None
+    console_fd = -1
+    try:
+        if proc.terminal:
+            if console_socket:
+                console_fd = connect_console(console_socket)
+            elif detach:
+                raise PyruncError("cannot allocate tty if pyrunc will detach without setting "
+                                  "console socket")
+            else:
+                import socket
+
+                relay, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                console_fd = child_end.detach()
+        steps = [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind]) for fd, _, kind in joined]
+        steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
+        steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
+        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds)
+        steps.append(op(ops.READY, "report ready"))
+        steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
+        pid, sock = _fast.spawn(steps, 0, pid_ns)
+    finally:
+        for fd in [fd for fd, _, _ in joined] + [pid_ns, console_fd]:
+            if fd >= 0:
+                os.close(fd)
+    child = InitProcess(pid, sock)
+    try:
+        while True:
+            tag = child.next_message()
+            if tag == "ready":
+                break
+            if tag == plan.SYNC_NAMESPACES:
+                join_cgroups(container.runtime, pid)
+            child.proceed()
+        if pid_file:
+            write_pid_file(pid_file, pid)
+        child.proceed()
+        child.close()
+    except BaseException:
+        if relay is not None:
+            relay.close()
+        child.abort()
+        raise
+    if detach:
+        return 0
+    if relay is not None:
+        from pyrunc.console import receive_master
+        from pyrunc.console import relay as relay_pty
+
+        relay_pty(receive_master(relay))
+    from pyrunc.lifecycle.run import exit_status, wait_forwarding
+
+    return exit_status(wait_forwarding(pid))
+
+
+def join_cgroups(runtime: dict, pid: int) -> None:
+    """Put an exec'd process in the container's cgroups (recorded at create, if any)."""
+    for path in (runtime.get("cgroup_paths") or {}).values():
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        except OSError as e:
+            raise PyruncError(f"join cgroup {path}: {(e.strerror or str(e)).lower()}") from None
