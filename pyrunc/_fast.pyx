@@ -201,6 +201,16 @@ cdef extern from *:
         return personality(persona) < 0 ? -1 : 0;
     }
 
+    #include <linux/filter.h>
+    #include <linux/seccomp.h>
+    static int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) {
+        /* the filter was compiled by the parent; this is only the seccomp(2) call */
+        struct sock_fprog prog;
+        prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+        prog.filter = (struct sock_filter *)bpf;
+        return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -278,6 +288,7 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) nogil
     int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
                              unsigned int prio, unsigned long long runtime,
                              unsigned long long deadline, unsigned long long period) nogil
@@ -387,6 +398,7 @@ cdef enum:
     OP_AFFINITY = 38      # ids=cpus
     OP_MEMPOLICY = 39     # a=mode|flags ids=nodes
     OP_PERSONALITY = 40   # a=persona
+    OP_SECCOMP = 41       # blob=BPF program a=flags
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -411,6 +423,8 @@ cdef struct Op:
     char **v2
     unsigned int *ids
     int nids
+    char *blob
+    int nblob
     char *desc
 
 
@@ -923,6 +937,9 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = pyrunc_set_mempolicy(<int>op.a, op.ids, op.nids)
         elif op.code == OP_PERSONALITY:
             ret = pyrunc_personality(<unsigned long>op.a)
+        elif op.code == OP_SECCOMP:
+            ret = pyrunc_load_seccomp(op.blob, op.nblob, <unsigned int>op.a)
+            ret = -1 if ret < 0 else 0
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:
@@ -989,6 +1006,7 @@ cdef void free_ops(Op *ops, int n) noexcept:
         free_vector(ops[i].v1)
         free_vector(ops[i].v2)
         free(ops[i].ids)
+        free(ops[i].blob)
     free(ops)
 
 
@@ -1023,7 +1041,11 @@ cdef Op *build_ops(list plan) except NULL:
             op.s4 = dup_bytes(strs[3])
             op.v1 = dup_vector(argv)
             op.v2 = dup_vector(envp)
-            if ids:
+            if isinstance(ids, bytes):
+                op.nblob = len(ids)
+                op.blob = <char *>malloc(len(ids) + 1)
+                memcpy(op.blob, <char *>ids, len(ids))
+            elif ids:
                 op.nids = len(ids)
                 op.ids = <unsigned int *>malloc(len(ids) * sizeof(unsigned int))
                 for j in range(len(ids)):

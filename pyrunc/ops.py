@@ -46,6 +46,7 @@ IOPRIO = 37
 AFFINITY = 38
 MEMPOLICY = 39
 PERSONALITY = 40
+SECCOMP = 41
 
 # How OP_MOUNT finds its target.
 TGT_ABSOLUTE = 0
@@ -63,7 +64,7 @@ def op(
     s: tuple[str | bytes | None, ...] = (),
     argv: list[str] | None = None,
     envp: list[str] | None = None,
-    ids: list[int] | None = None,
+    ids: list[int] | bytes | None = None,
 ) -> Op:
     """Build one operation; numbers fill a..g, strings s1..s4."""
     return (code, desc, nums, s, argv, envp, ids)

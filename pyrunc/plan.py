@@ -135,9 +135,12 @@ def compile_plan(
         if spec.root.readonly:
             emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
 
-        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds))
+        seccomp = seccomp_op(linux)
+        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp))
         emit(op(ops.READY, "report ready"))
         emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
+        if seccomp is not None and proc.no_new_privileges:
+            emit(seccomp)  # the last step before execve
         emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
     except BaseException:
         plan.close()
@@ -145,8 +148,22 @@ def compile_plan(
     return plan
 
 
+def seccomp_op(linux: object) -> Op | None:
+    if linux.seccomp is None:
+        return None
+    from pyrunc.seccomp import compile_seccomp
+
+    program, flags = compile_seccomp(linux.seccomp)
+    return op(ops.SECCOMP, "load the seccomp filter", flags, ids=program)
+
+
 def process_ops(
-    proc: object, linux: object, console_fd: int, keyring: str | None, preserve_fds: int
+    proc: object,
+    linux: object,
+    console_fd: int,
+    keyring: str | None,
+    preserve_fds: int,
+    seccomp_op: Op | None = None,
 ) -> list[Op]:
     """From setsid to the executable lookup: shared by the init and by `exec`."""
     out = [op(ops.SETSID, "setsid")]
@@ -160,6 +177,9 @@ def process_ops(
     out += process.scheduling_ops(proc)
     if proc.no_new_privileges:
         out.append(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
+    elif seccomp_op is not None:
+        # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop (runc)
+        out.append(seccomp_op)
     out += process.identity_ops(proc, capabilities.last_cap())
     out += process.exec_ops(proc)
     out += process.late_ops(proc, linux)

@@ -67,8 +67,11 @@ def exec_process(
         steps = [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind]) for fd, _, kind in joined]
         steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
         steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
-        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds)
+        seccomp = plan.seccomp_op(spec.linux)
+        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp)
         steps.append(op(ops.READY, "report ready"))
+        if seccomp is not None and proc.no_new_privileges:
+            steps.append(seccomp)
         steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
         pid, sock = _fast.spawn(steps, 0, pid_ns)
     finally:
