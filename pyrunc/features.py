@@ -4,22 +4,31 @@ from __future__ import annotations
 
 from pyrunc import SPEC_VERSION, __version__
 from pyrunc.capabilities import CAPABILITIES
+from pyrunc.hooks import KINDS
 from pyrunc.namespaces import FLAGS
 from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION
+from pyrunc.seccomp import ACTIONS, ARCHES, FLAGS, OPERATORS
 
 
 def features() -> dict:
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": list(KINDS),
         "mountOptions": sorted(set(FLAG_OPTIONS) | set(PROPAGATION)),
         "linux": {
             "namespaces": sorted(FLAGS),
             "capabilities": sorted("CAP_" + name for name in CAPABILITIES),
             "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False,
                        "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(a for a in ACTIONS if a != "SCMP_ACT_NOTIFY"),
+                "operators": sorted(OPERATORS),
+                "archs": ["SCMP_ARCH_" + a for a in ARCHES],
+                "knownFlags": sorted(FLAGS),
+                "supportedFlags": sorted(FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
