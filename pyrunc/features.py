@@ -7,7 +7,7 @@ from pyrunc.capabilities import CAPABILITIES
 from pyrunc.hooks import KINDS
 from pyrunc.namespaces import FLAGS
 from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION
-from pyrunc.seccomp import ACTIONS, ARCHES, FLAGS, OPERATORS
+from pyrunc import seccomp
 
 
 def features() -> dict:
@@ -23,11 +23,11 @@ def features() -> dict:
                        "rdma": False},
             "seccomp": {
                 "enabled": True,
-                "actions": sorted(a for a in ACTIONS if a != "SCMP_ACT_NOTIFY"),
-                "operators": sorted(OPERATORS),
-                "archs": ["SCMP_ARCH_" + a for a in ARCHES],
-                "knownFlags": sorted(FLAGS),
-                "supportedFlags": sorted(FLAGS),
+                "actions": sorted(a for a in seccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),
+                "operators": sorted(seccomp.OPERATORS),
+                "archs": ["SCMP_ARCH_" + a for a in seccomp.ARCHES],
+                "knownFlags": sorted(seccomp.FLAGS),
+                "supportedFlags": sorted(seccomp.FLAGS),
             },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
