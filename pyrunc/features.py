@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pyrunc import SPEC_VERSION, __version__
+from pyrunc import SPEC_VERSION, __version__, seccomp
 from pyrunc.capabilities import CAPABILITIES
 from pyrunc.hooks import KINDS
 from pyrunc.namespaces import FLAGS
 from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION
-from pyrunc import seccomp
 
 
 def features() -> dict:
