@@ -211,6 +211,20 @@ cdef extern from *:
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
     }
 
+    static int pyrunc_open_exec(const char *path) {
+        /* the executable, refusing /proc magic links such as /proc/self/exe: executing the
+           runtime's own binary is how CVE-2019-5736 began (S1) */
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_MAGICLINKS;
+        return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    }
+
+    static int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) {
+        return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -288,6 +302,9 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_open_exec(const char *path) nogil
+    int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) nogil
+    int ELOOP
     int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) nogil
     int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
                              unsigned int prio, unsigned long long runtime,
@@ -432,6 +449,7 @@ cdef struct Ctx:
     int sock
     int rootfd
     int devnull
+    int exec_fd
     char exec_path[PATH_MAX]
 
 
@@ -768,6 +786,18 @@ cdef int do_setuser(Op *op) noexcept nogil:
     return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
 
 
+cdef void open_exec(Ctx *ctx, const char *name) noexcept nogil:
+    cdef char msg[MSG_MAX]
+    ctx.exec_fd = pyrunc_open_exec(ctx.exec_path)
+    if ctx.exec_fd < 0:
+        if errno == ELOOP:
+            snprintf(msg, MSG_MAX, "exec: \"%s\": refusing to execute through a /proc magic link",
+                     name)
+            child_fail(ctx, msg, 0)
+        snprintf(msg, MSG_MAX, "exec: \"%s\"", name)
+        child_fail(ctx, msg, errno)
+
+
 cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
     """Look the executable up as Go's exec.LookPath does, with runc's error wording."""
     cdef char msg[MSG_MAX]
@@ -780,6 +810,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         r = pyrunc_is_executable_file(name)
         if r == 1:
             snprintf(ctx.exec_path, PATH_MAX, "%s", name)
+            open_exec(ctx, name)
             return
         if r < 0:
             snprintf(msg, MSG_MAX, "exec: \"%s\": stat %s", name, name)
@@ -797,6 +828,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         else:
             snprintf(ctx.exec_path, PATH_MAX, "%.*s/%s", <int>dlen, p, name)
         if pyrunc_is_executable_file(ctx.exec_path) == 1:
+            open_exec(ctx, name)
             return
         if end == NULL:
             break
@@ -826,7 +858,13 @@ cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
 cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
     cdef char msg[MSG_MAX]
     cdef int err
-    execve(ctx.exec_path, op.v1, op.v2)
+    # through the fd resolved by FIND_EXEC; a script needs its path (/dev/fd/N is gone by then)
+    if ctx.exec_fd >= 0:
+        pyrunc_execveat(ctx.exec_fd, op.v1, op.v2)
+        if errno == ENOENT:
+            execve(ctx.exec_path, op.v1, op.v2)
+    else:
+        execve(ctx.exec_path, op.v1, op.v2)
     err = errno
     # after `start` nobody listens on the sync socket: say it on the container's stderr
     snprintf(msg, MSG_MAX, "pyrunc: exec %s: %s\n", ctx.exec_path, strerror(err))
@@ -841,6 +879,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     ctx.sock = sock
     ctx.rootfd = -1
     ctx.devnull = -1
+    ctx.exec_fd = -1
     ctx.exec_path[0] = 0
     # nothing in the container may ptrace us or read our memory before execve (S1, S6)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
