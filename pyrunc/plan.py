@@ -56,6 +56,7 @@ def compile_plan(
     no_pivot: bool = False,
     keyring: str | None = None,
     console_fd: int = -1,
+    extra_env: list[str] | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -141,7 +142,8 @@ def compile_plan(
         emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
         if seccomp is not None and proc.no_new_privileges:
             emit(seccomp)  # the last step before execve
-        emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
+        envp = list(proc.env or ()) + (extra_env or [])
+        emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
     except BaseException:
         plan.close()
         raise

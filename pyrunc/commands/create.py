@@ -20,16 +20,14 @@ add_arguments = add_create_arguments
 
 
 def create_options(args: argparse.Namespace) -> dict:
-    preserve = args.preserve_fds
     listen_fds = os.environ.get("LISTEN_FDS", "")
-    if listen_fds.isdigit():
-        preserve += int(listen_fds)
     return {
+        "listen_fds": int(listen_fds) if listen_fds.isdigit() else 0,
         "pid_file": args.pid_file,
         "console_socket": args.console_socket,
         "no_pivot": args.no_pivot,
         "no_new_keyring": args.no_new_keyring,
-        "preserve_fds": preserve,
+        "preserve_fds": args.preserve_fds,
     }
 
 

@@ -100,6 +100,7 @@ def create(
     no_pivot: bool = False,
     no_new_keyring: bool = False,
     preserve_fds: int = 0,
+    listen_fds: int = 0,
     relay_console: bool = False,
 ) -> tuple[Container, InitProcess]:
     """Create the container; on any failure everything done so far is undone."""
@@ -132,7 +133,8 @@ def create(
             lock_fd=lock.fd,
             state_dir_fd=state_dir_fd,
             fifo=EXEC_FIFO,
-            preserve_fds=preserve_fds,
+            preserve_fds=preserve_fds + listen_fds,
+            extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
