@@ -225,6 +225,31 @@ cdef extern from *:
         return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
     }
 
+    #include <linux/mount.h>
+    #ifndef MOUNT_ATTR_IDMAP
+    #define MOUNT_ATTR_IDMAP 0x00100000
+    #endif
+    static int pyrunc_mount_setattr(int fd, unsigned long long set, unsigned long long clr,
+                                    int recursive, int userns) {
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.attr_set = set;
+        attr.attr_clr = clr;
+        if (userns >= 0) attr.userns_fd = (unsigned long long)userns;
+        return (int)syscall(SYS_mount_setattr, fd, "",
+                            AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof(attr));
+    }
+
+    static int pyrunc_open_tree_clone(const char *path, int recursive) {
+        return (int)syscall(SYS_open_tree, AT_FDCWD, path,
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    }
+
+    static int pyrunc_move_mount(int from, int to) {
+        return (int)syscall(SYS_move_mount, from, "", to, "",
+                            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -302,9 +327,14 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_mount_setattr(int fd, unsigned long long set, unsigned long long clr,
+                             int recursive, int userns) nogil
+    int pyrunc_open_tree_clone(const char *path, int recursive) nogil
+    int pyrunc_move_mount(int from_fd, int to_fd) nogil
     int pyrunc_open_exec(const char *path) nogil
     int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) nogil
     int ELOOP
+    unsigned long long MOUNT_ATTR_IDMAP
     int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) nogil
     int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
                              unsigned int prio, unsigned long long runtime,
@@ -416,6 +446,8 @@ cdef enum:
     OP_MEMPOLICY = 39     # a=mode|flags ids=nodes
     OP_PERSONALITY = 40   # a=persona
     OP_SECCOMP = 41       # blob=BPF program a=flags
+    OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
+    OP_IDMAP_BIND = 43    # s1=source s2=target in root a=userns fd b=recursive c=target mode
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -580,6 +612,41 @@ cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
     ret = mount(op.s1, target, op.s3, <unsigned long>op.a, op.s4)
     saved = errno
     close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_mount_setattr(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int fd, ret, saved
+    fd = open_target(ctx, op.s1, TGT_EXISTING)
+    if fd < 0:
+        return -1
+    ret = pyrunc_mount_setattr(fd, op.a, op.b, <int>op.c, -1)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_idmap_bind(Ctx *ctx, Op *op) noexcept nogil:
+    """A detached copy of the source tree, idmapped with a user namespace, moved to the target."""
+    cdef int tree, target, ret, saved
+    tree = pyrunc_open_tree_clone(op.s1, <int>op.b)
+    if tree < 0:
+        return -1
+    ret = pyrunc_mount_setattr(tree, MOUNT_ATTR_IDMAP, 0, <int>op.b, <int>op.a)
+    if ret == 0:
+        target = open_target(ctx, op.s2, <int>op.c)
+        if target < 0:
+            ret = -1
+        else:
+            ret = pyrunc_move_mount(tree, target)
+            saved = errno
+            close(target)
+            pyrunc_set_errno(saved)
+    saved = errno
+    close(tree)
+    close(<int>op.a)
     pyrunc_set_errno(saved)
     return ret
 
@@ -979,6 +1046,10 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
         elif op.code == OP_SECCOMP:
             ret = pyrunc_load_seccomp(op.blob, op.nblob, <unsigned int>op.a)
             ret = -1 if ret < 0 else 0
+        elif op.code == OP_MOUNT_SETATTR:
+            ret = do_mount_setattr(&ctx, op)
+        elif op.code == OP_IDMAP_BIND:
+            ret = do_idmap_bind(&ctx, op)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

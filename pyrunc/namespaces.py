@@ -115,3 +115,23 @@ def open_process_namespaces(
             os.close(pid_fd)
         raise
     return joined, pid_fd
+
+
+def mapped_userns(uid_map: str, gid_map: str) -> int:
+    """An fd of a fresh user namespace with these maps, for idmapped mounts.
+
+    A throwaway process is cloned into a new user namespace; it waits at a sync point while its
+    maps are written and the namespace is opened, then it is told to go away.
+    """
+    from pyrunc import _fast, ops
+
+    pid, sock = _fast.spawn([ops.op(ops.SYNC, "wait for the maps", s=("userns",))], CLONE_NEWUSER)
+    try:
+        os.read(sock, 64)
+        for name, text in (("uid_map", uid_map), ("gid_map", gid_map)):
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(sock)  # EOF: the process exits
+        os.waitpid(pid, 0)

@@ -57,6 +57,7 @@ def compile_plan(
     keyring: str | None = None,
     console_fd: int = -1,
     extra_env: list[str] | None = None,
+    idmap_userns: dict[int, int] | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -104,7 +105,7 @@ def compile_plan(
         cgroup_mounts = None
         if any(m.type == "cgroup" for m in mounts):
             cgroup_mounts = rootfs.CgroupMounts.from_host("cgroup" in ns.new)
-        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts))
+        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_userns))
         if rootfs.mounts_dev(mounts):
             extend(rootfs.device_ops(tuple(linux.devices or ()), True, "user" in ns.kinds))
             extend(rootfs.dev_link_ops())
@@ -210,10 +211,37 @@ def check_host_features(spec: object) -> list[str]:
         raise ConfigError("config.json: linux.intelRdt: resctrl is not mounted on this host")
     if linux.net_devices:
         raise ConfigError("config.json: linux.netDevices: moving network devices is not supported")
-    for i, m in enumerate(spec.mounts or ()):
-        if m.uid_mappings or m.gid_mappings:
-            raise ConfigError(f"config.json: mounts[{i}]: idmapped mounts are not supported yet")
     return warnings
+
+
+def idmap_namespaces(spec: object) -> dict[int, int]:
+    """A user namespace fd for each idmapped mount, by mount index (the caller closes them)."""
+    linux = spec.linux
+    out: dict[int, int] = {}
+    try:
+        for i, m in enumerate(spec.mounts or ()):
+            opts = rootfs.MountOptions(m.options)
+            if not (opts.idmap or m.uid_mappings or m.gid_mappings):
+                continue
+            if not (opts.is_bind or m.type == "bind"):
+                raise ConfigError(f"config.json: mounts[{i}]: idmapped mounts must be bind mounts")
+            uids = m.uid_mappings or linux.uid_mappings
+            gids = m.gid_mappings or linux.gid_mappings
+            if not uids or not gids:
+                raise ConfigError(
+                    f"config.json: mounts[{i}]: idmap needs uidMappings and gidMappings "
+                    "(on the mount or for a user namespace)"
+                )
+            out[i] = namespaces.mapped_userns(_id_map(uids), _id_map(gids))
+    except BaseException:
+        for fd in out.values():
+            os.close(fd)
+        raise
+    return out
+
+
+def _id_map(mappings: tuple) -> str:
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
 
 
 def _read(path: str) -> str:

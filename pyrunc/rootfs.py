@@ -66,6 +66,31 @@ PROPAGATION: dict[str, int] = {
     "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
 }  # fmt: skip
 
+# recursive options, applied with mount_setattr(AT_RECURSIVE): option -> (set, clear)
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
+    "rro": (MOUNT_ATTR_RDONLY, 0), "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0), "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0), "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0), "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+    # atime is one field: setting any mode clears the whole field first
+    "rrelatime": (0, MOUNT_ATTR__ATIME), "rnorelatime": (0, MOUNT_ATTR__ATIME),
+    "ratime": (0, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (0, MOUNT_ATTR__ATIME),
+}  # fmt: skip
+
 # flags a bind mount only gets through a remount
 _REMOUNT_FLAGS = (
     MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_MANDLOCK | MS_DIRSYNC
@@ -89,14 +114,22 @@ DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": st
 class MountOptions:
     """A mount's options split into flags, propagation and the filesystem's data string."""
 
-    __slots__ = ("flags", "propagation", "data")
+    __slots__ = ("flags", "propagation", "data", "attr_set", "attr_clr", "idmap")
 
     def __init__(self, options: tuple[str, ...] | list[str] | None) -> None:
         self.flags = 0
         self.propagation: list[int] = []
+        self.attr_set = self.attr_clr = 0
+        self.idmap = ""  # "idmap" or "ridmap"
         data: list[str] = []
         for option in options or ():
-            if option in FLAG_OPTIONS:
+            if option in ("idmap", "ridmap"):
+                self.idmap = option
+            elif option in RECURSIVE_OPTIONS:
+                set_bits, clear_bits = RECURSIVE_OPTIONS[option]
+                self.attr_set = (self.attr_set & ~clear_bits) | set_bits
+                self.attr_clr = (self.attr_clr & ~set_bits) | clear_bits
+            elif option in FLAG_OPTIONS:
                 clear, flag = FLAG_OPTIONS[option]
                 if clear:
                     self.flags &= ~flag
@@ -118,8 +151,16 @@ def container_path(dest: str) -> str:
     return os.path.normpath(os.path.join("/", dest))
 
 
-def mount_ops(mounts: tuple, bundle: str, cgroup_source: CgroupMounts | None) -> list[Op]:
-    """Operations for the config's mounts, before pivot_root (targets relative to the rootfs)."""
+def mount_ops(
+    mounts: tuple,
+    bundle: str,
+    cgroup_source: CgroupMounts | None,
+    idmap_userns: dict[int, int] | None = None,
+) -> list[Op]:
+    """Operations for the config's mounts, before pivot_root (targets relative to the rootfs).
+
+    `idmap_userns` maps a mount's index to the user namespace fd its idmapping uses.
+    """
     out: list[Op] = []
     for i, m in enumerate(mounts):
         dest = container_path(m.destination)
@@ -146,7 +187,14 @@ def mount_ops(mounts: tuple, bundle: str, cgroup_source: CgroupMounts | None) ->
                 ) from None
             kind = ops.TGT_DIR if is_dir else ops.TGT_FILE
             desc = f"mount {source} to {dest}"
-            out.append(op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest)))
+            if idmap_userns and i in idmap_userns:
+                recursive = 1 if opts.idmap == "ridmap" else 0
+                out.append(op(ops.IDMAP_BIND, f"idmapped {desc}", idmap_userns[i], recursive,
+                              kind, s=(source, dest)))
+            else:
+                out.append(
+                    op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest))
+                )
             if opts.flags & _REMOUNT_FLAGS:
                 flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
                 out.append(
@@ -158,6 +206,9 @@ def mount_ops(mounts: tuple, bundle: str, cgroup_source: CgroupMounts | None) ->
             out.append(
                 op(ops.MOUNT, desc, opts.flags, ops.TGT_DIR, s=(source, dest, m.type, opts.data))
             )
+        if opts.attr_set or opts.attr_clr:
+            out.append(op(ops.MOUNT_SETATTR, f"set recursive attributes of {dest}",
+                          opts.attr_set, opts.attr_clr, 1, s=(dest,)))
         for prop in opts.propagation:
             out.append(op(ops.MOUNT, f"set propagation of {dest}", prop, ops.TGT_EXISTING,
                           s=(None, dest)))

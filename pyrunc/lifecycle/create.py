@@ -15,6 +15,7 @@ from pyrunc.plan import (
     InitPlan,
     check_host_features,
     compile_plan,
+    idmap_namespaces,
     time_offsets,
 )
 from pyrunc.spec.converter import load_config_file
@@ -119,14 +120,17 @@ def create(
     lock = store.claim(container_id)
     state_dir = store.path(container_id)
     state_dir_fd = console_fd = -1
+    idmaps: dict[int, int] = {}
     plan: InitPlan | None = None
     init: InitProcess | None = None
+    data: dict = {}
     try:
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
         state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if terminal:
             console_fd = child_end.detach() if relay else connect_console(console_socket)
+        idmaps = idmap_namespaces(spec)
         plan = compile_plan(
             spec,
             bundle,
@@ -135,6 +139,7 @@ def create(
             fifo=EXEC_FIFO,
             preserve_fds=preserve_fds + listen_fds,
             extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
+            idmap_userns=idmaps,
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
@@ -183,12 +188,13 @@ def create(
             relay.close()
         if init is not None:
             init.abort()
+        _destroy_cgroups(data)
         store.remove(container_id)
         raise
     finally:
         if plan is not None:
             plan.close()
-        for fd in (state_dir_fd, console_fd):
+        for fd in (state_dir_fd, console_fd, *idmaps.values()):
             if fd >= 0:
                 os.close(fd)
         lock.release()
@@ -236,6 +242,18 @@ def write_id_maps(pid: int, linux: object) -> None:
             raise PyruncError(f"write {name} of the init: {reason}") from None
 
 
+def _destroy_cgroups(data: dict) -> None:
+    """Remove the cgroups a failed create made; a failure here must not hide the first one."""
+    if not data.get("pyrunc", {}).get("cgroup"):
+        return
+    from pyrunc.cgroups.setup import destroy_recorded
+
+    try:
+        destroy_recorded(data["pyrunc"])
+    except PyruncError as e:
+        get_logger().warning(f"cleaning up after the failed create: {e}")
+
+
 def _drive(
     init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict
 ) -> None:
@@ -248,6 +266,9 @@ def _drive(
             if spec.process is not None and spec.process.oom_score_adj is not None:
                 with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
                     f.write(str(spec.process.oom_score_adj))
+            from pyrunc.cgroups.setup import setup as setup_cgroups
+
+            setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"])
         elif tag == SYNC_PRE_PIVOT:
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
             state = container.hook_state("creating")
