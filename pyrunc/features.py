@@ -6,7 +6,7 @@ from pyrunc import SPEC_VERSION, __version__, seccomp
 from pyrunc.capabilities import CAPABILITIES
 from pyrunc.hooks import KINDS
 from pyrunc.namespaces import FLAGS
-from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION
+from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION, RECURSIVE_OPTIONS
 
 
 def features() -> dict:
@@ -14,7 +14,9 @@ def features() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": list(KINDS),
-        "mountOptions": sorted(set(FLAG_OPTIONS) | set(PROPAGATION)),
+        "mountOptions": sorted(
+            set(FLAG_OPTIONS) | set(PROPAGATION) | set(RECURSIVE_OPTIONS) | {"idmap", "ridmap"}
+        ),
         "linux": {
             "namespaces": sorted(FLAGS),
             "capabilities": sorted("CAP_" + name for name in CAPABILITIES),
@@ -31,7 +33,7 @@ def features() -> dict:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": False},
         },
         "annotations": {"org.pyrunc.version": __version__},
