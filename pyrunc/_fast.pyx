@@ -447,7 +447,7 @@ cdef enum:
     OP_PERSONALITY = 40   # a=persona
     OP_SECCOMP = 41       # blob=BPF program a=flags
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
-    OP_IDMAP_BIND = 43    # s1=source s2=target in root a=userns fd b=recursive c=target mode
+    OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -628,24 +628,15 @@ cdef int do_mount_setattr(Ctx *ctx, Op *op) noexcept nogil:
     return ret
 
 
-cdef int do_idmap_bind(Ctx *ctx, Op *op) noexcept nogil:
-    """A detached copy of the source tree, idmapped with a user namespace, moved to the target."""
-    cdef int tree, target, ret, saved
-    tree = pyrunc_open_tree_clone(op.s1, <int>op.b)
-    if tree < 0:
+cdef int do_move_mount(Ctx *ctx, Op *op) noexcept nogil:
+    """Attach a detached mount tree (made by the parent) at a target inside the root."""
+    cdef int target, ret, saved
+    target = open_target(ctx, op.s1, <int>op.c)
+    if target < 0:
         return -1
-    ret = pyrunc_mount_setattr(tree, MOUNT_ATTR_IDMAP, 0, <int>op.b, <int>op.a)
-    if ret == 0:
-        target = open_target(ctx, op.s2, <int>op.c)
-        if target < 0:
-            ret = -1
-        else:
-            ret = pyrunc_move_mount(tree, target)
-            saved = errno
-            close(target)
-            pyrunc_set_errno(saved)
+    ret = pyrunc_move_mount(<int>op.a, target)
     saved = errno
-    close(tree)
+    close(target)
     close(<int>op.a)
     pyrunc_set_errno(saved)
     return ret
@@ -1048,8 +1039,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = -1 if ret < 0 else 0
         elif op.code == OP_MOUNT_SETATTR:
             ret = do_mount_setattr(&ctx, op)
-        elif op.code == OP_IDMAP_BIND:
-            ret = do_idmap_bind(&ctx, op)
+        elif op.code == OP_MOVE_MOUNT:
+            ret = do_move_mount(&ctx, op)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:
@@ -1233,6 +1224,23 @@ cdef write_offsets(bytes offsets):
         close(fd)
         raise OSError(err, "write timens_offsets: " + strerror(err).decode())
     close(fd)
+
+
+def idmapped_tree(bytes source, int userns_fd, bint recursive_tree, bint recursive_map) -> int:
+    """A detached copy of `source`, idmapped through `userns_fd`; the init moves it in place.
+
+    Made here, in the runtime's namespaces: mount_setattr(MOUNT_ATTR_IDMAP) needs privilege over
+    the filesystem, which a process inside the container's user namespace lacks.
+    """
+    cdef int tree = pyrunc_open_tree_clone(source, recursive_tree)
+    cdef int err
+    if tree < 0:
+        raise OSError(errno, "open_tree: " + strerror(errno).decode())
+    if pyrunc_mount_setattr(tree, MOUNT_ATTR_IDMAP, 0, recursive_map, userns_fd) < 0:
+        err = errno
+        close(tree)
+        raise OSError(err, "mount_setattr(MOUNT_ATTR_IDMAP): " + strerror(err).decode())
+    return tree
 
 
 def pidfd_open(int pid) -> int:

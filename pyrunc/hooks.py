@@ -45,22 +45,47 @@ def spec_hooks(spec: object) -> dict[str, list[dict]]:
     return out
 
 
-def run_hooks(kind: str, hooks: list[dict] | None, state: dict, in_pid: int = 0) -> None:
+def run_hooks(
+    kind: str, hooks: list[dict] | None, state: dict, in_pid: int = 0, warn_only: bool = False
+) -> None:
     """Run hooks in order with the state JSON on stdin; the first failure raises.
 
-    With `in_pid`, each hook joins that process's namespaces (mount last) before its execve.
+    With `in_pid`, each hook joins that process's namespaces (mount last) before its execve, and
+    the state names the pid as the container sees it. With `warn_only` (poststop), a failure is
+    logged and the next hook still runs, "as if the hook had succeeded".
     """
     if not hooks:
         return
+    if in_pid:
+        state = dict(state, pid=pid_in_namespace(in_pid))
     payload = json.dumps(state).encode()
     for i, hook in enumerate(hooks):
-        status, output = _run_one(hook, payload, in_pid)
-        if status != 0:
-            detail = output.decode(errors="replace").strip().replace("\n", " ")[:500]
-            raise PyruncError(
-                f"{kind} hook #{i} ({hook['path']}) {status_text(status, hook)}"
-                + (f": {detail}" if detail else "")
-            )
+        try:
+            status, output = _run_one(hook, payload, in_pid)
+            if status != 0:
+                detail = output.decode(errors="replace").strip().replace("\n", " ")[:500]
+                raise PyruncError(
+                    f"{kind} hook #{i} ({hook['path']}) {status_text(status, hook)}"
+                    + (f": {detail}" if detail else "")
+                )
+        except PyruncError as e:
+            if not warn_only:
+                raise
+            from pyrunc.log import get_logger
+
+            get_logger().warning(str(e))
+
+
+def pid_in_namespace(pid: int) -> int:
+    """The pid of a host process as its own pid namespace sees it (last NSpid field)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return pid
 
 
 def status_text(status: int, hook: dict) -> str:

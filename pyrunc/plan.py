@@ -57,7 +57,7 @@ def compile_plan(
     keyring: str | None = None,
     console_fd: int = -1,
     extra_env: list[str] | None = None,
-    idmap_userns: dict[int, int] | None = None,
+    idmap_trees: dict[int, int] | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -105,7 +105,7 @@ def compile_plan(
         cgroup_mounts = None
         if any(m.type == "cgroup" for m in mounts):
             cgroup_mounts = rootfs.CgroupMounts.from_host("cgroup" in ns.new)
-        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_userns))
+        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees))
         if rootfs.mounts_dev(mounts):
             extend(rootfs.device_ops(tuple(linux.devices or ()), True, "user" in ns.kinds))
             extend(rootfs.dev_link_ops())
@@ -214,8 +214,12 @@ def check_host_features(spec: object) -> list[str]:
     return warnings
 
 
-def idmap_namespaces(spec: object) -> dict[int, int]:
-    """A user namespace fd for each idmapped mount, by mount index (the caller closes them)."""
+def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
+    """A detached idmapped mount tree for each idmapped mount, by index (the caller closes them).
+
+    `rbind` decides whether submounts come along, `ridmap` whether they are mapped too.
+    """
+    from pyrunc import _fast
     linux = spec.linux
     out: dict[int, int] = {}
     try:
@@ -232,7 +236,20 @@ def idmap_namespaces(spec: object) -> dict[int, int]:
                     f"config.json: mounts[{i}]: idmap needs uidMappings and gidMappings "
                     "(on the mount or for a user namespace)"
                 )
-            out[i] = namespaces.mapped_userns(_id_map(uids), _id_map(gids))
+            source = m.source or ""
+            if not os.path.isabs(source):
+                source = os.path.join(bundle, source)
+            userns = namespaces.mapped_userns(_id_map(uids), _id_map(gids))
+            try:
+                recursive_tree = bool(opts.flags & rootfs.MS_REC)
+                out[i] = _fast.idmapped_tree(
+                    source.encode(), userns, recursive_tree, opts.idmap == "ridmap"
+                )
+            except OSError as e:
+                raise ConfigError(f"config.json: mounts[{i}]: idmapped mount of {source}: "
+                                  f"{e.strerror or e}") from None
+            finally:
+                os.close(userns)
     except BaseException:
         for fd in out.values():
             os.close(fd)
@@ -272,6 +289,39 @@ def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
         raise ConfigError("config.json: linux.timeOffsets: needs a new time namespace")
     if spec.domainname and "uts" not in ns.new:
         raise ConfigError("config.json: domainname: setting it requires a new uts namespace")
-    for key in (spec.linux.sysctl or {}):
-        if key.startswith("net.") and "network" not in ns.kinds:
-            raise ConfigError(f"config.json: linux.sysctl.{key}: needs a network namespace")
+    for key in spec.linux.sysctl or {}:
+        kind = sysctl_namespace(key)
+        if kind is None or not _own_namespace(ns, kind):
+            raise ConfigError(
+                f"config.json: linux.sysctl.{key}: not in a separate kernel namespace"
+                + (f" (needs a {kind} namespace of the container's own)" if kind else "")
+            )
+
+
+# sysctls that belong to a namespace (the others are the host's: never written, S4)
+IPC_SYSCTLS = frozenset((
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+))  # fmt: skip
+PROC_NS_NAMES = {"ipc": "ipc", "network": "net", "uts": "uts"}
+
+
+def sysctl_namespace(key: str) -> str | None:
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key.startswith("net."):
+        return "network"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def _own_namespace(ns: namespaces.NamespacePlan, kind: str) -> bool:
+    """A new namespace, or a joined one that is not the runtime's (the host's) own."""
+    if kind in ns.new:
+        return True
+    if kind not in ns.join:
+        return False
+    host = os.stat(f"/proc/self/ns/{PROC_NS_NAMES[kind]}")
+    joined = os.fstat(ns.join[kind])
+    return (joined.st_dev, joined.st_ino) != (host.st_dev, host.st_ino)

@@ -155,11 +155,11 @@ def mount_ops(
     mounts: tuple,
     bundle: str,
     cgroup_source: CgroupMounts | None,
-    idmap_userns: dict[int, int] | None = None,
+    idmap_trees: dict[int, int] | None = None,
 ) -> list[Op]:
     """Operations for the config's mounts, before pivot_root (targets relative to the rootfs).
 
-    `idmap_userns` maps a mount's index to the user namespace fd its idmapping uses.
+    `idmap_trees` maps a mount's index to its idmapped mount tree, made by the parent.
     """
     out: list[Op] = []
     for i, m in enumerate(mounts):
@@ -187,10 +187,9 @@ def mount_ops(
                 ) from None
             kind = ops.TGT_DIR if is_dir else ops.TGT_FILE
             desc = f"mount {source} to {dest}"
-            if idmap_userns and i in idmap_userns:
-                recursive = 1 if opts.idmap == "ridmap" else 0
-                out.append(op(ops.IDMAP_BIND, f"idmapped {desc}", idmap_userns[i], recursive,
-                              kind, s=(source, dest)))
+            if idmap_trees and i in idmap_trees:
+                out.append(op(ops.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
+                              s=(dest,)))
             else:
                 out.append(
                     op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest))

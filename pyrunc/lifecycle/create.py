@@ -15,7 +15,7 @@ from pyrunc.plan import (
     InitPlan,
     check_host_features,
     compile_plan,
-    idmap_namespaces,
+    idmap_trees,
     time_offsets,
 )
 from pyrunc.spec.converter import load_config_file
@@ -121,6 +121,8 @@ def create(
     state_dir = store.path(container_id)
     state_dir_fd = console_fd = -1
     idmaps: dict[int, int] = {}
+    all_hooks: dict = {}
+    container: Container | None = None
     plan: InitPlan | None = None
     init: InitProcess | None = None
     data: dict = {}
@@ -130,7 +132,7 @@ def create(
         state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         if terminal:
             console_fd = child_end.detach() if relay else connect_console(console_socket)
-        idmaps = idmap_namespaces(spec)
+        idmaps = idmap_trees(spec, bundle)
         plan = compile_plan(
             spec,
             bundle,
@@ -139,7 +141,7 @@ def create(
             fifo=EXEC_FIFO,
             preserve_fds=preserve_fds + listen_fds,
             extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
-            idmap_userns=idmaps,
+            idmap_trees=idmaps,
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
@@ -190,6 +192,10 @@ def create(
             init.abort()
         _destroy_cgroups(data)
         store.remove(container_id)
+        if container is not None and all_hooks.get("poststop"):
+            # lifecycle steps 12-13: a create that got as far as the init still runs poststop
+            hooks.run_hooks("poststop", all_hooks["poststop"],
+                            container.hook_state("stopped"), warn_only=True)
         raise
     finally:
         if plan is not None:
@@ -264,8 +270,15 @@ def _drive(
             if "user" in plan.ns.new:
                 write_id_maps(init.pid, spec.linux)
             if spec.process is not None and spec.process.oom_score_adj is not None:
-                with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
-                    f.write(str(spec.process.oom_score_adj))
+                try:
+                    with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
+                        f.write(str(spec.process.oom_score_adj))
+                except OSError as e:
+                    reason = (e.strerror or str(e)).lower()
+                    raise PyruncError(
+                        f"config.json: process.oomScoreAdj: cannot set oom_score_adj to "
+                        f"{spec.process.oom_score_adj}: {reason}"
+                    ) from None
             from pyrunc.cgroups.setup import setup as setup_cgroups
 
             setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"])

@@ -19,18 +19,27 @@ def start(store: StateStore, container_id: str) -> None:
             raise StateError(f"cannot start an already {status} container")
         fifo = os.path.join(container.dir, EXEC_FIFO)
         stored = container.runtime.get("hooks", {})
-        if stored.get("startContainer"):
-            from pyrunc.hooks import run_hooks
+        try:
+            if stored.get("startContainer"):
+                from pyrunc.hooks import run_hooks
 
-            run_hooks("startContainer", stored["startContainer"], container.hook_state(),
-                      in_pid=container.pid)
-        _release(fifo, container)
-        os.unlink(fifo)
-        poststart = stored.get("poststart")
-        if poststart:
-            from pyrunc.hooks import run_hooks
+                run_hooks("startContainer", stored["startContainer"], container.hook_state(),
+                          in_pid=container.pid)
+            _release(fifo, container)
+            os.unlink(fifo)
+            if stored.get("poststart"):
+                from pyrunc.hooks import run_hooks
 
-            run_hooks("poststart", poststart, container.hook_state("running"))
+                run_hooks("poststart", stored["poststart"], container.hook_state("running"))
+        except PyruncError:
+            # a failed start must not leave a container behind that looks startable or alive
+            from pyrunc.lifecycle.delete import SIGKILL, wait_gone
+            from pyrunc.lifecycle.kill import signal_process
+
+            start_time = container.runtime.get("init_start_time", "")
+            signal_process(container.pid, start_time, SIGKILL)
+            wait_gone(container.pid, start_time)
+            raise
 
 
 def _release(fifo: str, container: object) -> None:
