@@ -152,6 +152,30 @@ cdef extern from *:
 
     static void pyrunc_set_errno(int e) { errno = e; }
 
+    static void pyrunc_exit_on_signal(int sig) { _exit(128 + sig); }
+
+    static void pyrunc_reset_signals(void) {
+        /* Nothing of the runtime's signal set-up may reach the container (Python ignores
+           SIGPIPE and SIGXFSZ, and ignored signals survive execve). Until execve, a catchable
+           signal ends the init, as it ends runc's: handlers reset to the default at execve. */
+        struct sigaction sa;
+        sigset_t all;
+        int sig;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = pyrunc_exit_on_signal;
+        for (sig = 1; sig < 32; sig++) {
+            if (sig == SIGKILL || sig == SIGSTOP) continue;
+            if (sig == SIGCHLD || sig == SIGCONT || sig == SIGWINCH || sig == SIGURG) {
+                signal(sig, SIG_DFL);
+                continue;
+            }
+            sigaction(sig, &sa, NULL);
+        }
+        for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++) signal(sig, SIG_DFL);
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+    }
+
     struct pyrunc_sched_attr {
         unsigned int size, sched_policy;
         unsigned long long sched_flags;
@@ -324,6 +348,7 @@ cdef extern from *:
     int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
     int pyrunc_send_fd(int sock, int fd) nogil
     void pyrunc_set_errno(int e) nogil
+    void pyrunc_reset_signals() nogil
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
@@ -876,9 +901,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         snprintf(msg, MSG_MAX, "exec: \"%s\"", name)
         child_fail(ctx, msg, EACCES)
     p = op.s2
-    if p == NULL:
-        p = ""
-    while True:
+    while p != NULL and p[0] != 0:
         end = strchr(p, b':')
         dlen = <size_t>(end - p) if end != NULL else strlen(p)
         if dlen == 0:
@@ -886,6 +909,11 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         else:
             snprintf(ctx.exec_path, PATH_MAX, "%.*s/%s", <int>dlen, p, name)
         if pyrunc_is_executable_file(ctx.exec_path) == 1:
+            if ctx.exec_path[0] != b'/':
+                # Go's LookPath (so runc) refuses a match found through a relative PATH entry
+                snprintf(msg, MSG_MAX, "exec: \"%s\": cannot run executable found relative to "
+                         "current directory", name)
+                child_fail(ctx, msg, 0)
             open_exec(ctx, name)
             return
         if end == NULL:
@@ -943,6 +971,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
         child_fail(&ctx, "prctl(PR_SET_DUMPABLE)", errno)
     umask(0)
+    pyrunc_reset_signals()
     for i in range(nops):
         op = &ops[i]
         ret = 0
@@ -1241,6 +1270,31 @@ def idmapped_tree(bytes source, int userns_fd, bint recursive_tree, bint recursi
         close(tree)
         raise OSError(err, "mount_setattr(MOUNT_ATTR_IDMAP): " + strerror(err).decode())
     return tree
+
+
+def read_in_root(bytes root, bytes path, int limit=1 << 20) -> bytes:
+    """A file of the container's rootfs, resolved inside it (S3), as bytes (b"" if missing)."""
+    cdef int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
+    cdef int fd
+    cdef char *buf
+    cdef long n, got = 0
+    if rootfd < 0:
+        raise OSError(errno, "open " + root.decode(errors="replace"))
+    fd = pyrunc_open_in_root(rootfd, path, O_RDONLY | O_NOFOLLOW)
+    close(rootfd)
+    if fd < 0:
+        return b""
+    buf = <char *>malloc(limit)
+    try:
+        while got < limit:
+            n = read(fd, buf + got, limit - got)
+            if n <= 0:
+                break
+            got += n
+        return buf[:got]
+    finally:
+        free(buf)
+        close(fd)
 
 
 def pidfd_open(int pid) -> int:

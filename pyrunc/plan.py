@@ -143,7 +143,7 @@ def compile_plan(
         emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
         if seccomp is not None and proc.no_new_privileges:
             emit(seccomp)  # the last step before execve
-        envp = list(proc.env or ()) + (extra_env or [])
+        envp = process.environment(proc, plan.rootfs) + (extra_env or [])
         emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
     except BaseException:
         plan.close()

@@ -34,6 +34,26 @@ def env_value(env: tuple[str, ...], name: str) -> str | None:
     return None
 
 
+def home_of(rootfs: str, uid: int) -> str:
+    """The user's home from the container's /etc/passwd, or "/" (runc's default for HOME)."""
+    from pyrunc import _fast
+
+    text = _fast.read_in_root(rootfs.encode(), b"/etc/passwd").decode(errors="replace")
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2] == str(uid):
+            return fields[5] or "/"
+    return "/"
+
+
+def environment(process: object, rootfs: str) -> list[str]:
+    """process.env, plus HOME when it is missing."""
+    env = list(process.env or ())
+    if env_value(tuple(env), "HOME") is None:
+        env.append("HOME=" + home_of(rootfs, (process.user or _ROOT).uid))
+    return env
+
+
 def rlimit_ops(rlimits: tuple) -> list[Op]:
     out = []
     for i, rl in enumerate(rlimits):

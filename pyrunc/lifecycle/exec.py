@@ -14,6 +14,7 @@ from pyrunc.errors import PyruncError, StateError
 from pyrunc.lifecycle.create import CONFIG_COPY, InitProcess, connect_console, write_pid_file
 from pyrunc.namespaces import FLAGS, open_process_namespaces
 from pyrunc.ops import op
+from pyrunc.process import environment
 from pyrunc.state import StateStore
 
 
@@ -72,7 +73,8 @@ def exec_process(
         steps.append(op(ops.READY, "report ready"))
         if seccomp is not None and proc.no_new_privileges:
             steps.append(seccomp)
-        steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=list(proc.env or ())))
+        envp = environment(proc, f"/proc/{container.pid}/root")
+        steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
         pid, sock = _fast.spawn(steps, 0, pid_ns)
     finally:
         for fd in [fd for fd, _, _ in joined] + [pid_ns, console_fd]:
