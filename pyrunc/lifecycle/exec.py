@@ -19,8 +19,13 @@ from pyrunc.state import StateStore
 
 
 def container_config(store: StateStore, container_id: str) -> dict:
-    with open(os.path.join(store.path(container_id), CONFIG_COPY)) as f:
-        return json.load(f)
+    """The config the container was created with (kept in its state directory)."""
+    try:
+        with open(os.path.join(store.path(container_id), CONFIG_COPY)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        store.load(container_id)  # "container does not exist" when it does not
+        raise PyruncError(f"container {container_id} has no saved config") from None
 
 
 def exec_process(
