@@ -11,7 +11,7 @@ errors.
 
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport strlen, memcpy, memset, strerror, strchr
-from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES
+from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES, ENOSYS
 from libc.stdio cimport snprintf
 
 cdef extern from *:
@@ -944,10 +944,11 @@ cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
 cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
     cdef char msg[MSG_MAX]
     cdef int err
-    # through the fd resolved by FIND_EXEC; a script needs its path (/dev/fd/N is gone by then)
+    # through the fd resolved by FIND_EXEC; a script needs its path (/dev/fd/N is gone by then),
+    # and a seccomp filter may allow execve but not execveat
     if ctx.exec_fd >= 0:
         pyrunc_execveat(ctx.exec_fd, op.v1, op.v2)
-        if errno == ENOENT:
+        if errno == ENOENT or errno == EPERM or errno == ENOSYS:
             execve(ctx.exec_path, op.v1, op.v2)
     else:
         execve(ctx.exec_path, op.v1, op.v2)
