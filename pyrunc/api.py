@@ -46,6 +46,34 @@ class Runtime:
 
         delete(self.store, container_id, force)
 
+    def pause(self, container_id: str) -> None:
+        from pyrunc.lifecycle.pause import pause
+
+        pause(self.store, container_id)
+
+    def resume(self, container_id: str) -> None:
+        from pyrunc.lifecycle.pause import resume
+
+        resume(self.store, container_id)
+
+    def ps(self, container_id: str) -> list[int]:
+        """The host pids of the container's processes."""
+        from pyrunc.lifecycle.ps import container_pids
+
+        return container_pids(self.store, container_id)
+
+    def stats(self, container_id: str) -> dict:
+        """One runc-style stats event: `{"type": "stats", "id": ..., "data": {...}}`."""
+        from pyrunc.lifecycle.events import stats
+
+        return stats(self.store, container_id)
+
+    def update(self, container_id: str, resources: dict | str | bytes) -> None:
+        """Apply a LinuxResources document (dict or JSON) to the container's cgroups."""
+        from pyrunc.lifecycle.update import update
+
+        update(self.store, container_id, resources)
+
     def state(self, container_id: str) -> dict:
         """The OCI state document of one container."""
         lock, container = self.store.lock(container_id, exclusive=False)

@@ -24,6 +24,12 @@ COMMANDS: dict[str, str] = {
     "exec": "execute new process inside the container",
     "spec": "create a new specification file",
     "features": "show the enabled features",
+    "pause": "pause suspends all processes inside the container",
+    "resume": "resumes all processes that have been previously paused",
+    "ps": "ps displays the processes running inside a container",
+    "events": "display container events such as OOM notifications, cpu, memory, and IO usage "
+    "statistics",
+    "update": "update container resource constraints",
 }
 
 
@@ -74,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
+        from pyrunc import sealed
+
+        if opts.command in sealed.SEALED_COMMANDS and not sealed.running_sealed():
+            sealed.reexec_sealed(argv)
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])
         parser = command_parser(opts.command)
         module.add_arguments(parser)

@@ -19,3 +19,7 @@ class ContainerNotFound(PyruncError):
 
 class StateError(PyruncError):
     """The operation is not allowed in the container's current status."""
+
+
+class CgroupError(PyruncError):
+    """A cgroup operation failed, or a resource this host's cgroups cannot apply."""

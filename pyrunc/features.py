@@ -20,8 +20,8 @@ def features() -> dict:
         "linux": {
             "namespaces": sorted(FLAGS),
             "capabilities": sorted("CAP_" + name for name in CAPABILITIES),
-            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False,
-                       "rdma": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
+                       "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(a for a in seccomp.ACTIONS if a != "SCMP_ACT_NOTIFY"),

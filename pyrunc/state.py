@@ -88,11 +88,12 @@ class Container:
     def status(self) -> str:
         if not self.is_alive():
             return "stopped"
-        if os.path.exists(os.path.join(self.dir, EXEC_FIFO)):
-            return "created"
+        # frozen first, as runc: a created container can be paused too
         freezer = self.runtime.get("freezer_state")
         if freezer and _is_frozen(freezer):
             return "paused"
+        if os.path.exists(os.path.join(self.dir, EXEC_FIFO)):
+            return "created"
         return "running"
 
     def oci_state(self) -> dict:

@@ -6,9 +6,9 @@ import os
 import select
 
 from pyrunc import _fast
+from pyrunc.cgroups.manager import from_runtime
 from pyrunc.errors import ContainerNotFound, PyruncError, StateError
-from pyrunc.lifecycle.kill import container_processes, signal_process
-from pyrunc.log import get_logger
+from pyrunc.lifecycle.kill import signal_process
 from pyrunc.state import StateStore
 
 SIGKILL = 9
@@ -49,21 +49,20 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
             raise StateError(
                 f"cannot delete container {container_id} that is not stopped: {status}"
             )
+        cgroups = from_runtime(container.runtime)
         if status != "stopped":
-            procs = container_processes(container)
-            if not container.runtime.get("own_pid_ns"):
-                for pid, started in procs[1:]:
-                    signal_process(pid, started, SIGKILL)
             start_time = container.runtime.get("init_start_time", "")
             signal_process(container.pid, start_time, SIGKILL)
+            if cgroups is not None:
+                cgroups.signal_all(SIGKILL)  # the rest, and thaws a paused (v1) container
             wait_gone(container.pid, start_time)
+        if cgroups is not None:
+            cgroups.signal_all(SIGKILL)  # leftovers of a stopped container (runc does the same)
+            cgroups.destroy()
         state = container.hook_state("stopped")
         poststop = container.runtime.get("hooks", {}).get("poststop")
         store.remove(container_id)
     if poststop:
         from pyrunc.hooks import run_hooks
 
-        try:
-            run_hooks("poststop", poststop, state)
-        except PyruncError as e:
-            get_logger().warning(str(e))
+        run_hooks("poststop", poststop, state, warn_only=True)

@@ -62,8 +62,17 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
             raise StateError("container not running")
         start_time = container.runtime.get("init_start_time", "")
         if all_processes:
-            for pid, started in container_processes(container):
-                signal_process(pid, started, sig)
-            return
+            from pyrunc.cgroups.manager import from_runtime
+
+            cgroups = from_runtime(container.runtime)
+            if cgroups is not None:
+                cgroups.signal_all(sig)
+                return
+            # without a cgroup, only a pid namespace of its own tells the container's
+            # processes apart; a shared one (even the host's) never gets more than the init
+            if container.runtime.get("own_pid_ns"):
+                for pid, started in container_processes(container):
+                    signal_process(pid, started, sig)
+                return
         if not signal_process(container.pid, start_time, sig):
             raise PyruncError("container not running")

@@ -1,0 +1,69 @@
+"""`create`'s part: make the container's cgroups, apply `linux.resources`, add the init.
+
+Called while the init is stopped at the "namespaces" sync point: it is in its new namespaces but
+has not yet unshared its cgroup namespace (whose root becomes the cgroup it is put in here) nor
+mounted anything.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyrunc.cgroups import layout as layout_mod
+from pyrunc.cgroups import paths, resources
+from pyrunc.cgroups.manager import Cgroups, from_runtime
+from pyrunc.errors import CgroupError
+
+if TYPE_CHECKING:
+    from pyrunc.spec.model import Spec
+
+
+def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
+          root: str | None = None) -> Cgroups | None:
+    """Create/join, check, write the resources, add `pid`. What is made is recorded in
+    `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way."""
+    linux = spec.linux
+    lay = layout_mod.detect()
+    if not lay.hierarchies:
+        if linux.resources is not None:
+            raise CgroupError("linux.resources: this host has no cgroup hierarchy mounted")
+        return None
+    path = paths.resolve(linux.cgroups_path, container_id, root)
+    record: dict = {}
+    runtime["cgroup"] = record
+    cg = Cgroups.create(lay, path, record)
+    cg.check_usable()
+    plan = resources.plan(linux.resources, cg.host(lay), linux_devices=linux.devices or ())
+    if plan.warnings:
+        from pyrunc.log import get_logger
+
+        for w in plan.warnings:
+            get_logger().warning(w)
+    cg.apply(plan)
+    cg.add_pid(pid)
+    # {hierarchy: directory}: what `exec` joins its process to
+    runtime["cgroup_paths"] = {d["key"]: d["dir"] for d in cg.dirs}
+    if cg.freezer_file:
+        runtime["freezer_state"] = cg.freezer_file
+    return cg
+
+
+def destroy_recorded(runtime: dict | None) -> None:
+    """Undo `setup` after a failed create (the init is already dead): remove what was made."""
+    if not runtime:
+        return
+    cg = from_runtime(runtime)
+    if cg is not None:
+        cg.destroy(timeout=2.0)
+
+
+def container_paths(spec: Spec, container_id: str, root: str | None = None) -> dict[str, str]:
+    """{controller: cgroup path} as /proc/<init>/cgroup will read once `setup` has run (the
+    cgroup2 hierarchy under ""), for `rootfs.CgroupMounts` to bind the container's own cgroups
+    before the init exists."""
+    path = paths.resolve(spec.linux.cgroups_path if spec.linux else None, container_id, root)
+    out = {}
+    for h in layout_mod.detect().hierarchies:
+        for c in h.key.split(",") if h.key else [""]:
+            out[c] = path
+    return out

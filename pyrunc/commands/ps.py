@@ -1,0 +1,27 @@
+"""pyrunc ps [--format table|json] ID [ps options]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
+    p.add_argument("id", metavar="ID")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="PS-OPTIONS",
+                   help="options for ps (default -ef)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.lifecycle.ps import container_pids, ps_table
+    from pyrunc.state import StateStore
+
+    pids = container_pids(StateStore(args.root), args.id)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(pids, separators=(",", ":")) + "\n")
+        return 0
+    ps_args = args.ps_args[1:] if args.ps_args[:1] == ["--"] else args.ps_args
+    sys.stdout.write(ps_table(pids, ps_args))
+    return 0

@@ -1,0 +1,17 @@
+"""pyrunc resume ID"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pyrunc.lifecycle.pause import resume
+    from pyrunc.state import StateStore
+
+    resume(StateStore(args.root), args.id)
+    return 0
