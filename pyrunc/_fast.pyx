@@ -70,6 +70,73 @@ cdef extern from *:
         return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
     }
 
+    static int pyrunc_mkdirs_in_root(int rootfd, const char *path, int depth) {
+        /* mkdir -p inside the root: every component is resolved from the root with
+           RESOLVE_IN_ROOT, and a dangling symlink gets its target created inside the root
+           (never on the host); returns an O_PATH fd of the directory */
+        char prefix[4096], link[4096], target[4096];
+        const char *p = path;
+        size_t plen = 0;
+        int fd, parent;
+        ssize_t n;
+        if (depth > 8) { errno = ELOOP; return -1; }
+        prefix[0] = 0;
+        for (;;) {
+            while (*p == '/') p++;
+            if (!*p) break;
+            const char *end = strchr(p, '/');
+            size_t clen = end ? (size_t)(end - p) : strlen(p);
+            if (plen + clen + 2 >= sizeof(prefix)) { errno = ENAMETOOLONG; return -1; }
+            char comp[256];
+            if (clen >= sizeof(comp)) { errno = ENAMETOOLONG; return -1; }
+            memcpy(comp, p, clen); comp[clen] = 0;
+            size_t saved_len = plen;
+            if (plen) prefix[plen++] = '/';
+            memcpy(prefix + plen, comp, clen + 1);
+            plen += clen;
+            p += clen;
+            fd = pyrunc_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY);
+            if (fd >= 0) { close(fd); continue; }
+            if (errno != ENOENT) return -1;
+            /* the parent exists (made in the previous round) */
+            char saved_c = prefix[saved_len];
+            prefix[saved_len] = 0;
+            parent = pyrunc_open_in_root(rootfd, saved_len ? prefix : ".", O_PATH | O_DIRECTORY);
+            if (parent < 0) { prefix[saved_len] = saved_c; return -1; }
+            n = readlinkat(parent, comp, link, sizeof(link) - 1);
+            if (n >= 0) {
+                link[n] = 0;
+                if (link[0] == '/')
+                    snprintf(target, sizeof(target), "%s", link);
+                else
+                    snprintf(target, sizeof(target), "%s/%s", prefix, link);
+            }
+            prefix[saved_len] = saved_c;
+            if (n >= 0) {
+                close(parent);
+                fd = pyrunc_mkdirs_in_root(rootfd, target, depth + 1);
+                if (fd < 0) return -1;
+                close(fd);
+                continue;
+            }
+            if (mkdirat(parent, comp, 0755) < 0 && errno != EEXIST) {
+                int e = errno; close(parent); errno = e; return -1;
+            }
+            close(parent);
+        }
+        return pyrunc_open_in_root(rootfd, plen ? prefix : ".", O_PATH | O_DIRECTORY);
+    }
+
+    static int pyrunc_close_range(unsigned int first, unsigned int last) {
+        return (int)syscall(SYS_close_range, first, last, 0);
+    }
+
+    static int pyrunc_same_file(int a, int b) {
+        struct stat sa, sb;
+        if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0) return 0;
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    }
+
     static int pyrunc_pivot_root(const char *new_root, const char *put_old) {
         return (int)syscall(SYS_pivot_root, new_root, put_old);
     }
@@ -339,6 +406,9 @@ cdef extern from *:
     int pyrunc_open_in_root(int rootfd, const char *path, int flags) nogil
     int pyrunc_close_range_cloexec(unsigned int first) nogil
     int pyrunc_pivot_root(const char *new_root, const char *put_old) nogil
+    int pyrunc_close_range(unsigned int first, unsigned int last) nogil
+    int pyrunc_mkdirs_in_root(int rootfd, const char *path, int depth) nogil
+    int pyrunc_same_file(int a, int b) nogil
     int pyrunc_capset(unsigned long long eff, unsigned long long perm, unsigned long long inh) nogil
     int pyrunc_loopback_up() nogil
     int pyrunc_is_procfs(int fd) nogil
@@ -400,6 +470,7 @@ cdef extern from *:
     int open(const char *path, int flags, ...) nogil
     int openat(int dirfd, const char *path, int flags, ...) nogil
     int mkdirat(int dirfd, const char *path, mode_t mode) nogil
+    ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) nogil
     int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev) nogil
     int symlinkat(const char *target, int dirfd, const char *linkpath) nogil
     int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags) nogil
@@ -455,7 +526,7 @@ cdef enum:
     OP_CHDIR = 23         # s1
     OP_FIND_EXEC = 24     # s1=name s2=PATH
     OP_READY = 25         # tell the parent the init is ready, wait for its go-ahead
-    OP_WAIT_START = 26    # a=dirfd of the state directory s1=fifo name
+    OP_WAIT_START = 26    # a=O_PATH fd of the exec fifo
     OP_CLOEXEC_FROM = 27  # a=first fd to mark close-on-exec
     OP_EXEC = 28          # v1=argv v2=env
     OP_OPEN_DEVNULL = 29  # remember the host's /dev/null for masking
@@ -473,6 +544,7 @@ cdef enum:
     OP_SECCOMP = 41       # blob=BPF program a=flags
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
+    OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -580,31 +652,20 @@ cdef int open_parent_in_root(Ctx *ctx, const char *path, char *last, int mode) n
     fd = pyrunc_open_in_root(ctx.rootfd, buf, O_PATH | O_DIRECTORY)
     if fd >= 0 or errno != ENOENT or mode == TGT_EXISTING:
         return fd
-    # walk from the root, creating what is missing
-    fd = pyrunc_open_in_root(ctx.rootfd, ".", O_PATH | O_DIRECTORY)
-    start = 0
-    while fd >= 0 and start < i:
-        while start < i and buf[start] == b'/':
-            start += 1
-        if start >= i or buf[start] == 0:
-            break
-        n = start
-        while n < i and buf[n] != b'/' and buf[n] != 0:
-            n += 1
-        buf[n] = 0
-        if mkdirat(fd, buf + start, 0o755) < 0 and errno != EEXIST:
-            close(fd)
-            return -1
-        nfd = pyrunc_open_in_root(fd, buf + start, O_PATH | O_DIRECTORY)
-        close(fd)
-        fd = nfd
-        start = n + 1
-    return fd
+    # create what is missing, following symlinks inside the root
+    return pyrunc_mkdirs_in_root(ctx.rootfd, buf, 0)
 
 
 cdef int open_target(Ctx *ctx, const char *path, int mode) noexcept nogil:
     """An O_PATH fd for a mount target inside the root, created as `mode` asks."""
+    return open_target_depth(ctx, path, mode, 0)
+
+
+cdef int open_target_depth(Ctx *ctx, const char *path, int mode, int depth) noexcept nogil:
     cdef char last[PATH_MAX]
+    cdef char link[PATH_MAX]
+    cdef char resolved[PATH_MAX]
+    cdef ssize_t n
     cdef int dirfd, fd
     fd = pyrunc_open_in_root(ctx.rootfd, path, O_PATH)
     if fd >= 0 or errno != ENOENT or mode == TGT_EXISTING:
@@ -613,16 +674,32 @@ cdef int open_target(Ctx *ctx, const char *path, int mode) noexcept nogil:
     if dirfd < 0:
         return -1
     if mode == TGT_FILE:
+        n = readlinkat(dirfd, last, link, PATH_MAX - 1)
+        if n >= 0:
+            # a dangling symlink: the file goes where it points, inside the root
+            close(dirfd)
+            if depth > 8:
+                pyrunc_set_errno(ELOOP)
+                return -1
+            link[n] = 0
+            if link[0] != b'/':
+                # relative to the directory holding the link
+                n = <ssize_t>strlen(path)
+                while n > 0 and path[n - 1] == b'/':
+                    n -= 1
+                while n > 0 and path[n - 1] != b'/':
+                    n -= 1
+                snprintf(resolved, PATH_MAX, "%.*s%s", <int>n, path, link)
+                return open_target_depth(ctx, resolved, mode, depth + 1)
+            return open_target_depth(ctx, link, mode, depth + 1)
         fd = openat(dirfd, last, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0o644)
         if fd >= 0:
             close(fd)
-    else:
-        if mkdirat(dirfd, last, 0o755) < 0 and errno != EEXIST:
-            close(dirfd)
-            return -1
-    fd = pyrunc_open_in_root(dirfd, last, O_PATH | O_NOFOLLOW)
+        fd = pyrunc_open_in_root(dirfd, last, O_PATH | O_NOFOLLOW)
+        close(dirfd)
+        return fd
     close(dirfd)
-    return fd
+    return pyrunc_mkdirs_in_root(ctx.rootfd, path, 0)
 
 
 cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
@@ -924,21 +1001,57 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
 
 
 cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
-    """Block on the exec fifo until `start` opens it for reading, then tell it we go on."""
+    """Block on the exec fifo until `start` opens it for reading, then tell it we go on.
+
+    The init holds only an O_PATH fd of the fifo itself (no directory of the host, S2) and
+    reopens it for writing through its own /proc/self/fd.
+    """
     cdef int fd
+    cdef char path[64]
+    pyrunc_fd_path(path, sizeof(path), <int>op.a)
     while True:
-        fd = openat(<int>op.a, op.s1, O_WRONLY | O_CLOEXEC)
+        fd = open(path, O_WRONLY | O_CLOEXEC)
         if fd < 0 and errno == EINTR:
             continue
         break
     if fd < 0:
         return -1
+    if not pyrunc_same_file(fd, <int>op.a):
+        close(fd)
+        pyrunc_set_errno(EPERM)
+        return -1
+    close(<int>op.a)
     if write(fd, b"0", 1) != 1:
         close(fd)
         return -1
-    close(<int>op.a)
     # fd stays open: it closes on execve, which is how `start` knows the process runs
     return 0
+
+
+cdef int do_close_others(Ctx *ctx, Op *op) noexcept nogil:
+    """Close every fd from `a` up but the ones the plan still needs (and the sync socket)."""
+    cdef unsigned int keep[256]
+    cdef int n = 0, i, j
+    cdef unsigned int tmp, first = <unsigned int>op.a
+    keep[n] = <unsigned int>ctx.sock
+    n += 1
+    for i in range(op.nids):
+        if n < 255:
+            keep[n] = op.ids[i]
+            n += 1
+    for i in range(n):
+        for j in range(i + 1, n):
+            if keep[j] < keep[i]:
+                tmp = keep[i]
+                keep[i] = keep[j]
+                keep[j] = tmp
+    for i in range(n):
+        if keep[i] < first:
+            continue
+        if keep[i] > first:
+            pyrunc_close_range(first, keep[i] - 1)
+        first = keep[i] + 1
+    return pyrunc_close_range(first, 0xFFFFFFFF)
 
 
 cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
@@ -1071,6 +1184,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_mount_setattr(&ctx, op)
         elif op.code == OP_MOVE_MOUNT:
             ret = do_move_mount(&ctx, op)
+        elif op.code == OP_CLOSE_OTHERS:
+            ret = do_close_others(&ctx, op)
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

@@ -50,14 +50,15 @@ def compile_plan(
     bundle: str,
     *,
     lock_fd: int,
-    state_dir_fd: int,
-    fifo: str,
+    fifo_fd: int,
     preserve_fds: int,
     no_pivot: bool = False,
     keyring: str | None = None,
     console_fd: int = -1,
     extra_env: list[str] | None = None,
     idmap_trees: dict[int, int] | None = None,
+    container_id: str = "",
+    state_root: str | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -76,6 +77,10 @@ def compile_plan(
         extend = plan.ops.extend
 
         emit(op(ops.CLOSE, "close the lock", lock_fd))
+        # nothing the caller leaked (a shim's socket, a host directory) survives the clone (S2)
+        keep = [fifo_fd, console_fd, *ns.join.values(), *(idmap_trees or {}).values()]
+        emit(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
+                ids=[fd for fd in keep if fd >= 0]))
         affinity = proc.exec_cpu_affinity
         if affinity is not None and affinity.initial:
             emit(process.affinity_op(affinity.initial, "initial"))
@@ -104,7 +109,11 @@ def compile_plan(
         mounts = tuple(spec.mounts or ())
         cgroup_mounts = None
         if any(m.type == "cgroup" for m in mounts):
-            cgroup_mounts = rootfs.CgroupMounts.from_host("cgroup" in ns.new)
+            from pyrunc.cgroups.setup import container_paths
+
+            cgroup_mounts = rootfs.CgroupMounts.from_host(
+                "cgroup" in ns.new, container_paths(spec, container_id, state_root)
+            )
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees))
         if rootfs.mounts_dev(mounts):
             extend(rootfs.device_ops(tuple(linux.devices or ()), True, "user" in ns.kinds))
@@ -140,7 +149,7 @@ def compile_plan(
         seccomp = seccomp_op(linux)
         extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp))
         emit(op(ops.READY, "report ready"))
-        emit(op(ops.WAIT_START, "wait for start", state_dir_fd, s=(fifo,)))
+        emit(op(ops.WAIT_START, "wait for start", fifo_fd))
         if seccomp is not None and proc.no_new_privileges:
             emit(seccomp)  # the last step before execve
         envp = process.environment(proc, plan.rootfs) + (extra_env or [])

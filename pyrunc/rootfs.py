@@ -200,6 +200,9 @@ def mount_ops(
                     op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest))
                 )
         else:
+            if m.type in ("proc", "sysfs"):
+                # security.md: /proc and /sys never allow suid, exec or device files
+                opts.flags |= MS_NOSUID | MS_NOEXEC | MS_NODEV
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"
             out.append(
@@ -273,13 +276,9 @@ class CgroupMounts:
         self.new_cgroupns = new_cgroupns
 
     @classmethod
-    def from_host(cls, new_cgroupns: bool, pid: str = "self") -> CgroupMounts:
-        paths: dict[str, str] = {}
-        with open(f"/proc/{pid}/cgroup") as f:
-            for line in f:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
-                for c in controllers.split(",") if controllers else [""]:
-                    paths[c] = path
+    def from_host(cls, new_cgroupns: bool, paths: dict[str, str]) -> CgroupMounts:
+        """`paths`: the container's cgroup per controller ("" for cgroup2), as the init's
+        /proc/<pid>/cgroup will read once it has joined them."""
         found = []
         with open("/proc/self/mountinfo") as f:
             for line in f:

@@ -19,10 +19,17 @@ def add_create_arguments(p: argparse.ArgumentParser) -> None:
 add_arguments = add_create_arguments
 
 
+def listen_fds() -> int:
+    """Socket-activation fds meant for us: only when LISTEN_PID names this process (S2)."""
+    count = os.environ.get("LISTEN_FDS", "")
+    if count.isdigit() and os.environ.get("LISTEN_PID") == str(os.getpid()):
+        return int(count)
+    return 0
+
+
 def create_options(args: argparse.Namespace) -> dict:
-    listen_fds = os.environ.get("LISTEN_FDS", "")
     return {
-        "listen_fds": int(listen_fds) if listen_fds.isdigit() else 0,
+        "listen_fds": listen_fds(),
         "pid_file": args.pid_file,
         "console_socket": args.console_socket,
         "no_pivot": args.no_pivot,

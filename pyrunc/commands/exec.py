@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
+from pyrunc.commands.create import listen_fds
 from pyrunc.errors import PyruncError
 
 
@@ -80,10 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 process = json.load(f)
         else:
             process = process_from_flags(container_config(store, args.id).get("process", {}), args)
-        preserve = args.preserve_fds
-        listen_fds = os.environ.get("LISTEN_FDS", "")
-        if listen_fds.isdigit():
-            preserve += int(listen_fds)
+        preserve = args.preserve_fds + listen_fds()
         return exec_process(
             store, args.id, process, detach=args.detach, pid_file=args.pid_file,
             console_socket=args.console_socket, preserve_fds=preserve,

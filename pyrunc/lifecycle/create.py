@@ -119,7 +119,7 @@ def create(
         )
     lock = store.claim(container_id)
     state_dir = store.path(container_id)
-    state_dir_fd = console_fd = -1
+    fifo_fd = console_fd = -1
     idmaps: dict[int, int] = {}
     all_hooks: dict = {}
     container: Container | None = None
@@ -129,7 +129,7 @@ def create(
     try:
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
-        state_dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        fifo_fd = os.open(os.path.join(state_dir, EXEC_FIFO), os.O_PATH | os.O_CLOEXEC)
         if terminal:
             console_fd = child_end.detach() if relay else connect_console(console_socket)
         idmaps = idmap_trees(spec, bundle)
@@ -137,11 +137,12 @@ def create(
             spec,
             bundle,
             lock_fd=lock.fd,
-            state_dir_fd=state_dir_fd,
-            fifo=EXEC_FIFO,
+            fifo_fd=fifo_fd,
             preserve_fds=preserve_fds + listen_fds,
             extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
             idmap_trees=idmaps,
+            container_id=container_id,
+            state_root=store.root,
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
@@ -200,7 +201,7 @@ def create(
     finally:
         if plan is not None:
             plan.close()
-        for fd in (state_dir_fd, console_fd, *idmaps.values()):
+        for fd in (fifo_fd, console_fd, *idmaps.values()):
             if fd >= 0:
                 os.close(fd)
         lock.release()
@@ -214,7 +215,8 @@ def save_config(state_dir: str, spec: object) -> None:
     from pyrunc.spec.converter import unstructure_config
 
     tmp = os.path.join(state_dir, f".{CONFIG_COPY}.{os.getpid()}")
-    with open(tmp, "w") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(unstructure_config(spec), f)
     os.rename(tmp, os.path.join(state_dir, CONFIG_COPY))
 
@@ -281,7 +283,8 @@ def _drive(
                     ) from None
             from pyrunc.cgroups.setup import setup as setup_cgroups
 
-            setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"])
+            setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"],
+                          root=container.store.root)
         elif tag == SYNC_PRE_PIVOT:
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
             state = container.hook_state("creating")
