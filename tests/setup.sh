@@ -2,7 +2,10 @@
 # Install what pyrunc and its tests need on a fresh Debian machine (as root), then pyrunc itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps)
+# golang-github-containers-common: podman's default seccomp profile (/usr/share/containers/seccomp.json),
+# the containers-common files as Debian 12 packages them
+packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps
+          golang-github-containers-common)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

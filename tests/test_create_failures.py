@@ -1,0 +1,164 @@
+"""A create that fails leaves nothing behind: no state, no process, no mount; one clear error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    Bundle,
+    Pyrunc,
+    error_message,
+    host_mounts,
+    new_mounts_under,
+    new_processes_of,
+    other_pidns_processes,
+)
+
+Edit = Callable[[dict[str, Any], Path], None]
+
+
+def set_path(*keys: str | int, value: Any) -> Edit:
+    def edit(config: dict[str, Any], tmp_path: Path) -> None:
+        del tmp_path
+        target: Any = config
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return edit
+
+
+def add_bind_from_missing_source(config: dict[str, Any], tmp_path: Path) -> None:
+    config["mounts"].append(
+        {"destination": "/mnt", "type": "bind", "source": str(tmp_path / "no-such-source"),
+         "options": ["rbind"]}
+    )
+
+
+def add_bad_tmpfs(config: dict[str, Any], tmp_path: Path) -> None:
+    del tmp_path
+    config["mounts"].append(
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+         "options": ["size=not-a-size"]}
+    )
+
+
+def add_bad_sysctl(config: dict[str, Any], tmp_path: Path) -> None:
+    del tmp_path
+    config["linux"]["sysctl"] = {"net.ipv4.no_such_sysctl": "1"}
+
+
+def raise_nofile_hard(config: dict[str, Any], tmp_path: Path) -> None:
+    del tmp_path
+    # the hard limit here is 20000 and root lacks CAP_SYS_RESOURCE: this cannot be raised
+    config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1048576}]
+
+
+def search_without_path(config: dict[str, Any], tmp_path: Path) -> None:
+    """No PATH at all: Go's exec.LookPath (runc) finds nothing, not even in the cwd."""
+    del tmp_path
+    config["process"].update(env=["TERM=xterm"], cwd="/bin", args=["sh", "-c", "echo ran"])
+
+
+def search_dot_in_path(config: dict[str, Any], tmp_path: Path) -> None:
+    """PATH=.: Go >= 1.19's LookPath refuses a match relative to the cwd (exec.ErrDot)."""
+    del tmp_path
+    config["process"].update(env=["PATH=.:/nothing"], cwd="/bin", args=["echo", "ran"])
+
+
+# (edit, words the error must contain)
+CASES: dict[str, tuple[Edit, list[str]]] = {
+    "hostname-wrong-type": (set_path("hostname", value=5), ["config.json: hostname:"]),
+    "args-wrong-type": (set_path("process", "args", value="sh"), ["config.json: process.args:"]),
+    "rlimit-wrong-type": (
+        set_path("process", "rlimits", 0, "soft", value="many"),
+        ["config.json: process.rlimits[0].soft:"],
+    ),
+    "missing-executable": (
+        set_path("process", "args", value=["nosuchbin", "arg"]),
+        ['exec: "nosuchbin": executable file not found in $PATH'],
+    ),
+    "not-executable": (
+        set_path("process", "args", value=["/etc/passwd"]),
+        ['exec: "/etc/passwd"', "permission denied"],
+    ),
+    "directory-as-executable": (
+        set_path("process", "args", value=["/etc"]),
+        ['exec: "/etc"', "permission denied"],
+    ),
+    "bind-source-missing": (
+        add_bind_from_missing_source,
+        ["no-such-source", "no such file or directory"],
+    ),
+    "no-PATH-executable-in-cwd": (
+        search_without_path,
+        ['exec: "sh": executable file not found in $PATH'],
+    ),
+    "dot-in-PATH": (
+        search_dot_in_path,
+        ['exec: "echo": cannot run executable found relative to current directory'],
+    ),
+    "rlimit-above-hard-limit": (raise_nofile_hard, ["RLIMIT_NOFILE"]),
+    "tmpfs-bad-option": (add_bad_tmpfs, ["/scratch"]),
+    "unknown-sysctl": (add_bad_sysctl, ["net.ipv4.no_such_sysctl"]),
+    "missing-rootfs": (set_path("root", "path", value="no-such-rootfs"), ["root.path"]),
+}
+
+
+@pytest.mark.parametrize("command", ["create", "run"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_failed_create_leaves_nothing(
+    bundle: Bundle,
+    pyrunc: Pyrunc,
+    tmp_path: Path,
+    root_parent: Path,
+    cid: str,
+    case: str,
+    command: str,
+) -> None:
+    edit, words = CASES[case]
+    edit(bundle.config, tmp_path)
+    bundle.write()
+    mounts_before = host_mounts()
+    procs_before = other_pidns_processes()
+
+    pid_file = tmp_path / "init.pid"
+    proc = pyrunc(command, "--bundle", bundle.path, "--pid-file", pid_file, cid)
+
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    message = error_message(proc.stderr)
+    for word in words:
+        assert word in message
+    assert os.listdir(pyrunc.root) == []
+    assert os.listdir(root_parent) == ["root"]
+    assert not pid_file.exists()
+    assert new_processes_of(procs_before, pyrunc.root, bundle.path) == []
+    assert new_mounts_under(mounts_before, tmp_path) == []
+    # the state says so too
+    state = pyrunc("state", cid)
+    assert state.returncode == 1 and "does not exist" in state.stderr
+
+
+def test_failed_create_does_not_block_the_id(bundle: Bundle, pyrunc: Pyrunc, cid: str) -> None:
+    bundle.set_args("nosuchbin")
+    assert pyrunc("create", "--bundle", bundle.path, cid).returncode == 1
+    bundle.set_args("sh", "-c", "exit 0")
+    proc = pyrunc("run", "--bundle", bundle.path, cid)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_create_with_existing_id_leaves_the_other_alone(
+    bundle: Bundle, pyrunc: Pyrunc, cid: str
+) -> None:
+    bundle.set_args("sleep", "1000")
+    pyrunc("create", "--bundle", bundle.path, cid, check=True)
+    first = pyrunc.state(cid)
+    proc = pyrunc("create", "--bundle", bundle.path, cid)
+    assert proc.returncode == 1
+    assert f"container with id exists: {cid}" in proc.stderr
+    assert pyrunc.state(cid) == first
