@@ -341,6 +341,25 @@ cdef extern from *:
                             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
     }
 
+    static int pyrunc_recv_fd(int sock, char *buf, int len, int *fd) {
+        /* one message and, if it carries one, the SCM_RIGHTS fd */
+        struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
+        union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+        struct msghdr msg;
+        struct cmsghdr *c;
+        ssize_t n;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = &iov; msg.msg_iovlen = 1;
+        msg.msg_control = u.b; msg.msg_controllen = sizeof(u.b);
+        *fd = -1;
+        do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+        if (n < 0) return -1;
+        for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                memcpy(fd, CMSG_DATA(c), sizeof(int));
+        return (int)n;
+    }
+
     static int pyrunc_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
     static int pyrunc_pidfd_send_signal(int pidfd, int sig) {
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -422,6 +441,7 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
+    int pyrunc_recv_fd(int sock, char *buf, int len, int *fd) nogil
     int pyrunc_mount_setattr(int fd, unsigned long long set, unsigned long long clr,
                              int recursive, int userns) nogil
     int pyrunc_open_tree_clone(const char *path, int recursive) nogil
@@ -429,6 +449,7 @@ cdef extern from *:
     int pyrunc_open_exec(const char *path) nogil
     int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) nogil
     int ELOOP
+    unsigned long long SECCOMP_FILTER_FLAG_NEW_LISTENER
     unsigned long long MOUNT_ATTR_IDMAP
     int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) nogil
     int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
@@ -607,10 +628,15 @@ cdef void child_fail(Ctx *ctx, const char *desc, int err) noexcept nogil:
 
 cdef int child_sync(Ctx *ctx, const char *tag) noexcept nogil:
     """Tell the parent we reached `tag`; block until it answers 'C' (continue)."""
-    cdef char reply[16]
-    cdef ssize_t n
     if send(ctx.sock, tag, strlen(tag) + 1, MSG_NOSIGNAL) < 0:
         return -1
+    return child_wait(ctx)
+
+
+cdef int child_wait(Ctx *ctx) noexcept nogil:
+    """Block until the parent answers 'C'; anything else (or its death) ends the child."""
+    cdef char reply[16]
+    cdef ssize_t n
     while True:
         n = read(ctx.sock, reply, sizeof(reply))
         if n < 0 and errno == EINTR:
@@ -1179,6 +1205,11 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = pyrunc_personality(<unsigned long>op.a)
         elif op.code == OP_SECCOMP:
             ret = pyrunc_load_seccomp(op.blob, op.nblob, <unsigned int>op.a)
+            if ret >= 0 and (op.a & SECCOMP_FILTER_FLAG_NEW_LISTENER):
+                # the notify fd goes to the runtime, which hands it to the seccomp agent
+                ret = pyrunc_send_fd(ctx.sock, ret)
+                if ret == 0:
+                    ret = child_wait(&ctx)
             ret = -1 if ret < 0 else 0
         elif op.code == OP_MOUNT_SETATTR:
             ret = do_mount_setattr(&ctx, op)
@@ -1423,6 +1454,18 @@ def pidfd_open(int pid) -> int:
 def pidfd_send_signal(int pidfd, int sig) -> None:
     if pyrunc_pidfd_send_signal(pidfd, sig) < 0:
         raise OSError(errno, strerror(errno).decode())
+
+
+def recv_message(int sock):
+    """(data, fd or -1): one sync message, with the fd it carries (SCM_RIGHTS)."""
+    cdef char buf[8192]
+    cdef int fd = -1
+    cdef int n
+    with nogil:
+        n = pyrunc_recv_fd(sock, buf, sizeof(buf), &fd)
+    if n < 0:
+        raise OSError(errno, strerror(errno).decode())
+    return buf[:n], fd
 
 
 def send_fd(int sock, int fd) -> None:

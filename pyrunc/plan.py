@@ -148,9 +148,11 @@ def compile_plan(
 
         seccomp = seccomp_op(linux)
         extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp))
+        if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
+            emit(seccomp)  # the notify fd must reach the runtime before `create` returns
         emit(op(ops.READY, "report ready"))
         emit(op(ops.WAIT_START, "wait for start", fifo_fd))
-        if seccomp is not None and proc.no_new_privileges:
+        if seccomp is not None and proc.no_new_privileges and not seccomp_notifies(seccomp):
             emit(seccomp)  # the last step before execve
         envp = process.environment(proc, plan.rootfs) + (extra_env or [])
         emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
@@ -167,6 +169,12 @@ def seccomp_op(linux: object) -> Op | None:
 
     program, flags = compile_seccomp(linux.seccomp)
     return op(ops.SECCOMP, "load the seccomp filter", flags, ids=program)
+
+
+def seccomp_notifies(seccomp: Op) -> bool:
+    from pyrunc.seccomp import SECCOMP_FILTER_FLAG_NEW_LISTENER
+
+    return bool(seccomp[2][0] & SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
 def process_ops(

@@ -36,14 +36,24 @@ def action_value(name: str, errno_ret: int | None, default_errno: int | None) ->
     return value
 
 
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+
+
+def uses_notify(seccomp: object) -> bool:
+    return seccomp.default_action == "SCMP_ACT_NOTIFY" or any(
+        s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls
+    )
+
+
 def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
     """(BPF program, seccomp(2) flags) for a LinuxSeccomp."""
     from pyrunc import _seccomp
 
-    if seccomp.listener_path or any(s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls) or (
-        seccomp.default_action == "SCMP_ACT_NOTIFY"
-    ):
-        raise ConfigError("config.json: linux.seccomp: SCMP_ACT_NOTIFY is not supported yet")
+    notify = uses_notify(seccomp)
+    if notify and not seccomp.listener_path:
+        raise ConfigError(
+            "config.json: linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used"
+        )
     default = action_value(seccomp.default_action, None, seccomp.default_errno_ret)
     archs = []
     for name in seccomp.architectures:
@@ -60,10 +70,37 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
             rules.extend((action, list(s.names), [a]) for a in args)
         else:
             rules.append((action, list(s.names), args))
-    flags = 0
+    flags = SECCOMP_FILTER_FLAG_NEW_LISTENER if notify else 0
     for name in seccomp.flags:
         flags |= FLAGS[name]
     try:
         return _seccomp.compile_filter(default, archs, rules), flags
     except (OSError, ValueError) as e:
         raise ConfigError(f"config.json: linux.seccomp: {e}") from None
+
+
+def send_to_listener(seccomp: object, notify_fd: int, pid: int, state: dict) -> None:
+    """The container process state and the notify fd, in one sendmsg, to listenerPath."""
+    import array
+    import json
+    import socket
+
+    message = {"ociVersion": state.get("ociVersion", "1.3.0"), "fds": ["seccompFd"], "pid": pid,
+               "state": state}
+    if seccomp.listener_metadata:
+        message["metadata"] = seccomp.listener_metadata
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(seccomp.listener_path)
+            fds = array.array("i", [notify_fd])
+            sock.sendmsg([json.dumps(message).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                           fds)])
+    except OSError as e:
+        raise ConfigError(
+            f"config.json: linux.seccomp.listenerPath: send to {seccomp.listener_path}: "
+            f"{(e.strerror or str(e)).lower()}"
+        ) from None
+    finally:
+        import os
+
+        os.close(notify_fd)

@@ -437,17 +437,6 @@ def test_filter_loads_without_no_new_privileges(bundle: Bundle, pyrunc: Pyrunc) 
     assert "Operation not permitted" in proc.stderr
 
 
-def test_notify_is_refused_at_create(bundle: Bundle, pyrunc: Pyrunc) -> None:
-    with_seccomp(bundle, {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
-    }, "true")  # fmt: skip
-    proc = pyrunc("create", "--bundle", bundle.path, "sc1")
-    assert proc.returncode == 1
-    assert "linux.seccomp" in one_line(proc.stderr)
-    assert pyrunc.status("sc1") is None
-
-
 # --- podman's default profile ---------------------------------------------------------
 
 
@@ -559,3 +548,87 @@ def test_podman_profile_applies_to_exec(
     proc = pyrunc("exec", "sc1", "sh", "-c", "echo in-exec; probe")
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == "in-exec\nadd_key: Function not implemented\n"
+
+
+# --- SCMP_ACT_NOTIFY: the notify fd goes to a seccomp agent at listenerPath ----------------
+
+NOTIF_RECV = 0xC0502100  # SECCOMP_IOCTL_NOTIF_RECV (struct seccomp_notif, 80 bytes)
+NOTIF_SEND = 0xC0182101  # SECCOMP_IOCTL_NOTIF_SEND (struct seccomp_notif_resp, 24 bytes)
+
+
+def _seccomp_agent(path: Path, answers: int, out: list[Any]) -> Any:
+    """A minimal agent: one connection, the state JSON + one fd, then `answers` replies of
+    EACCES. Runs in a thread; what it saw goes to `out`."""
+    import array
+    import fcntl
+    import os
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        fds = array.array("i")
+        data, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+        for _level, _kind, payload in ancillary:
+            fds.frombytes(payload[:4])
+        out.append(json.loads(data))
+        out.append(len(fds))
+        conn.close()
+        for _ in range(answers):
+            buf = bytearray(80)
+            fcntl.ioctl(fds[0], NOTIF_RECV, buf)
+            notif_id, _pid, _flags, nr = struct.unpack_from("QIIi", buf)
+            out.append(nr)
+            fcntl.ioctl(fds[0], NOTIF_SEND, bytearray(struct.pack("QqiI", notif_id, 0, -13, 0)))
+        os.close(fds[0])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_notify_sends_the_fd_to_the_listener(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path, nnp: bool
+) -> None:
+    """config-linux.md listenerPath: one connection, the container process state with
+    fds ["seccompFd"], metadata, and the fd by SCM_RIGHTS; the agent decides the syscall."""
+    sock = tmp_path / "agent.sock"
+    seen: list[Any] = []
+    server, thread = _seccomp_agent(sock, 1, seen)
+    try:
+        bundle.config["root"]["readonly"] = False
+        bundle.process["noNewPrivileges"] = nnp
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": str(sock),
+            "listenerMetadata": "agent-meta",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+        }
+        bundle.sh("mkdir /tmp/notified; echo mkdir=$?")
+        proc = pyrunc("run", "-b", bundle, "scn1", timeout=30)
+        thread.join(10)
+    finally:
+        server.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "mkdir=1" in proc.stdout and "Permission denied" in proc.stderr
+    state, nfds, nr = seen
+    assert nfds == 1 and state["fds"] == ["seccompFd"] and state["metadata"] == "agent-meta"
+    assert state["state"]["id"] == "scn1" and state["pid"] > 0
+    assert nr == NR_MKDIR
+
+
+def test_notify_without_listener_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+    }
+    bundle.write()
+    proc = pyrunc("create", "-b", bundle, "scn2")
+    assert proc.returncode == 1
+    assert "linux.seccomp.listenerPath" in one_line(proc.stderr)
+    assert not (pyrunc.root / "scn2").exists()

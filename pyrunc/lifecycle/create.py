@@ -22,6 +22,7 @@ from pyrunc.spec.converter import load_config_file
 from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
 
 CONTINUE = b"C"
+SECCOMP_FD = "seccomp-fd"
 
 
 def _rfc3339_now() -> str:
@@ -48,10 +49,18 @@ class InitProcess:
         self.pid = pid
         self.sock = sock
         self.console: object | None = None  # our end of the console socket, for `run`
+        self.received_fd = -1
 
     def next_message(self) -> str:
-        """The next sync tag; an error message from the child becomes a PyruncError."""
-        data = os.read(self.sock, 8192)
+        """The next sync tag; an error message from the child becomes a PyruncError.
+
+        A message carrying an fd (the seccomp notify fd) comes back as the tag "seccomp-fd",
+        the fd in `self.received_fd`.
+        """
+        data, fd = _fast.recv_message(self.sock)
+        if fd >= 0:
+            self.received_fd = fd
+            return SECCOMP_FD
         if not data:
             status = self._reap()
             raise PyruncError(f"container init exited before it was ready ({status})")
@@ -292,6 +301,11 @@ def _drive(
             hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state)
             hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
                             in_pid=init.pid)
+        elif tag == SECCOMP_FD:
+            from pyrunc.seccomp import send_to_listener
+
+            fd, init.received_fd = init.received_fd, -1
+            send_to_listener(spec.linux.seccomp, fd, init.pid, container.hook_state("creating"))
         elif tag == "ready":
             return
         else:

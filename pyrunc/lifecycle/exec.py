@@ -11,7 +11,13 @@ import os
 
 from pyrunc import _fast, ops, plan
 from pyrunc.errors import PyruncError, StateError
-from pyrunc.lifecycle.create import CONFIG_COPY, InitProcess, connect_console, write_pid_file
+from pyrunc.lifecycle.create import (
+    CONFIG_COPY,
+    SECCOMP_FD,
+    InitProcess,
+    connect_console,
+    write_pid_file,
+)
 from pyrunc.namespaces import FLAGS, open_process_namespaces
 from pyrunc.ops import op
 from pyrunc.process import environment
@@ -75,8 +81,10 @@ def exec_process(
         steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
         seccomp = plan.seccomp_op(spec.linux)
         steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp)
+        if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
+            steps.append(seccomp)
         steps.append(op(ops.READY, "report ready"))
-        if seccomp is not None and proc.no_new_privileges:
+        if seccomp is not None and proc.no_new_privileges and not plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
         envp = environment(proc, f"/proc/{container.pid}/root")
         steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
@@ -93,6 +101,11 @@ def exec_process(
                 break
             if tag == plan.SYNC_NAMESPACES:
                 join_cgroups(container.runtime, pid)
+            elif tag == SECCOMP_FD:
+                from pyrunc.seccomp import send_to_listener
+
+                fd, child.received_fd = child.received_fd, -1
+                send_to_listener(spec.linux.seccomp, fd, pid, container.oci_state())
             child.proceed()
         if pid_file:
             write_pid_file(pid_file, pid)
