@@ -43,7 +43,16 @@ class Logger:
             return
         line = self.format(level, msg)
         if self.path:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(
+                    self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+                )
+            except OSError:
+                # the log cannot be opened (its directory gone, say): the record goes to stderr
+                # (error() writes errors there anyway) rather than a traceback that hides it
+                if level != "error":
+                    sys.stderr.write(line)
+                return
             try:
                 os.write(fd, line.encode())
             finally:

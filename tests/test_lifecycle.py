@@ -608,6 +608,16 @@ def test_log_text(pyrunc: Pyrunc, tmp_path: Path) -> None:
     assert RFC3339.match(m.group(1))
 
 
+def test_unopenable_log_still_gives_the_error(pyrunc: Pyrunc, tmp_path: Path) -> None:
+    """A --log in a directory that is gone (a client's bundle removed early): the error is
+    still one line on stderr, not a traceback about the log."""
+    log = tmp_path / "gone" / "log.json"
+    proc = pyrunc("--log", log, "--log-format", "json", "state", "nosuch")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == ["container does not exist"]
+    assert not log.parent.exists()
+
+
 def test_error_without_log_is_one_text_line_on_stderr(pyrunc: Pyrunc) -> None:
     proc = pyrunc("state", "nosuch")
     assert proc.returncode == 1

@@ -1,0 +1,408 @@
+"""podman drives pyrunc: Debian's podman 4.3 (with conmon and netavark) runs real containers
+with `--runtime pyrunc`, and the same scenarios with `--runtime runc` in the same run, so that a
+failure of pyrunc can be told apart from a problem of the machine.
+
+The podman is private: its storage, run root, tmpdir, network configs and events live in a
+temporary directory, configured by a containers.conf given in CONTAINERS_CONF (pyrunc under
+[engine.runtimes] by the absolute path of its executable, in runtime_supports_json, and
+default_ulimits that this VM allows). The image is the busybox bundle's rootfs, `podman import`ed.
+Teardown removes containers, images and storage (`podman system reset`), conmon processes,
+mounts under the directory, and what netavark put on the host (iptables chains and rules,
+ip_forward, the /run/netns mount), even when a test failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import pid_alive
+from helpers_clients import (
+    COLS,
+    ROWS,
+    RUNTIMES,
+    HostState,
+    delete_runtime_leftovers,
+    kill_processes_mentioning,
+    pyrunc_executable,
+    rootfs_tarball,
+    run_cmd,
+    run_in_pty,
+    runtime_binary,
+    state_of,
+    unmount_under,
+    wait_until,
+)
+
+IMAGE = "localhost/pyrunc-test-busybox:latest"
+# a container that says it started, answers USR1 and exits 42 on TERM (sh as pid 1 has no
+# default action for TERM); `sleep & wait` lets a trap run at once
+SERVICE = (
+    'echo started; trap "echo got usr1" USR1; trap "echo got term; exit 42" TERM; '
+    "while :; do sleep 1 & wait $!; done"
+)
+# the container's cgroup limits as "memory pids cpu-quota cpu-period cpu-shares", v1 or v2
+CGROUP_LIMITS = r"""
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  set -- $(cat /sys/fs/cgroup/cpu.max)
+  echo $(cat /sys/fs/cgroup/memory.max) $(cat /sys/fs/cgroup/pids.max) $1 $2 \
+       $(cat /sys/fs/cgroup/cpu.weight)
+else
+  echo $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes) $(cat /sys/fs/cgroup/pids/pids.max) \
+       $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us) \
+       $(cat /sys/fs/cgroup/cpu/cpu.shares)
+fi
+"""
+V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+_names = itertools.count(1)
+
+
+class Podman:
+    """`podman(*args)` runs this private podman; `pty(*args)` runs it on a new terminal."""
+
+    def __init__(self, tmp: Path, pyrunc: Path) -> None:
+        self.tmp = tmp
+        self.pyrunc = pyrunc
+        self.root = tmp / "root"
+        self.runroot = tmp / "runroot"
+        conf = tmp / "containers.conf"
+        conf.write_text(
+            "[containers]\n"
+            # podman's default nofile/nproc (1048576) need CAP_SYS_RESOURCE, which this VM's
+            # root lacks: every runtime fails with them
+            'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+            "[network]\n"
+            'network_backend = "netavark"\n'
+            f'network_config_dir = "{tmp / "networks"}"\n'
+            "[engine]\n"
+            'cgroup_manager = "cgroupfs"\n'
+            'events_logger = "file"\n'
+            f'events_logfile_path = "{tmp / "events.log"}"\n'
+            f'image_copy_tmp_dir = "{tmp / "tmp"}"\n'
+            f'tmp_dir = "{tmp / "tmpdir"}"\n'
+            'runtime_supports_json = ["crun", "runc", "pyrunc"]\n'
+            "[engine.runtimes]\n"
+            f'pyrunc = ["{pyrunc}"]\n'
+        )
+        (tmp / "tmp").mkdir()
+        self.env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+        self.base = [
+            "podman",
+            "--root", str(self.root),
+            "--runroot", str(self.runroot),
+            "--tmpdir", str(tmp / "tmpdir"),
+            "--cgroup-manager", "cgroupfs",
+            "--events-backend", "file",
+        ]
+
+    def __call__(self, *args: Any, check: bool = False, timeout: float = 90, **kwargs: Any) -> Any:
+        return run_cmd(
+            [*self.base, *map(str, args)], env=self.env, timeout=timeout, check=check, **kwargs
+        )
+
+    def pty(self, *args: Any, timeout: float = 90) -> tuple[int, str]:
+        return run_in_pty([*self.base, *map(str, args)], env=self.env, timeout=timeout)
+
+    def inspect(self, name: str, fmt: str) -> str:
+        return self("inspect", "--format", fmt, name, check=True).stdout.strip()
+
+    def names(self) -> list[str]:
+        out = self("ps", "-a", "--format", "{{.Names}}", check=True).stdout
+        return out.split()
+
+
+@pytest.fixture(scope="module")
+def podman(
+    busybox_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Podman]:
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed: bash tests/setup.sh installs it")
+    host = HostState(
+        paths=("/run/containers", "/run/pyrunc", "/run/runc", "/run/netns"),
+        purge_paths=("/var/lib/containers",),
+        cgroups=("libpod_parent",),
+        netavark=True,
+    )
+    tmp = tmp_path_factory.mktemp("podman")
+    pm = Podman(tmp, pyrunc_executable(tmp))
+    problems: list[str] = []
+    try:
+        tarball = rootfs_tarball(busybox_bundle / "rootfs", tmp / "rootfs.tar")
+        pm("import", "--quiet", tarball, IMAGE, check=True)
+        tarball.unlink()
+        yield pm
+        left = pm.names()
+        if left:
+            problems.append(f"containers left behind by the tests: {left}")
+    finally:
+        problems += _teardown(pm, host)
+    assert not problems, "; ".join(problems)
+
+
+def _teardown(pm: Podman, host: HostState) -> list[str]:
+    """Remove everything the private podman made, whatever state the tests left."""
+    problems = []
+    for args in (("rm", "--all", "--force", "--time", "0"), ("rmi", "--all", "--force")):
+        try:
+            proc = pm(*args, timeout=120)
+            if proc.returncode != 0:
+                problems.append(f"podman {args[0]} failed: {proc.stderr.strip()}")
+        except Exception as e:  # a hung podman must not stop the clean-up
+            problems.append(f"podman {args[0]}: {e}")
+    try:
+        pm("system", "reset", "--force", timeout=120)
+    except Exception as e:
+        problems.append(f"podman system reset: {e}")
+    killed = kill_processes_mentioning(str(pm.root))  # conmon, podman's exit commands
+    if killed:
+        problems.append(f"killed processes still running for the private podman: {killed}")
+    for runtime, root in (("pyrunc", "/run/pyrunc"), ("runc", "/run/runc")):
+        left = delete_runtime_leftovers(
+            runtime_binary(runtime, pm.pyrunc), Path(root), mentioning=str(pm.tmp)
+        )
+        if left:
+            problems.append(f"{runtime} still had containers of this podman: {left}")
+    unmount_under(pm.tmp)
+    shutil.rmtree(pm.tmp, ignore_errors=True)
+    host.restore()
+    return problems
+
+
+@pytest.fixture(params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def new_name(runtime: str) -> str:
+    return f"{runtime}-{os.getpid()}-{next(_names)}"
+
+
+@pytest.fixture
+def service(podman: Podman, runtime: str) -> Iterator[str]:
+    """A detached container running SERVICE with `runtime`; removed at teardown."""
+    name = new_name(runtime)
+    try:
+        podman("run", "-d", "--name", name, "--runtime", runtime, IMAGE, "sh", "-c", SERVICE,
+               check=True)
+        assert wait_until(lambda: "started" in podman("logs", name).stdout), "no 'started'"
+        yield name
+    finally:
+        podman("rm", "--force", "--time", "0", name)
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def test_run_rm_passes_exit_code_and_output(podman: Podman, runtime: str) -> None:
+    name = new_name(runtime)
+    proc = podman(
+        "run", "--rm", "--name", name, "--runtime", runtime, IMAGE,
+        "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3",
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "to-stdout\n"
+    assert "to-stderr" in proc.stderr
+    assert name not in podman.names()
+
+
+def test_run_it_has_a_terminal_of_the_clients_size(podman: Podman, runtime: str) -> None:
+    rc, out = podman.pty(
+        "run", "--rm", "-it", "--runtime", runtime, IMAGE, "sh", "-c", "tty; stty size; exit 4"
+    )
+    assert rc == 4, out
+    assert "/dev/pts/0\n" in out
+    assert f"{ROWS} {COLS}\n" in out
+
+
+def test_missing_executable_exits_127(podman: Podman, runtime: str) -> None:
+    proc = podman("run", "--rm", "--runtime", runtime, IMAGE, "no-such-command")
+    assert proc.returncode == 127, proc.stderr
+    assert 'exec: "no-such-command": executable file not found in $PATH' in proc.stderr
+
+
+def test_forbidden_executable_exits_126(podman: Podman, runtime: str) -> None:
+    proc = podman("run", "--rm", "--runtime", runtime, IMAGE, "/etc/passwd")
+    assert proc.returncode == 126, proc.stderr
+    assert "permission denied" in proc.stderr
+
+
+def test_preserve_fds(podman: Podman, runtime: str, tmp_path: Path) -> None:
+    (tmp_path / "three").write_text("fd three\n")
+    (tmp_path / "four").write_text("fd four\n")
+    argv = [*podman.base, "run", "--rm", "--preserve-fds", "2", "--runtime", runtime, IMAGE,
+            "sh", "-c", "cat <&3; cat <&4; test -e /proc/self/fd/5 || echo no fd 5"]
+    # fds 3 and 4 opened by a shell right before it becomes podman
+    proc = run_cmd(
+        ["sh", "-c", 'exec "$@" 3<"$F3" 4<"$F4"', "sh", *argv],
+        env={**podman.env, "F3": str(tmp_path / "three"), "F4": str(tmp_path / "four")},
+        timeout=90,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "fd three\nfd four\nno fd 5\n"
+
+
+def test_limits_are_seen_inside(podman: Podman, runtime: str) -> None:
+    proc = podman(
+        "run", "--rm", "--runtime", runtime, "--memory", "64m", "--pids-limit", "50",
+        "--cpus", "1.5", "--cpu-shares", "512", IMAGE, "sh", "-c", CGROUP_LIMITS,
+    )
+    assert proc.returncode == 0, proc.stderr
+    shares = "20" if V2 else "512"  # on v2 the runtime converts shares to cpu.weight
+    assert proc.stdout.split() == [str(64 << 20), "50", "150000", "100000", shares]
+
+
+def test_pids_limit_is_enforced(podman: Podman, runtime: str) -> None:
+    # sh and 4 sleeps make 5 tasks: the next fork fails, and busybox sh exits 2 on that
+    proc = podman(
+        "run", "--rm", "--runtime", runtime, "--pids-limit", "5", IMAGE, "sh", "-c",
+        "f=/sys/fs/cgroup/pids/pids.current; [ -f $f ] || f=/sys/fs/cgroup/pids.current; "
+        "sleep 5 & sleep 5 & sleep 5 & sleep 5 & read n < $f; echo $n; "
+        "sleep 5 & echo not reached",
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "can't fork" in proc.stderr
+    assert proc.stdout == "5\n"
+
+
+def test_default_bridge_network(podman: Podman, runtime: str) -> None:
+    net = json.loads(podman("network", "inspect", "podman", check=True).stdout)[0]
+    subnet = net["subnets"][0]
+    prefix = subnet["subnet"].rsplit(".", 2)[0] + "."  # e.g. "10.88." of 10.88.0.0/16
+    name = new_name(runtime)
+    proc = podman(
+        "run", "--rm", "--name", name, "--runtime", runtime, IMAGE, "sh", "-c",
+        "ip -4 -o addr show eth0; ip route; cat /etc/hostname",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"inet {prefix}" in proc.stdout
+    assert f"default via {subnet['gateway']} dev eth0" in proc.stdout
+
+
+def test_network_none(podman: Podman, runtime: str) -> None:
+    proc = podman(
+        "run", "--rm", "--network", "none", "--runtime", runtime, IMAGE, "ls", "/sys/class/net"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["lo"]
+
+
+# --- a detached container ------------------------------------------------------------
+
+
+def test_exec(podman: Podman, service: str) -> None:
+    proc = podman(
+        "exec", "--user", "65534", "--env", "FOO=bar", "--workdir", "/tmp", service,
+        "sh", "-c", 'echo "$(id -u) $FOO $(pwd)"; echo to-stderr >&2; exit 5',
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stdout == "65534 bar /tmp\n"
+    assert "to-stderr" in proc.stderr
+
+
+def test_exec_it_through_a_pty(podman: Podman, service: str) -> None:
+    rc, out = podman.pty("exec", "-it", service, "sh", "-c", "tty; stty size; exit 6")
+    assert rc == 6, out
+    assert "/dev/pts/" in out
+    assert f"{ROWS} {COLS}\n" in out
+
+
+def test_logs_top_stats(podman: Podman, service: str) -> None:
+    assert podman("logs", service, check=True).stdout == "started\n"
+    top = podman("top", service, "pid", "args", check=True).stdout
+    assert "while :; do sleep 1 & wait $!; done" in top
+    stats = json.loads(podman("stats", "--no-stream", "--format", "json", service,
+                              check=True).stdout)
+    assert [s["name"] for s in stats] == [service]
+    assert int(stats[0]["pids"]) >= 1
+    assert not stats[0]["mem_usage"].startswith("0B")
+
+
+def test_pause_unpause(podman: Podman, runtime: str, service: str) -> None:
+    binary = runtime_binary(runtime, podman.pyrunc)
+    cid = podman.inspect(service, "{{.Id}}")
+    podman("pause", service, check=True)
+    assert podman.inspect(service, "{{.State.Status}}") == "paused"
+    # podman runs the runtime without --root: its state is in the default root
+    assert json.loads(state_of(binary, cid).stdout)["status"] == "paused"
+    podman("unpause", service, check=True)
+    assert podman.inspect(service, "{{.State.Status}}") == "running"
+    assert json.loads(state_of(binary, cid).stdout)["status"] == "running"
+    assert podman("exec", service, "echo", "alive", check=True).stdout == "alive\n"
+
+
+def test_update(podman: Podman, service: str) -> None:
+    podman("update", "--memory", "256m", "--cpus", "0.5", "--cpu-shares", "256", service,
+           check=True)
+    limits = podman("exec", service, "sh", "-c", CGROUP_LIMITS, check=True).stdout.split()
+    assert limits[0] == str(256 << 20)
+    assert limits[2:4] == ["50000", "100000"]
+    if not V2:
+        assert limits[4] == "256"
+
+
+def test_kill_stop_restart_rm(podman: Podman, runtime: str, service: str) -> None:
+    binary = runtime_binary(runtime, podman.pyrunc)
+    cid = podman.inspect(service, "{{.Id}}")
+    pid = podman.inspect(service, "{{.State.Pid}}")
+
+    podman("kill", "--signal", "USR1", service, check=True)
+    assert wait_until(lambda: "got usr1" in podman("logs", service).stdout), "USR1 not seen"
+    assert podman.inspect(service, "{{.State.Status}}") == "running"
+
+    started = time.monotonic()
+    podman("stop", "--time", "20", service, check=True)
+    assert time.monotonic() - started < 15, "stop waited for its timeout: TERM was not seen"
+    assert podman.inspect(service, "{{.State.Status}} {{.State.ExitCode}}") == "exited 42"
+    assert wait_until(lambda: "got term" in podman("logs", service).stdout)
+
+    podman("restart", "--time", "20", service, check=True)
+    assert podman.inspect(service, "{{.State.Status}}") == "running"
+    assert podman.inspect(service, "{{.State.Pid}}") != pid
+    assert wait_until(lambda: podman("logs", service).stdout.count("started") == 2)
+
+    podman("rm", "--force", "--time", "20", service, check=True)
+    assert service not in podman.names()
+    gone = state_of(binary, cid)
+    assert gone.returncode != 0 and "does not exist" in gone.stderr, gone
+
+
+def test_pid_host_stop_signals_every_process(
+    podman: Podman, runtime: str, tmp_path: Path
+) -> None:
+    """With the host's pid namespace nothing dies with the init: podman's stop sends
+    `kill --all`, and every process of the container must get the signal."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "bg.sh").write_text(
+        "trap 'echo bg >> /out/term; exit 0' TERM\n"
+        "echo $$ > /out/bg.pid\n"
+        "while :; do sleep 1 & wait $!; done\n"
+    )
+    (out / "init.sh").write_text(
+        "sh /out/bg.sh &\n"
+        "trap 'echo init >> /out/term; exit 0' TERM\n"
+        "while :; do sleep 1 & wait $!; done\n"
+    )
+    name = new_name(runtime)
+    try:
+        podman("run", "-d", "--name", name, "--pid", "host", "--runtime", runtime,
+               "-v", f"{out}:/out", IMAGE, "sh", "/out/init.sh", check=True)
+        assert wait_until(lambda: (out / "bg.pid").is_file() and (out / "bg.pid").read_text())
+        bg = int((out / "bg.pid").read_text())  # a host pid: the container shares our pid ns
+        assert pid_alive(bg)
+        podman("stop", "--time", "20", name, check=True)
+        term = out / "term"
+        assert wait_until(
+            lambda: term.exists() and sorted(term.read_text().split()) == ["bg", "init"]
+        ), term.read_text() if term.exists() else "no TERM seen"
+        assert wait_until(lambda: not pid_alive(bg), timeout=5)
+    finally:
+        podman("rm", "--force", "--time", "0", name)
