@@ -176,6 +176,19 @@ cdef extern from *:
         return st.f_type == PROC_SUPER_MAGIC;
     }
 
+    static int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
+                              unsigned int min) {
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+        if ((st.st_mode & S_IFMT) != (mode & S_IFMT) ||
+            ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) &&
+             (major(st.st_rdev) != maj || minor(st.st_rdev) != min))) {
+            errno = EEXIST;
+            return -1;
+        }
+        return 0;
+    }
+
     static int pyrunc_is_dir(int fd) {
         struct stat st;
         if (fstat(fd, &st) < 0) return -1;
@@ -432,6 +445,8 @@ cdef extern from *:
     int pyrunc_loopback_up() nogil
     int pyrunc_is_procfs(int fd) nogil
     int pyrunc_is_dir(int fd) nogil
+    int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
+                       unsigned int min) nogil
     int pyrunc_is_devnull(int fd) nogil
     int pyrunc_is_executable_file(const char *path) nogil
     int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
@@ -778,7 +793,9 @@ cdef int do_mknod(Ctx *ctx, Op *op) noexcept nogil:
         return -1
     ret = mknodat(dirfd, last, <mode_t>op.a, makedev(<unsigned int>op.b, <unsigned int>op.c))
     if ret < 0 and errno == EEXIST:
-        ret = 0
+        # only the very node asked for may already be there
+        ret = pyrunc_is_node(dirfd, last, <unsigned int>op.a, <unsigned int>op.b,
+                             <unsigned int>op.c)
     if ret == 0:
         fd = openat(dirfd, last, O_PATH | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0:
@@ -924,6 +941,11 @@ cdef int do_chdir(Ctx *ctx, Op *op) noexcept nogil:
     cdef int fd, ret, saved
     fd = open_target(ctx, op.s1, TGT_DIR)
     if fd < 0:
+        if errno == EPERM or errno == ENOSYS:
+            # a seccomp filter (loaded before this point without no_new_privs) refuses
+            # openat2: plain chdir; every fd of the runtime was closed at the start, so no
+            # magic link can lead out
+            return chdir(op.s1)
         return -1
     ret = fchdir(fd)
     saved = errno
@@ -975,6 +997,8 @@ cdef int do_setuser(Op *op) noexcept nogil:
 cdef void open_exec(Ctx *ctx, const char *name) noexcept nogil:
     cdef char msg[MSG_MAX]
     ctx.exec_fd = pyrunc_open_exec(ctx.exec_path)
+    if ctx.exec_fd < 0 and (errno == EPERM or errno == ENOSYS):
+        return  # openat2 refused by a seccomp filter: execve by path (the exe is sealed)
     if ctx.exec_fd < 0:
         if errno == ELOOP:
             snprintf(msg, MSG_MAX, "exec: \"%s\": refusing to execute through a /proc magic link",
@@ -1171,6 +1195,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_wait_start(&ctx, op)
         elif op.code == OP_CLOEXEC_FROM:
             ret = pyrunc_close_range_cloexec(<unsigned int>op.a)
+            if ret < 0 and (errno == EPERM or errno == ENOSYS):
+                ret = 0  # a filter refuses close_range: the other fds were closed at the start
         elif op.code == OP_EXEC:
             child_exec(&ctx, op)
         elif op.code == OP_OPEN_DEVNULL:
@@ -1392,7 +1418,10 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
 
 cdef write_offsets(bytes offsets):
     """/proc/self/timens_offsets: only writable before a process enters the new namespace."""
-    cdef int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)
+    cdef int fd
+    if not offsets:
+        return
+    fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)
     if fd < 0:
         raise OSError(errno, "open timens_offsets: " + strerror(errno).decode())
     if write(fd, <char *>offsets, len(offsets)) != len(offsets):

@@ -300,12 +300,14 @@ def time_offsets(linux: object) -> bytes | None:
 
 
 def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
-    if spec.hostname and "uts" not in ns.new:
-        raise ConfigError("config.json: hostname: setting it requires a new uts namespace")
+    if spec.hostname and not _own_namespace(ns, "uts"):
+        raise ConfigError("config.json: hostname: setting it requires a uts namespace of its own")
     if spec.linux.time_offsets and "time" not in ns.new:
         raise ConfigError("config.json: linux.timeOffsets: needs a new time namespace")
-    if spec.domainname and "uts" not in ns.new:
-        raise ConfigError("config.json: domainname: setting it requires a new uts namespace")
+    if spec.domainname and not _own_namespace(ns, "uts"):
+        raise ConfigError(
+            "config.json: domainname: setting it requires a uts namespace of its own"
+        )
     for key in spec.linux.sysctl or {}:
         kind = sysctl_namespace(key)
         if kind is None or not _own_namespace(ns, kind):

@@ -28,6 +28,9 @@ ARCHES = (
 )  # fmt: skip
 
 
+TAKES_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+
+
 def action_value(name: str, errno_ret: int | None, default_errno: int | None) -> int:
     value = ACTIONS[name]
     if name in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
@@ -54,6 +57,15 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
         raise ConfigError(
             "config.json: linux.seccomp.listenerPath: required when SCMP_ACT_NOTIFY is used"
         )
+    if seccomp.default_errno_ret is not None and seccomp.default_action not in TAKES_ERRNO:
+        raise ConfigError(
+            f"config.json: linux.seccomp.defaultErrnoRet: {seccomp.default_action} takes no errno"
+        )
+    for i, rule in enumerate(seccomp.syscalls):
+        if rule.errno_ret is not None and rule.action not in TAKES_ERRNO:
+            raise ConfigError(
+                f"config.json: linux.seccomp.syscalls[{i}].errnoRet: {rule.action} takes no errno"
+            )
     default = action_value(seccomp.default_action, None, seccomp.default_errno_ret)
     archs = []
     for name in seccomp.architectures:

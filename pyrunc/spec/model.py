@@ -208,10 +208,10 @@ class POSIXRlimit:
 
 @attrs.frozen(kw_only=True)
 class LinuxIOPriority:
-    """Applied to the whole process group; a missing priority means level 0."""
+    """ioprio_set(2) for the process; `priority` is REQUIRED by config.md."""
 
     class_: IOPriorityClass
-    priority: IOPriorityLevel | None = None
+    priority: IOPriorityLevel
 
 
 @attrs.frozen(kw_only=True)
