@@ -834,6 +834,14 @@ cdef int do_symlink(Ctx *ctx, Op *op) noexcept nogil:
 
 cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     cdef int oldroot, newroot
+    if op.a == 2:
+        # no mount namespace of its own: the runtime's is shared, so only chroot (as runc)
+        if chdir(op.s1) < 0 or chroot(".") < 0:
+            return -1
+        if ctx.rootfd >= 0:
+            close(ctx.rootfd)
+        ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        return chdir("/")
     if op.a:
         # --no-pivot: move the rootfs over "/" and chroot into it
         if chdir(op.s1) < 0:
@@ -842,6 +850,9 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
             return -1
         if chroot(".") < 0:
             return -1
+        if ctx.rootfd >= 0:
+            close(ctx.rootfd)
+        ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
         return chdir("/")
     oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
     if oldroot < 0:

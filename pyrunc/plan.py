@@ -93,15 +93,17 @@ def compile_plan(
             emit(op(ops.SETUSER, "become root in the user namespace", 0, 0))
         if "cgroup" in ns.new:
             emit(op(ops.UNSHARE, "unshare the cgroup namespace", namespaces.CLONE_NEWCGROUP))
-        if "mount" not in ns.kinds:
-            raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+        # without a mount namespace the runtime's is inherited (config-linux.md): the mounts
+        # land in it and the container is entered with chroot, as runc does
+        own_mount_ns = "mount" in ns.kinds
 
         # the rootfs: "/" private (or slave) so nothing propagates back to the host
         propagation = linux.rootfs_propagation or ""
         root_prop = rootfs.MS_REC | (
             rootfs.MS_SLAVE if propagation in ("slave", "rslave") else rootfs.MS_PRIVATE
         )
-        emit(op(ops.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
+        if own_mount_ns:
+            emit(op(ops.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
         emit(op(ops.MOUNT, f"bind mount the rootfs {plan.rootfs}", rootfs.MS_BIND | rootfs.MS_REC,
                 ops.TGT_ABSOLUTE, s=(plan.rootfs, plan.rootfs)))
         emit(op(ops.ROOT, "open the rootfs", s=(plan.rootfs,)))
@@ -122,9 +124,12 @@ def compile_plan(
             extend(rootfs.device_ops(tuple(linux.devices), False, "user" in ns.kinds))
         emit(op(ops.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
         emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
-        emit(op(ops.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
-                1 if no_pivot else 0, s=(plan.rootfs,)))
-        if propagation in ("shared", "rshared", "unbindable", "runbindable"):
+        if not own_mount_ns:
+            emit(op(ops.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
+        else:
+            emit(op(ops.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
+                    1 if no_pivot else 0, s=(plan.rootfs,)))
+        if own_mount_ns and propagation in ("shared", "rshared", "unbindable", "runbindable"):
             emit(op(ops.SET_PROPAGATION, f"set rootfs propagation {propagation}",
                     rootfs.PROPAGATION[propagation], s=("/",)))
 
