@@ -145,7 +145,7 @@ def test_hooks_order_state_and_namespaces(
     host_mnt = os.readlink("/proc/self/ns/mnt")
     host_pidns = os.readlink("/proc/self/ns/pid")
     expected_status = {
-        "prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
+        "prestart": "created", "createRuntime": "created", "createContainer": "created",
         "startContainer": "created", "poststart": "running", "poststop": "stopped",
     }  # fmt: skip
     for kind, record in by_kind.items():

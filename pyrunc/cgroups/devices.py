@@ -3,10 +3,11 @@ program, both as plain data so they are unit-tested without root.
 
 The final list, applied in order from a deny-all start (as runc):
 
-1. the rules of `linux.resources.devices` up to and including their last deny-all rule;
+1. the rules of `linux.resources.devices`, in their order (so `devices.list` shows them first,
+   as crun does);
 2. runc's default allowances (below) and one `rwm` allowance per `linux.devices` entry, so that
    podman's `[{"allow": false, "access": "rwm"}]` keeps /dev/null & co usable;
-3. the remaining `linux.resources.devices` rules, so an explicit deny after the deny-all still
+3. the deny rules that came after the last deny-all rule, once more, so an explicit deny still
    wins over a default (runc appends its defaults last, where nothing can override them).
 
 v2 has no devices controller: the same list is reduced to what the v1 kernel code would hold (a
@@ -114,7 +115,8 @@ def container_rules(resource_rules: Iterable[object], linux_devices: Iterable[ob
         if r.is_all and not r.allow:
             cut = i + 1
     defaults = [Rule(True, t, ma, mi, acc) for t, ma, mi, acc in DEFAULT_ALLOWED]
-    return user[:cut] + defaults + node_rules(linux_devices) + user[cut:]
+    denies = [r for r in user[cut:] if not r.allow]
+    return user + defaults + node_rules(linux_devices) + denies
 
 
 def v1_writes(rules: Iterable[Rule]) -> list[tuple[str, str]]:

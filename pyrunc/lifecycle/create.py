@@ -296,7 +296,8 @@ def _drive(
                           root=container.store.root)
         elif tag == SYNC_PRE_PIVOT:
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
-            state = container.hook_state("creating")
+            # lifecycle steps 3-5 come after step 2 ("creating"): the status is "created"
+            state = container.hook_state("created")
             hooks.run_hooks("prestart", all_hooks.get("prestart"), state)
             hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state)
             hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
