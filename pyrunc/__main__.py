@@ -1,7 +1,5 @@
 """`python -m pyrunc` is the CLI."""
 
-import sys
+from pyrunc.cli import run
 
-from pyrunc.cli import main
-
-sys.exit(main())
+run()

@@ -6,11 +6,15 @@ costs an argparse parser and a JSON read, not the spec model.
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
 from pyrunc import SPEC_VERSION, __version__
 from pyrunc.errors import PyruncError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is imported only once a parser is needed
+    import argparse
 
 # name -> one-line help; the module pyrunc.commands.<name> implements it
 COMMANDS: dict[str, str] = {
@@ -33,15 +37,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 1, like every other pyrunc error."""
+def _parser_class() -> type:
+    """argparse, but usage errors are one line and exit 1, like every other pyrunc error.
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise PyruncError(f"{self.prog}: {message}")
+    Made on first use: the commands that re-execute themselves (create, run, exec) decide
+    that before paying for argparse.
+    """
+    import argparse
+
+    class ArgumentParser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise PyruncError(f"{self.prog}: {message}")
+
+    return ArgumentParser
 
 
-def global_parser() -> ArgumentParser:
-    p = ArgumentParser(
+def global_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    p = _parser_class()(
         prog="pyrunc",
         description="pyrunc: an OCI container runtime in Python",
         epilog="commands:\n" + "\n".join(f"  {k:<10} {v}" for k, v in COMMANDS.items()),
@@ -60,14 +74,56 @@ def global_parser() -> ArgumentParser:
     return p
 
 
-def command_parser(name: str) -> ArgumentParser:
-    return ArgumentParser(prog=f"pyrunc {name}", description=COMMANDS[name])
+def command_parser(name: str) -> argparse.ArgumentParser:
+    return _parser_class()(prog=f"pyrunc {name}", description=COMMANDS[name])
+
+
+# global flags that take a value (the command is the first word that is not one of them)
+_VALUE_FLAGS = ("--root", "--log", "--log-format", "--criu", "--rootless")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command word, found without argparse (used to re-exec before any heavy import)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUE_FLAGS:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def run() -> None:
+    """The program's entry point: `main`, then a plain exit. Interpreter teardown is skipped
+    (it costs milliseconds on every command and nothing needs it: logs are written with
+    os.write, stdio is flushed here)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = code or 1
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The CLI, callable in-process; returns the exit status."""
+    import gc
+
+    gc.disable()  # a short-lived process: the collector only costs time here
+    argv = sys.argv[1:] if argv is None else argv
+    from pyrunc import sealed
+
+    if command_of(argv) in sealed.SEALED_COMMANDS and not sealed.running_sealed():
+        sealed.reexec_sealed(argv)
+    return dispatch(argv)
+
+
+def dispatch(argv: list[str]) -> int:
     from pyrunc import log
 
-    argv = sys.argv[1:] if argv is None else argv
     logger = log.get_logger()
     try:
         opts = global_parser().parse_args(argv)
@@ -80,10 +136,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
-        from pyrunc import sealed
-
-        if opts.command in sealed.SEALED_COMMANDS and not sealed.running_sealed():
-            sealed.reexec_sealed(argv)
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])
         parser = command_parser(opts.command)
         module.add_arguments(parser)

@@ -49,8 +49,7 @@ def reexec_sealed(argv: list[str]) -> None:
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__)))
     path = [package_parent] + [p for p in sys.path if p and p != package_parent]
     code = (
-        f"import sys; sys.path[:0] = {path!r}; from pyrunc.cli import main; "
-        "sys.exit(main(sys.argv[1:]))"
+        f"import sys; sys.path[:0] = {path!r}; from pyrunc.cli import run; run()"
     )
     fd = sealed_copy()
     # argv[0] stays the real interpreter path: Python finds its prefix (and venv) from it

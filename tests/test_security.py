@@ -925,9 +925,11 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except OSError:
         return False
+outcome = {"run": ran.returncode, "rc": done.returncode, "init": state["pid"],
+           "init_alive": alive(state["pid"]), "bystander_alive": alive(bystander.pid)}
+subprocess.run(cli + ["delete", "--force", "sec1"], timeout=30, **quiet)  # its cgroups too
 with open(result, "w") as f:
-    json.dump({"run": ran.returncode, "rc": done.returncode, "init": state["pid"],
-               "init_alive": alive(state["pid"]), "bystander_alive": alive(bystander.pid)}, f)
+    json.dump(outcome, f)
 """
 
 

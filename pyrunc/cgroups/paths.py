@@ -16,7 +16,7 @@ systemd's `slice:prefix:name` form is refused (there is no systemd driver).
 
 from __future__ import annotations
 
-import hashlib
+from _sha256 import sha256  # hashlib would load OpenSSL into create and the init
 
 from pyrunc.errors import ConfigError
 
@@ -27,7 +27,7 @@ FIELD = "config.json: linux.cgroupsPath"
 
 def root_tag(root: str) -> str:
     """A short, stable name for a state root: 12 hex digits of its path's SHA-256."""
-    return "r-" + hashlib.sha256(root.encode()).hexdigest()[:12]
+    return "r-" + sha256(root.encode()).hexdigest()[:12]
 
 
 def resolve(cgroups_path: str | None, container_id: str, root: str | None = None) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from pyrunc import _fast, hooks
-from pyrunc.errors import PyruncError
+from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.log import get_logger
 from pyrunc.plan import (
     SYNC_NAMESPACES,
@@ -18,7 +17,7 @@ from pyrunc.plan import (
     idmap_trees,
     time_offsets,
 )
-from pyrunc.spec.converter import load_config_file
+from pyrunc.spec.converter import load_config
 from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
 
 CONTINUE = b"C"
@@ -115,7 +114,8 @@ def create(
 ) -> tuple[Container, InitProcess]:
     """Create the container; on any failure everything done so far is undone."""
     bundle = os.path.abspath(bundle)
-    spec = load_config_file(os.path.join(bundle, "config.json"))
+    config_bytes = read_config(os.path.join(bundle, "config.json"))
+    spec = load_config(config_bytes, "config.json")
     terminal = spec.process is not None and bool(spec.process.terminal)
     relay = None
     if terminal and not console_socket and relay_console:
@@ -189,7 +189,7 @@ def create(
         }
         container = Container(store, container_id, data)
         _drive(init, spec, container, plan, all_hooks)
-        save_config(state_dir, spec)
+        save_config(state_dir, config_bytes)
         container.save()
         if pid_file:
             write_pid_file(pid_file, pid)
@@ -219,14 +219,24 @@ def create(
 CONFIG_COPY = "config.json"
 
 
-def save_config(state_dir: str, spec: object) -> None:
-    """The config the container was created with, for `exec` (the bundle may change later)."""
-    from pyrunc.spec.converter import unstructure_config
+def read_config(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        reason = (e.strerror or str(e)).lower()
+        raise ConfigError(f"config.json: cannot read {path}: {reason}") from None
 
+
+def save_config(state_dir: str, config: bytes) -> None:
+    """The config the container was created with, for `exec` (the bundle may change later):
+    the very bytes that were validated, not a second reading of the bundle."""
     tmp = os.path.join(state_dir, f".{CONFIG_COPY}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(unstructure_config(spec), f)
+    try:
+        os.write(fd, config)
+    finally:
+        os.close(fd)
     os.rename(tmp, os.path.join(state_dir, CONFIG_COPY))
 
 
