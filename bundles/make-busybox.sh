@@ -4,6 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-$here/busybox}
+dest=$(realpath -m "$dest")   # the script changes directory below
 busybox=/bin/busybox   # Debian's busybox-static: one static binary, nothing else needed inside
 if [ ! -x "$busybox" ]; then
     echo "busybox not found: apt-get install busybox-static" >&2
