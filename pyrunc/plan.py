@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import capabilities, namespaces, ops, process, rootfs
+from pyrunc.cgroups.layout import read_text
 from pyrunc.errors import ConfigError
 from pyrunc.ops import Op, op
 
@@ -217,7 +218,7 @@ def check_host_features(spec: object) -> list[str]:
     warnings = []
     proc, linux = spec.process, spec.linux
     if proc is not None and proc.apparmor_profile:
-        if not _read("/sys/module/apparmor/parameters/enabled").startswith("Y"):
+        if not read_text("/sys/module/apparmor/parameters/enabled").startswith("Y"):
             raise ConfigError(
                 "config.json: process.apparmorProfile: AppArmor is not enabled on this host"
             )
@@ -283,16 +284,8 @@ def _id_map(mappings: tuple) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
 def _is_mounted(fstype: str) -> bool:
-    return any(line.split()[2] == fstype for line in _read("/proc/self/mounts").splitlines())
+    return any(line.split()[2] == fstype for line in read_text("/proc/self/mounts").splitlines())
 
 
 def time_offsets(linux: object) -> bytes | None:

@@ -127,7 +127,8 @@ def classify(hierarchies: list[Hierarchy]) -> str:
     return V1
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
+    """A small kernel file's text, "" when it cannot be read."""
     try:
         with open(path) as f:
             return f.read()
@@ -143,13 +144,13 @@ def detect(mountinfo: str | None = None) -> Layout:
     global _cached
     if mountinfo is None and _cached is not None:
         return _cached
-    text = mountinfo if mountinfo is not None else _read("/proc/self/mountinfo")
+    text = mountinfo if mountinfo is not None else read_text("/proc/self/mountinfo")
     hierarchies = parse_mountinfo(text)
     kind = classify(hierarchies)
     unified = next((h for h in hierarchies if h.key == UNIFIED), None)
     v2_controllers: tuple[str, ...] = ()
     if unified is not None:
-        v2_controllers = tuple(_read(os.path.join(unified.mount, "cgroup.controllers")).split())
+        v2_controllers = tuple(read_text(os.path.join(unified.mount, "cgroup.controllers")).split())
         if kind == V2:
             unified.controllers = v2_controllers
     layout = Layout(kind, hierarchies, v2_controllers)
