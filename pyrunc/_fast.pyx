@@ -743,20 +743,31 @@ cdef int open_target_depth(Ctx *ctx, const char *path, int mode, int depth) noex
     return pyrunc_mkdirs_in_root(ctx.rootfd, path, 0)
 
 
-cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
+cdef int mount_on(int fd, const char *source, const char *fstype, unsigned long flags,
+                   const char *data, bint self_source) noexcept nogil:
+    """mount(2) onto the object `fd` names (through /proc/self/fd), then close `fd`, keeping
+    mount's errno. `self_source` binds the object onto itself."""
     cdef char target[64]
-    cdef int fd, ret, saved
+    cdef const char *src = source
+    cdef int ret, saved
+    pyrunc_fd_path(target, sizeof(target), fd)
+    if self_source:
+        src = target
+    ret = mount(src, target, fstype, flags, data)
+    saved = errno
+    close(fd)
+    pyrunc_set_errno(saved)
+    return ret
+
+
+cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int fd
     if op.b == TGT_ABSOLUTE:
         return mount(op.s1, op.s2, op.s3, <unsigned long>op.a, op.s4)
     fd = open_target(ctx, op.s2, <int>op.b)
     if fd < 0:
         return -1
-    pyrunc_fd_path(target, sizeof(target), fd)
-    ret = mount(op.s1, target, op.s3, <unsigned long>op.a, op.s4)
-    saved = errno
-    close(fd)
-    pyrunc_set_errno(saved)
-    return ret
+    return mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False)
 
 
 cdef int do_mount_setattr(Ctx *ctx, Op *op) noexcept nogil:
@@ -902,49 +913,33 @@ cdef int do_write_proc(Ctx *ctx, Op *op) noexcept nogil:
 
 
 cdef int do_mask(Ctx *ctx, Op *op) noexcept nogil:
-    cdef char target[64]
     cdef char source[64]
-    cdef int fd, isdir, ret, saved
+    cdef int fd
     fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
     if fd < 0:
         return 0 if errno == ENOENT else -1
-    isdir = pyrunc_is_dir(fd)
-    pyrunc_fd_path(target, sizeof(target), fd)
-    if isdir == 1:
-        ret = mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0k")
-    else:
-        if ctx.devnull < 0 or not pyrunc_is_devnull(ctx.devnull):
-            close(fd)
-            pyrunc_set_errno(EPERM)
-            return -1
-        pyrunc_fd_path(source, sizeof(source), ctx.devnull)
-        ret = mount(source, target, NULL, MS_BIND, NULL)
-    saved = errno
-    close(fd)
-    pyrunc_set_errno(saved)
-    return ret
+    if pyrunc_is_dir(fd) == 1:
+        return mount_on(fd, "tmpfs", "tmpfs", MS_RDONLY, "size=0k", False)
+    if ctx.devnull < 0 or not pyrunc_is_devnull(ctx.devnull):
+        close(fd)
+        pyrunc_set_errno(EPERM)
+        return -1
+    pyrunc_fd_path(source, sizeof(source), ctx.devnull)
+    return mount_on(fd, source, NULL, MS_BIND, NULL, False)
 
 
 cdef int do_readonly(Ctx *ctx, Op *op) noexcept nogil:
-    cdef char target[64]
-    cdef int fd, ret, saved
+    cdef int fd
     fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
     if fd < 0:
         return 0 if errno == ENOENT else -1
-    pyrunc_fd_path(target, sizeof(target), fd)
-    ret = mount(target, target, NULL, MS_BIND | MS_REC, NULL)
-    if ret == 0:
-        close(fd)
-        # reopen: the new bind mount sits on top of the old fd's mount
-        fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
-        if fd < 0:
-            return -1
-        pyrunc_fd_path(target, sizeof(target), fd)
-        ret = mount(target, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL)
-    saved = errno
-    close(fd)
-    pyrunc_set_errno(saved)
-    return ret
+    if mount_on(fd, NULL, NULL, MS_BIND | MS_REC, NULL, True) < 0:
+        return -1
+    # reopen: the new bind mount sits on top of the old fd's mount
+    fd = pyrunc_open_in_root(ctx.rootfd, op.s1, O_PATH | O_NOFOLLOW)
+    if fd < 0:
+        return -1
+    return mount_on(fd, NULL, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL, True)
 
 
 cdef int do_chdir(Ctx *ctx, Op *op) noexcept nogil:
