@@ -50,14 +50,16 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
                 f"cannot delete container {container_id} that is not stopped: {status}"
             )
         cgroups = from_runtime(container.runtime)
+        start_time = container.runtime.get("init_start_time", "")
         if status != "stopped":
-            start_time = container.runtime.get("init_start_time", "")
             signal_process(container.pid, start_time, SIGKILL)
-            if cgroups is not None:
-                cgroups.signal_all(SIGKILL)  # the rest, and thaws a paused (v1) container
+        if cgroups is not None:
+            # the rest of the container (also what a stopped one left, as runc does); this
+            # thaws a paused (v1) container too, so that its processes can die
+            cgroups.signal_all(SIGKILL)
+        if status != "stopped":
             wait_gone(container.pid, start_time)
         if cgroups is not None:
-            cgroups.signal_all(SIGKILL)  # leftovers of a stopped container (runc does the same)
             cgroups.destroy()
         state = container.hook_state("stopped")
         poststop = container.runtime.get("hooks", {}).get("poststop")
