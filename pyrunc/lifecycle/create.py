@@ -17,7 +17,7 @@ from pyrunc.plan import (
     idmap_trees,
     time_offsets,
 )
-from pyrunc.spec.converter import load_config
+from pyrunc.spec.loader import load_config
 from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
 
 CONTINUE = b"C"

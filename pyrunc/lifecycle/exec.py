@@ -46,7 +46,7 @@ def exec_process(
     ignore_paused: bool = False,
 ) -> int:
     """Run `process` (a process spec as JSON) in the container; its exit status, or 0 detached."""
-    from pyrunc.spec.converter import load_config
+    from pyrunc.spec.loader import load_config
 
     lock, container = store.lock(container_id, exclusive=False)
     with lock:

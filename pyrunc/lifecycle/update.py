@@ -15,7 +15,7 @@ from pyrunc.state import StateStore
 
 def update(store: StateStore, container_id: str, document: bytes | str | dict,
            source: str = "resources") -> None:
-    from pyrunc.spec.converter import load_resources
+    from pyrunc.spec.loader import load_resources
 
     res = load_resources(document, source)
     lock, container = store.lock(container_id)

@@ -9,15 +9,18 @@ table applied to the structured model.
 
 Every failure becomes exactly one `ConfigError` whose message is one line,
 `<source>: <json.path>: <what>`, naming the first problem found.
+
+This is the library's typed loader and the reference for the runtime's own,
+`pyrunc.spec.loader`, which runs code generated from the same model and rules
+(`pyrunc.spec.codegen`) so that `create` needs neither attrs nor cattrs.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
@@ -33,6 +36,9 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from pyrunc.errors import ConfigError
 from pyrunc.spec import model as m
+from pyrunc.spec import rules
+from pyrunc.spec.rules import PathPart, Problem, json_name
+from pyrunc.spec.rules import show as _show
 
 __all__ = [
     "load_config",
@@ -43,7 +49,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-PathPart = str | int
 
 
 class _Invalid(ValueError):
@@ -52,29 +57,6 @@ class _Invalid(ValueError):
 
 # --- names -------------------------------------------------------------------
 
-# Attribute names whose camelCase spelling is not mechanical.
-_JSON_NAME_EXCEPTIONS = {
-    "class_": "class",
-    "class_id": "classID",
-    "clos_id": "closID",
-    "container_id": "containerID",
-    "host_id": "hostID",
-    "block_io": "blockIO",
-    "kernel_tcp": "kernelTCP",
-    "disable_oom_killer": "disableOOMKiller",
-    "exec_cpu_affinity": "execCPUAffinity",
-    "throttle_read_iops_device": "throttleReadIOPSDevice",
-    "throttle_write_iops_device": "throttleWriteIOPSDevice",
-}
-
-
-def json_name(attr_name: str) -> str:
-    """The JSON property name for a model attribute name."""
-    if attr_name in _JSON_NAME_EXCEPTIONS:
-        return _JSON_NAME_EXCEPTIONS[attr_name]
-    head, *rest = attr_name.split("_")
-    return head + "".join(word[:1].upper() + word[1:] for word in rest)
-
 
 @functools.cache
 def _json_names(cl: type) -> dict[str, str]:
@@ -82,20 +64,6 @@ def _json_names(cl: type) -> dict[str, str]:
 
 
 # --- leaf checks ---------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    """A short one-line rendering of a JSON value for messages."""
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, str) and len(value) > 60:
-        value = value[:57] + "..."
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value).replace("\n", " ")
 
 
 def _is_int(value: Any) -> bool:
@@ -120,22 +88,6 @@ def _structure_int(value: Any, _: Any) -> int:
     return int(value)
 
 
-# NewType -> (minimum, maximum, what the value must be).
-_INT_RANGES: dict[Any, tuple[int, int, str]] = {
-    m.Int32: (-(2**31), 2**31 - 1, "expected int32 (-2147483648 to 2147483647)"),
-    m.Int64: (-(2**63), 2**63 - 1, "expected int64 (-9223372036854775808 to 9223372036854775807)"),
-    m.Uint8: (0, 2**8 - 1, "expected uint8 (0 to 255)"),
-    m.Uint16: (0, 2**16 - 1, "expected uint16 (0 to 65535)"),
-    m.Uint32: (0, 2**32 - 1, "expected uint32 (0 to 4294967295)"),
-    m.Uint64: (0, 2**64 - 1, "expected uint64 (0 to 18446744073709551615)"),
-    m.FileMode: (0, 0o777, "expected permission bits (0 to 511)"),
-    m.OomScoreAdj: (-1000, 1000, "expected -1000 to 1000"),
-    m.IOPriorityLevel: (0, 7, "expected 0 to 7"),
-    m.Swappiness: (0, 100, "expected 0 to 100"),
-    m.HookTimeout: (1, 2**63 - 1, "must be greater than zero"),
-}
-
-
 def _int_hook(lo: int, hi: int, what: str) -> Callable[[Any, Any], int]:
     def structure(value: Any, _: Any) -> int:
         number = _structure_int(value, None)
@@ -144,26 +96,6 @@ def _int_hook(lo: int, hi: int, what: str) -> Callable[[Any, Any], int]:
         return number
 
     return structure
-
-
-_SEMVER = (
-    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(-(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)(\.(0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*)?"
-    r"(\+[0-9a-zA-Z-]+(\.[0-9a-zA-Z-]+)*)?"
-)
-
-# NewType -> (full-match pattern, what the value must be).
-_STR_PATTERNS: dict[Any, tuple[str, str]] = {
-    m.SemVer: (_SEMVER, "must be a SemVer 2.0.0 version such as 1.3.0"),
-    m.AbsPath: (r"/.*", "must be an absolute path"),
-    m.CapabilityName: (r"CAP_[A-Z0-9_]+", "must be a capability name such as CAP_CHOWN"),
-    m.RlimitType: (r"RLIMIT_[A-Z]+", "must be an rlimit name such as RLIMIT_NOFILE"),
-    m.HugePageSize: (r"[1-9][0-9]*[KMG]B", "must be a page size such as 64KB, 2MB or 1GB"),
-    m.CPUList: (r"[0-9, -]*", "must be a CPU list such as 0-3,7"),
-    m.MemBwSchema: (r"MB:[^\n]*", "must start with MB: and be a single line"),
-    m.SchemataLine: (r"[^\n]*", "must be a single line"),
-    m.DeviceAccess: (r"[rwm]*", "must be a combination of r, w and m"),
-}
 
 
 def _pattern_hook(pattern: str, what: str) -> Callable[[Any, Any], str]:
@@ -180,7 +112,7 @@ def _pattern_hook(pattern: str, what: str) -> Callable[[Any, Any], str]:
 
 def _literal_hook(literal: Any) -> Callable[[Any, Any], Any]:
     allowed = get_args(literal)
-    listing = ", ".join(sorted(allowed))
+    listing = rules.literal_listing(allowed)
 
     def structure(value: Any, _: Any) -> Any:
         text = _structure_str(value, None)
@@ -293,10 +225,10 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook(int, _structure_int)
-    for newtype, (lo, hi, what) in _INT_RANGES.items():
-        conv.register_structure_hook(newtype, _int_hook(lo, hi, what))
-    for newtype, (pattern, what) in _STR_PATTERNS.items():
-        conv.register_structure_hook(newtype, _pattern_hook(pattern, what))
+    for name, (lo, hi, what) in rules.INT_RANGES.items():
+        conv.register_structure_hook(getattr(m, name), _int_hook(lo, hi, what))
+    for name, (pattern, what) in rules.STR_PATTERNS.items():
+        conv.register_structure_hook(getattr(m, name), _pattern_hook(pattern, what))
     conv.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal_hook)
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, functools.partial(_tuple_hook, conv)
@@ -315,92 +247,16 @@ def _converter() -> cattrs.Converter:
     return conv
 
 
-# --- rules spanning several fields --------------------------------------------------
-
-Problem = tuple[list[PathPart], str]
-_TIME_CLOCKS = ("boottime", "monotonic")
-
-
-def _check_spec(spec: m.Spec) -> Iterator[Problem]:
-    if "" in spec.annotations:
-        yield ["annotations", ""], "keys must not be empty"
-
-
-def _check_process(process: m.Process) -> Iterator[Problem]:
-    seen: set[str] = set()
-    for index, rlimit in enumerate(process.rlimits):
-        if rlimit.type in seen:
-            yield ["rlimits", index, "type"], f"duplicate rlimit type {_show(rlimit.type)}"
-        seen.add(rlimit.type)
-
-
-def _check_mount(mount: m.Mount) -> Iterator[Problem]:
-    if mount.uid_mappings and not mount.gid_mappings:
-        yield ["gidMappings"], "required property missing (uidMappings is set)"
-    if mount.gid_mappings and not mount.uid_mappings:
-        yield ["uidMappings"], "required property missing (gidMappings is set)"
-
-
-def _check_linux(linux: m.Linux) -> Iterator[Problem]:
-    seen: set[str] = set()
-    for index, namespace in enumerate(linux.namespaces):
-        if namespace.type in seen:
-            yield ["namespaces", index, "type"], f"duplicate namespace type {_show(namespace.type)}"
-        seen.add(namespace.type)
-    for clock in linux.time_offsets:
-        if clock not in _TIME_CLOCKS:
-            yield (
-                ["timeOffsets", clock],
-                f"invalid clock {_show(clock)} (expected one of {', '.join(_TIME_CLOCKS)})",
-            )
-
-
-def _check_device(device: m.LinuxDevice) -> Iterator[Problem]:
-    if device.type != "p":
-        for name, number in (("major", device.major), ("minor", device.minor)):
-            if number is None:
-                yield [name], f"required property missing (type is {_show(device.type)})"
-
-
-def _check_weight_device(device: m.LinuxWeightDevice) -> Iterator[Problem]:
-    if device.weight is None and device.leaf_weight is None:
-        yield [], "at least one of weight or leafWeight is required"
-
-
-def _check_rdma(rdma: m.LinuxRdma) -> Iterator[Problem]:
-    if rdma.hca_handles is None and rdma.hca_objects is None:
-        yield [], "at least one of hcaHandles or hcaObjects is required"
-
-
-def _check_seccomp(seccomp: m.LinuxSeccomp) -> Iterator[Problem]:
-    if seccomp.listener_metadata is not None and seccomp.listener_path is None:
-        yield ["listenerMetadata"], "must not be set without listenerPath"
-
-
-def _check_syscall(syscall: m.LinuxSyscall) -> Iterator[Problem]:
-    if not syscall.names:
-        yield ["names"], "must contain at least one entry"
-
-
-_OBJECT_CHECKS: dict[type, Callable[[Any], Iterator[Problem]]] = {
-    m.Spec: _check_spec,
-    m.Process: _check_process,
-    m.Mount: _check_mount,
-    m.Linux: _check_linux,
-    m.LinuxDevice: _check_device,
-    m.LinuxWeightDevice: _check_weight_device,
-    m.LinuxRdma: _check_rdma,
-    m.LinuxSeccomp: _check_seccomp,
-    m.LinuxSyscall: _check_syscall,
-}
+# --- rules spanning several fields (the rules themselves are in pyrunc.spec.rules) ---
 
 
 def _find_problem(obj: Any, path: list[PathPart]) -> Problem | None:
     """The first cross-field problem in `obj` or below, in document order."""
-    check = _OBJECT_CHECKS.get(type(obj))
+    check = rules.OBJECT_CHECKS.get(type(obj).__name__)
     if check is not None:
-        for rel, message in check(obj):
-            return [*path, *rel], message
+        problem = rules.first_problem(obj, check)
+        if problem is not None:
+            return [*path, *problem[0]], problem[1]
     for name, key in _json_names(type(obj)).items():
         value = getattr(obj, name)
         children: Any = ()
@@ -420,20 +276,6 @@ def _find_problem(obj: Any, path: list[PathPart]) -> Problem | None:
 
 
 # --- error reporting ---------------------------------------------------------------
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def _format_path(parts: list[PathPart]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
 
 
 def _first_error(exc: BaseException, path: list[PathPart]) -> Problem:
@@ -457,33 +299,16 @@ def _first_error(exc: BaseException, path: list[PathPart]) -> Problem:
     return path, f"invalid value ({exc})".replace("\n", " ")
 
 
-def _error(source: str, path: list[PathPart], message: str) -> ConfigError:
-    where = _format_path(path)
-    return ConfigError(f"{source}: {where}: {message}" if where else f"{source}: {message}")
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _parse(data: bytes | bytearray | str, source: str) -> Any:
-    try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
-        raise ConfigError(f"{source}: invalid JSON: {reason}".replace("\n", " ")) from None
-
-
 def _load(data: Any, cl: type[T], source: str) -> T:
-    document = _parse(data, source) if isinstance(data, (bytes, bytearray, str)) else data
+    document = rules.parse(data, source) if isinstance(data, (bytes, bytearray, str)) else data
     conv = _converter()
     try:
         value = conv.structure(document, cl)
     except (ClassValidationError, IterableValidationError, _Invalid) as exc:
-        raise _error(source, *_first_error(exc, [])) from None
+        raise rules.error(source, *_first_error(exc, [])) from None
     problem = _find_problem(value, [])
     if problem is not None:
-        raise _error(source, *problem)
+        raise rules.error(source, *problem)
     return value
 
 

@@ -3,8 +3,10 @@
 The classes mirror config.md and config-linux.md one object per class so the
 rest of pyrunc can rely on types instead of re-checking raw JSON.  They know
 nothing about JSON: names, parsing and validation live in
-`pyrunc.spec.converter`.  Constrained scalars are `NewType`s and `Literal`s so
-the constraint is visible in the annotation; the converter enforces them.
+`pyrunc.spec.converter` (and in `pyrunc.spec.compiled`, generated from this
+module by `pyrunc.spec.codegen` for the runtime's hot path).  Constrained
+scalars are `NewType`s and `Literal`s so the constraint is visible in the
+annotation; the converter enforces them.
 
 Optional scalars default to None (absent), never to the spec's default value,
 so that writing a loaded config back out reproduces what was read.  Lists
