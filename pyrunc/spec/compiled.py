@@ -10,11 +10,12 @@ so that `create`, `run` and `exec` need neither attrs nor cattrs.  Regenerate wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pyrunc.spec import rules as _r
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluated here
+    from typing import Any
+
     from pyrunc.spec.model import (
         AbsPath,
         CPUList,
@@ -58,7 +59,7 @@ _show = _r.show
 _set = object.__setattr__
 _MISSING = object()
 # A JSON path as a chain of (parent, key) pairs, flattened only when an error is reported.
-_Path = tuple[Any, ...]
+_Path = tuple
 
 
 class Bad(Exception):

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from pyrunc.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluated here
+    from typing import Any
+
 PathPart = str | int
 Problem = tuple[list[PathPart], str]
+
 
 
 # --- names -------------------------------------------------------------------
