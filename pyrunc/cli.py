@@ -1,7 +1,8 @@
 """The command line, runc-compatible: global flags, then one command and its own flags.
 
 Only the invoked command's module is imported (each lives in ``pyrunc/commands/``), so `state`
-costs an argparse parser and a JSON read, not the spec model.
+costs a JSON read, not the spec model; the hot commands' usual spellings are parsed without
+argparse at all (`quick_parse`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,131 @@ def command_of(argv: list[str]) -> str | None:
     return None
 
 
+class Namespace:
+    """argparse.Namespace's shape (plain attributes), for the quick parser: no argparse import."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self.__dict__.update(kwargs)
+
+    def __repr__(self) -> str:
+        return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+
+# What global_parser() and each hot command's add_arguments declare, for quick_parse: flags that
+# are store_true (spelling -> dest), flags with one value (spelling -> (dest, choices or None)),
+# defaults, positionals by name and how many are required.
+if TYPE_CHECKING:
+    _Flags = dict[str, str]
+    _Valued = dict[str, tuple[str, tuple[str, ...] | None]]
+    _Command = tuple[_Flags, _Valued, dict[str, object], tuple[str, ...], int]
+_GLOBAL: tuple[_Flags, _Valued, dict[str, object]] = (
+    {"--debug": "debug", "--systemd-cgroup": "systemd_cgroup"},
+    {
+        "--root": ("root", None),
+        "--log": ("log", None),
+        "--log-format": ("log_format", ("text", "json")),
+        "--rootless": ("rootless", None),
+        "--criu": ("criu", None),
+    },
+    {
+        "root": None,
+        "log": None,
+        "log_format": "text",
+        "debug": False,
+        "systemd_cgroup": False,
+        "rootless": "auto",
+        "criu": "criu",
+        "version": False,
+    },
+)
+_ID_ONLY: _Command = ({}, {}, {}, ("id",), 1)
+_QUICK: dict[str, _Command] = {
+    "state": _ID_ONLY,
+    "start": _ID_ONLY,
+    "pause": _ID_ONLY,
+    "resume": _ID_ONLY,
+    "kill": (
+        {"-a": "all", "--all": "all"},
+        {},
+        {"all": False, "signal": "SIGTERM"},
+        ("id", "signal"),
+        1,
+    ),
+    "delete": ({"-f": "force", "--force": "force"}, {}, {"force": False}, ("id",), 1),
+    "list": (
+        {"-q": "quiet", "--quiet": "quiet"},
+        {"-f": ("format", ("table", "json")), "--format": ("format", ("table", "json"))},
+        {"format": "table", "quiet": False},
+        (),
+        0,
+    ),
+}
+
+
+def _take_option(argv: list[str], i: int, flags: _Flags, valued: _Valued, out: dict) -> int:
+    """Store the option at argv[i] in `out`; the index after it, or -1 when not sure of it."""
+    word = argv[i]
+    if word in flags:
+        out[flags[word]] = True
+        return i + 1
+    name, eq, value = word.partition("=")
+    if eq:  # --flag=value; a short -f=v or a --bool=v is left to argparse
+        if not name.startswith("--") or name not in valued:
+            return -1
+        i += 1
+    elif word in valued and i + 1 < len(argv):
+        name, value = word, argv[i + 1]
+        i += 2
+    else:
+        return -1
+    dest, choices = valued[name]
+    if value.startswith("-") or (choices is not None and value not in choices):
+        return -1  # a value argparse might read as an option, or an error to report
+    out[dest] = value
+    return i
+
+
+def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
+    """(global options, command arguments) as global_parser() and the command's parser would
+    give them, for the common spellings of the hot commands only; None for anything else.
+
+    Building argparse parsers costs milliseconds (argparse imports re, enum, gettext), most of
+    what `state` would spend; when this returns None, dispatch uses argparse, so help, errors and
+    every unusual spelling (abbreviations, -fjson, --, ...) behave exactly as before.
+    """
+    flags, valued, defaults = _GLOBAL
+    opts = dict(defaults)
+    i, n = 0, len(argv)
+    while i < n and argv[i].startswith("-"):
+        i = _take_option(argv, i, flags, valued, opts)
+        if i < 0:
+            return None
+    if i >= n or argv[i] not in _QUICK:
+        return None
+    command, rest = argv[i], argv[i + 1 :]
+    flags, cvalued, cdefaults, names, required = _QUICK[command]
+    args = dict(cdefaults)
+    positionals: list[str] = []
+    ended = False  # argparse fills positionals from one run of words: a second run is an error
+    j = 0
+    while j < len(rest):
+        if rest[j].startswith("-"):
+            j = _take_option(rest, j, flags, cvalued, args)
+            if j < 0:
+                return None
+            ended = bool(positionals)
+        elif ended:
+            return None
+        else:
+            positionals.append(rest[j])
+            j += 1
+    if not required <= len(positionals) <= len(names):
+        return None
+    args.update(zip(names, positionals, strict=False))
+    opts.update(command=command, args=rest)
+    return Namespace(**opts), Namespace(**args)
+
+
 def run() -> None:
     """The program's entry point: `main`, then a plain exit. Interpreter teardown is skipped
     (it costs milliseconds on every command and nothing needs it: logs are written with
@@ -126,7 +252,8 @@ def dispatch(argv: list[str]) -> int:
 
     logger = log.get_logger()
     try:
-        opts = global_parser().parse_args(argv)
+        quick = quick_parse(argv)
+        opts = global_parser().parse_args(argv) if quick is None else quick[0]
         logger = log.configure(opts.log, opts.log_format, opts.debug)
         if opts.version:
             sys.stdout.write(f"pyrunc version {__version__}\nspec: {SPEC_VERSION}\n")
@@ -137,9 +264,12 @@ def dispatch(argv: list[str]) -> int:
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])
-        parser = command_parser(opts.command)
-        module.add_arguments(parser)
-        args = parser.parse_args(opts.args)
+        if quick is None:
+            parser = command_parser(opts.command)
+            module.add_arguments(parser)
+            args = parser.parse_args(opts.args)
+        else:
+            args = quick[1]
         from pyrunc.state import DEFAULT_ROOT
 
         args.root = opts.root or DEFAULT_ROOT

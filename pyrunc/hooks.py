@@ -8,11 +8,10 @@ the hook runs "in the container namespace".
 
 from __future__ import annotations
 
-import json
 import os
 import select
 
-from pyrunc import _fast, ops
+from pyrunc import _fast, jsonlite, ops
 from pyrunc.errors import PyruncError
 from pyrunc.ops import op
 
@@ -58,7 +57,7 @@ def run_hooks(
         return
     if in_pid:
         state = dict(state, pid=pid_in_namespace(in_pid))
-    payload = json.dumps(state).encode()
+    payload = jsonlite.dumps(state).encode()
     for i, hook in enumerate(hooks):
         try:
             status, output = _run_one(hook, payload, in_pid)

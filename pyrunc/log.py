@@ -32,10 +32,10 @@ class Logger:
 
     def format(self, level: str, msg: str) -> str:
         if self.fmt == "json":
-            import json
+            from pyrunc import jsonlite
 
             record = {"level": level, "msg": msg, "time": _now()}
-            return json.dumps(record, separators=(",", ":")) + "\n"
+            return jsonlite.dumps(record, separators=(",", ":")) + "\n"
         return f"time={_quote(_now())} level={level} msg={_quote(msg)}\n"
 
     def log(self, level: str, msg: str) -> None:

@@ -8,9 +8,9 @@ never trusted from disk: a recorded pid whose start time no longer matches is `s
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 
+from pyrunc import jsonlite
 from pyrunc.errors import ContainerNotFound, PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"
@@ -207,7 +207,7 @@ class StateStore:
     def load(self, container_id: str) -> Container:
         try:
             with open(os.path.join(self.path(container_id), STATE_FILE), "rb") as f:
-                data = json.loads(f.read())
+                data = jsonlite.loads(f.read())
         except FileNotFoundError:
             raise ContainerNotFound("container does not exist") from None
         except ValueError as e:
@@ -220,7 +220,7 @@ class StateStore:
         tmp = os.path.join(path, f".{STATE_FILE}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, json.dumps(data, separators=(",", ":")).encode())
+            os.write(fd, jsonlite.dumps(data, separators=(",", ":")).encode())
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(path, STATE_FILE))

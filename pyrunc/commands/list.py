@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
+
+from pyrunc import jsonlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(r["id"] + "\n" for r in rows))
     elif args.format == "json":
         # runc prints `null` for an empty list
-        sys.stdout.write((json.dumps(rows) if rows else "null") + "\n")
+        sys.stdout.write((jsonlite.dumps(rows) if rows else "null") + "\n")
     else:
         sys.stdout.write(table(rows))
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
+
+from pyrunc import jsonlite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,5 +21,5 @@ def run(args: argparse.Namespace) -> int:
     lock, container = StateStore(args.root).lock(args.id, exclusive=False)
     with lock:
         state = container.oci_state()
-    sys.stdout.write(json.dumps(state, indent=2) + "\n")
+    sys.stdout.write(jsonlite.dumps(state, indent=2) + "\n")
     return 0

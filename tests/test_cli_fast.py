@@ -1,0 +1,367 @@
+"""The hot commands' fast path: `quick_parse` instead of argparse, `jsonlite` instead of json.
+
+The quick parser must agree with the argparse parsers wherever it answers (it may always decline
+with None); jsonlite must agree with json byte for byte, errors included; and a real `state` must
+import none of argparse, re, enum, gettext, json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Bundle, Pyrunc
+
+from pyrunc import cli, jsonlite
+from pyrunc.errors import PyruncError
+from pyrunc.state import StateStore
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # hypothesis is in the test extras; the table tests run without it
+    given = None
+
+
+# --- quick_parse against argparse ------------------------------------------------------------
+
+
+def argparse_result(argv: list[str]) -> tuple[dict, dict | None] | None:
+    """What dispatch's argparse path makes of argv: (global options, command arguments), or None
+    when it reports an error or prints help."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            opts = cli.global_parser().parse_args(argv)
+            if opts.version or opts.command is None:
+                return vars(opts), None
+            module = importlib.import_module(f"pyrunc.commands.{opts.command}")
+            parser = cli.command_parser(opts.command)
+            module.add_arguments(parser)
+            args = parser.parse_args(opts.args)
+    except (PyruncError, SystemExit):
+        return None
+    return vars(opts), vars(args)
+
+
+def check_agrees(argv: list[str]) -> bool:
+    """quick_parse declines or gives exactly argparse's result; True when it answered."""
+    quick = cli.quick_parse(list(argv))
+    if quick is None:
+        return False
+    assert argparse_result(list(argv)) == (vars(quick[0]), vars(quick[1])), argv
+    return True
+
+
+# invocations the fast path must take (the spellings runc's clients use)
+COMMON = [
+    ["state", "c1"],
+    ["--root", "/run/x", "state", "c1"],
+    ["--root=/run/x", "state", "c1"],
+    ["--root", "", "state", "c1"],
+    ["--root", "/r", "--log", "/l.json", "--log-format", "json", "start", "c1"],
+    ["--log=/l", "--log-format=text", "--debug", "pause", "c1"],
+    ["--rootless", "false", "--criu", "/bin/criu", "resume", "c1"],
+    ["--root", "/a", "--root", "/b", "state", "c1"],
+    ["--debug", "--debug", "state", "c1"],
+    ["kill", "c1"],
+    ["kill", "c1", "KILL"],
+    ["kill", "c1", "9"],
+    ["kill", "-a", "c1"],
+    ["kill", "--all", "c1", "SIGKILL"],
+    ["kill", "c1", "TERM", "--all"],
+    ["kill", "c1", "-a"],
+    ["delete", "c1"],
+    ["delete", "-f", "c1"],
+    ["delete", "c1", "--force"],
+    ["delete", "--force", "--force", "c1"],
+    ["list"],
+    ["list", "-q"],
+    ["list", "--quiet"],
+    ["list", "-f", "json"],
+    ["list", "--format", "table"],
+    ["list", "--format=json", "-q"],
+    ["list", "-f", "json", "-f", "table"],
+    ["state", ""],
+    ["state", "a b"],
+    ["state", "x=y"],
+    ["--root", "state", "state", "c1"],
+]
+
+# invocations it must decline (or agree on); most are errors, help or unusual spellings
+TRICKY = [
+    [],
+    ["--root", "/r"],
+    ["-v"],
+    ["--version", "state", "c1"],
+    ["-h"],
+    ["state", "-h"],
+    ["state", "--help"],
+    ["state"],
+    ["state", "a", "b"],
+    ["state", "--", "c1"],
+    ["--", "state", "c1"],
+    ["state", "-"],
+    ["state", "-c1"],
+    ["--ro", "/r", "state", "c1"],
+    ["--root"],
+    ["--root", "--debug", "state", "c1"],
+    ["--root", "-x", "state", "c1"],
+    ["--root=-x", "state", "c1"],
+    ["--debug=1", "state", "c1"],
+    ["--debug=", "state", "c1"],
+    ["--log-format", "xml", "state", "c1"],
+    ["--log-format=", "state", "c1"],
+    ["--systemd-cgroup", "state", "c1"],
+    ["--root=", "state", "c1"],
+    ["state", "--root", "/r", "c1"],
+    ["state", "c1", "--debug"],
+    ["create", "c1"],
+    ["run", "c1"],
+    ["exec", "c1", "ls"],
+    ["ps", "c1"],
+    ["events", "c1"],
+    ["spec"],
+    ["bogus", "c1"],
+    ["State", "c1"],
+    ["kill"],
+    ["kill", "c1", "KILL", "extra"],
+    ["kill", "c1", "-9"],
+    ["kill", "c1", "-a", "KILL"],
+    ["kill", "-a", "c1", "-a", "KILL"],
+    ["kill", "-aa", "c1"],
+    ["kill", "--all=1", "c1"],
+    ["kill", "--al", "c1"],
+    ["kill", "-f", "c1"],
+    ["delete"],
+    ["delete", "-fq", "c1"],
+    ["delete", "-f"],
+    ["delete", "--forc", "c1"],
+    ["delete", "-f", "c1", "c2"],
+    ["list", "c1"],
+    ["list", "-f"],
+    ["list", "-f", "yaml"],
+    ["list", "-fjson"],
+    ["list", "-f=json"],
+    ["list", "--format="],
+    ["list", "--format", "-q"],
+    ["list", "-qf", "json"],
+    ["list", "--quiet=yes"],
+    ["list", "--form", "json"],
+    ["list", "-q", "--", "x"],
+    ["pause", "c1", "-f"],
+    ["resume"],
+    ["start", "c1", "c1"],
+]
+
+
+@pytest.mark.parametrize("argv", COMMON, ids=" ".join)
+def test_quick_parse_takes_and_agrees_on_common_invocations(argv: list[str]) -> None:
+    assert check_agrees(argv), f"the fast path declined {argv}"
+
+
+@pytest.mark.parametrize("argv", TRICKY, ids=lambda a: " ".join(a) or "(none)")
+def test_quick_parse_declines_or_agrees_on_tricky_invocations(argv: list[str]) -> None:
+    check_agrees(argv)
+
+
+def test_quick_parse_declines_every_error_help_and_version() -> None:
+    for argv in TRICKY:
+        result = argparse_result(argv)
+        if result is None or result[1] is None:
+            assert cli.quick_parse(argv) is None, argv
+
+
+WORDS = [
+    "state", "kill", "delete", "list", "start", "pause", "resume", "create", "ps",
+    "c1", "c2", "", "KILL", "9", "-9", "json", "table", "yaml", "/r",
+    "--root", "--root=/x", "--root=", "--log", "--log=/l", "--log-format", "--log-format=json",
+    "--debug", "--debug=1", "--systemd-cgroup", "--rootless", "--criu", "--ro",
+    "-a", "--all", "-f", "--force", "--format", "--format=json", "-q", "--quiet", "-fjson",
+    "-h", "--help", "-v", "--", "-", "-aq",
+]  # fmt: skip
+
+if given is not None:
+
+    @settings(max_examples=3000, deadline=None)
+    @given(st.lists(st.sampled_from(WORDS), max_size=7))
+    def test_quick_parse_agrees_on_generated_invocations(argv: list[str]) -> None:
+        check_agrees(argv)
+
+
+def test_dispatch_takes_the_quick_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same outcome with and without quick_parse (here: an unknown container)."""
+    argv = ["--root", str(tmp_path), "state", "nope"]
+    assert cli.dispatch(argv) == 1
+    quick_err = capsys.readouterr().err
+    monkeypatch.setattr(cli, "quick_parse", lambda argv: None)
+    assert cli.dispatch(argv) == 1
+    slow_err = capsys.readouterr().err
+    assert "container does not exist" in quick_err
+    assert quick_err.split(" level=")[1] == slow_err.split(" level=")[1]
+
+
+# --- jsonlite against json ---------------------------------------------------------------------
+
+STATE_DOCS: list[Any] = [
+    {
+        "ociVersion": "1.3.0",
+        "id": "c-1",
+        "pid": 4242,
+        "bundle": "/tmp/bundle dir/é",
+        "rootfs": "/tmp/bundle/rootfs",
+        "created": "2026-01-01T00:00:00.123456789Z",
+        "owner": "",
+        "annotations": {"org.example/key": "välue ☃ \U0001f600", "empty": ""},
+        "pyrunc": {
+            "init_start_time": "123456",
+            "freezer_state": "/sys/fs/cgroup/c-1/cgroup.freeze",
+            "hooks": {"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", 'echo "x"\n\t']}]},
+            "namespaces": [],
+            "cgroup": {"dir": "/sys/fs/cgroup/pyrunc/c-1", "v2": True, "owned": False},
+            "nothing": None,
+            "empty": {},
+            "numbers": [0, -1, 1 << 70, 1.5, -2.25e-10, 1e300],
+            "control": "\x00\x1f\x7f\u2028\\/",
+        },
+    },
+    [],
+    {},
+    "just a string",
+    0,
+    None,
+    True,
+    [[[]], {"a": [{}]}],
+    ("a", ("b",)),
+]
+
+
+@pytest.mark.parametrize("doc", STATE_DOCS)
+def test_jsonlite_matches_json(doc: Any) -> None:
+    for kwargs in ({}, {"indent": 2}, {"indent": "\t"}, {"indent": 0}, {"separators": (",", ":")},
+                   {"indent": 4, "separators": (", ", " = ")}):  # fmt: skip
+        # (the last is not JSON: both loads must fail alike)
+        text = jsonlite.dumps(doc, **kwargs)
+        assert text == json.dumps(doc, **kwargs), kwargs
+        assert outcome(jsonlite.loads, text) == outcome(json.loads, text)
+        assert outcome(jsonlite.loads, text.encode()) == outcome(json.loads, text.encode())
+    assert jsonlite.loads(" \n\t" + json.dumps(doc) + "\r\n ") == json.loads(json.dumps(doc))
+
+
+def outcome(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(*args, **kwargs)
+    except Exception as e:
+        return type(e).__name__, str(e)
+
+
+CORRUPT = [
+    b"", b" ", b"{", b'{"pid": }', b'{"a" 1}', b"[1,]", b'{"a": 1} x', b"nul", b'"abc',
+    b'"\x01"', b'"\\x"', b"\xff\xfe", b"\xff{}", b"\xef\xbb\xbf{}", "\ufeff{}",
+    "{}".encode("utf-16"), '{"a": "é"}'.encode("utf-16-le"), b"NaN", b"-Infinity", b"1e999",
+    b"\x00", b"01", b"[" * 5000,
+    bytearray(b'{"a": [1]}'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("doc", CORRUPT)
+def test_jsonlite_loads_errors_are_json_s(doc: Any) -> None:
+    expected = outcome(json.loads, doc)
+    got = outcome(jsonlite.loads, doc)
+    if expected[0] == "ok" and isinstance(expected[1], float) and math.isnan(expected[1]):
+        assert got[0] == "ok" and math.isnan(got[1])
+    else:
+        assert got == expected
+
+
+def test_jsonlite_dumps_unsupported_is_json_s() -> None:
+    circular: list = []
+    circular.append(circular)
+    for obj in ({1, 2}, {"a": object()}, circular, {(1,): 2}, {1: "a", None: 2, 1.5: True},
+                [float("nan"), float("inf")], b"bytes", [1] * 3):  # fmt: skip
+        for kwargs in ({}, {"indent": 2}, {"separators": (",", ":")}):
+            assert outcome(jsonlite.dumps, obj, **kwargs) == outcome(json.dumps, obj, **kwargs)
+
+
+def test_corrupt_state_file_error(tmp_path: Path) -> None:
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "state.json").write_bytes(b'{"pid": ')
+    with pytest.raises(PyruncError) as err:
+        StateStore(str(tmp_path)).load("c1")
+    try:
+        json.loads(b'{"pid": ')
+    except ValueError as e:
+        assert str(err.value) == f"state of container c1 is corrupt: {e}"
+
+
+if given is not None:
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+
+    @settings(max_examples=500, deadline=None)
+    @given(json_values, st.sampled_from([None, 0, 2, "\t"]), st.sampled_from([None, (",", ":")]))
+    def test_jsonlite_matches_json_generated(value: Any, indent: Any, separators: Any) -> None:
+        text = json.dumps(value, indent=indent, separators=separators)
+        assert jsonlite.dumps(value, indent=indent, separators=separators) == text
+        # compare as text: NaN != NaN
+        assert json.dumps(jsonlite.loads(text)) == json.dumps(json.loads(text))
+        assert json.dumps(jsonlite.loads(text.encode())) == json.dumps(json.loads(text))
+
+    @settings(max_examples=500, deadline=None)
+    @given(st.text(max_size=30) | st.binary(max_size=30))
+    def test_jsonlite_loads_arbitrary_input(doc: str | bytes) -> None:
+        assert repr(outcome(jsonlite.loads, doc)) == repr(outcome(json.loads, doc))
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+HEAVY = {"argparse", "re", "enum", "gettext", "json", "json.decoder", "json.encoder"}
+
+
+def imported_modules(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the CLI as the hot path runs it (no site, isolated) with -X importtime."""
+    code = f"import sys; sys.path[:0] = [{str(REPO)!r}]; from pyrunc.cli import run; run()"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", code, "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return proc, modules
+
+
+def test_hot_commands_import_neither_argparse_nor_re(
+    cid: str, bundle: Bundle, pyrunc: Pyrunc
+) -> None:
+    bundle.set_args("sleep", "100")
+    pyrunc("create", "--bundle", bundle.path, cid, check=True)
+    proc, modules = imported_modules(pyrunc.root, "state", cid)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "created"
+    assert "pyrunc.commands.state" in modules
+    assert not HEAVY & modules, sorted(HEAVY & modules)
+    for args in (["list"], ["list", "--format", "json"], ["start", cid], ["kill", cid, "KILL"],
+                 ["delete", "--force", cid]):  # fmt: skip
+        proc, modules = imported_modules(pyrunc.root, *args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert not HEAVY & modules, (args, sorted(HEAVY & modules))
