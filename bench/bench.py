@@ -166,26 +166,22 @@ def find_runtimes(names: list[str], keep_env: bool) -> list[Runtime]:
 
 
 def _is_python_script(path: str) -> bool:
+    """The launcher setup.py writes (`#!/bin/sh` exec'ing python), not the pyenv shim (bash)."""
     with open(path, "rb") as f:
-        first = f.readline()
-    return first.startswith(b"#!") and b"python" in first and b"bash" not in first
+        head = f.read(512)
+    return head.startswith(b"#!/bin/sh\n") and b"from pyrunc.cli import run" in head
 
 
 def _stale_console_script(path: str) -> str:
-    """Why the installed console script does not call pyproject's entry point, or ''."""
+    """Why the installed launcher is not the one setup.py writes today, or ''."""
     try:
-        import tomllib
-
-        with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
-            module, func = tomllib.load(f)["project"]["scripts"]["pyrunc"].split(":")
         with open(path) as f:
             text = f.read()
-    except (OSError, KeyError, ValueError):
+    except OSError:
         return ""
-    if f"from {module} import {func}" in text:
+    if " -s -S -P " in text and "from pyrunc.cli import run" in text:
         return ""
-    return (f"{path} does not call pyproject.toml's entry point {module}:{func}; "
-            f"`pip install -e .` regenerates it")
+    return f"{path} is not the launcher setup.py writes; `pip install -e .` regenerates it"
 
 
 def git_head() -> str:

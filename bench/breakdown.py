@@ -50,10 +50,8 @@ def w(line: str = "") -> None:
 def entry_points() -> tuple[str, str]:
     """The console script's target (pyproject.toml) and what the sealed re-exec's -c code calls
     (sealed.py), for bench/_phases.py to call the same."""
-    import tomllib
 
-    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
-        entry = tomllib.load(f)["project"]["scripts"]["pyrunc"]
+    entry = "pyrunc.cli:run"  # what setup.py's launcher calls
     with open(os.path.join(REPO, "pyrunc", "sealed.py")) as f:
         m = re.search(r"from pyrunc\.cli import (\w+)", f.read())
     return entry, m.group(1) if m else "main"
