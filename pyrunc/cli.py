@@ -155,6 +155,81 @@ _QUICK: dict[str, _Command] = {
         0,
     ),
 }
+# create, run, exec: the re-executed interpreter's command line. Flags given with action="append"
+# (exec's -e, -g, -c, --cgroup) are left to argparse: only their defaults are here.
+_CREATE: _Command = (
+    {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"},
+    {
+        "-b": ("bundle", None),
+        "--bundle": ("bundle", None),
+        "--pid-file": ("pid_file", None),
+        "--console-socket": ("console_socket", None),
+        "--preserve-fds": ("preserve_fds", None),
+    },
+    {
+        "bundle": ".",
+        "pid_file": None,
+        "console_socket": None,
+        "no_pivot": False,
+        "no_new_keyring": False,
+        "preserve_fds": 0,
+    },
+    ("id",),
+    1,
+)
+_QUICK["create"] = _CREATE
+_QUICK["run"] = (
+    {**_CREATE[0], "-d": "detach", "--detach": "detach", "--keep": "keep"},
+    _CREATE[1],
+    {**_CREATE[2], "detach": False, "keep": False},
+    ("id",),
+    1,
+)
+_QUICK["exec"] = (
+    {
+        "-t": "tty",
+        "--tty": "tty",
+        "-d": "detach",
+        "--detach": "detach",
+        "--no-new-privs": "no_new_privs",
+        "--ignore-paused": "ignore_paused",
+    },
+    {
+        "-p": ("process", None),
+        "--process": ("process", None),
+        "--console-socket": ("console_socket", None),
+        "--cwd": ("cwd", None),
+        "-u": ("user", None),
+        "--user": ("user", None),
+        "--pid-file": ("pid_file", None),
+        "--process-label": ("process_label", None),
+        "--apparmor": ("apparmor", None),
+        "--preserve-fds": ("preserve_fds", None),
+    },
+    {
+        "process": None,
+        "console_socket": None,
+        "cwd": None,
+        "env": [],
+        "tty": False,
+        "user": None,
+        "additional_gids": [],
+        "detach": False,
+        "pid_file": None,
+        "process_label": None,
+        "apparmor": None,
+        "no_new_privs": False,
+        "cap": [],
+        "preserve_fds": 0,
+        "ignore_paused": False,
+        "cgroup": [],
+        "command": [],
+    },
+    ("id",),
+    1,
+)
+_INT_DESTS = frozenset(("preserve_fds",))  # type=int: plain decimal digits only, else argparse
+_REMAINDER = {"exec": "command"}  # nargs=REMAINDER after the positionals: every word, verbatim
 
 
 def _take_option(argv: list[str], i: int, flags: _Flags, valued: _Valued, out: dict) -> int:
@@ -176,6 +251,11 @@ def _take_option(argv: list[str], i: int, flags: _Flags, valued: _Valued, out: d
     dest, choices = valued[name]
     if value.startswith("-") or (choices is not None and value not in choices):
         return -1  # a value argparse might read as an option, or an error to report
+    if dest in _INT_DESTS:
+        if not (value.isascii() and value.isdigit()):
+            return -1  # int() takes " 1", "1_0", "+1", ...: argparse's business
+        out[dest] = int(value)
+        return i
     out[dest] = value
     return i
 
@@ -199,7 +279,8 @@ def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
         return None
     command, rest = argv[i], argv[i + 1 :]
     flags, cvalued, cdefaults, names, required = _QUICK[command]
-    args = dict(cdefaults)
+    args = {k: list(v) if isinstance(v, list) else v for k, v in cdefaults.items()}
+    remainder = _REMAINDER.get(command)
     positionals: list[str] = []
     ended = False  # argparse fills positionals from one run of words: a second run is an error
     j = 0
@@ -214,6 +295,11 @@ def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
         else:
             positionals.append(rest[j])
             j += 1
+            if remainder is not None and len(positionals) == len(names):
+                if "--" in rest[j:]:
+                    return None  # argparse's handling of "--" varies between versions
+                args[remainder] = rest[j:]
+                break
     if not required <= len(positionals) <= len(names):
         return None
     args.update(zip(names, positionals, strict=False))

@@ -14,6 +14,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,40 @@ COMMON = [
     ["state", "a b"],
     ["state", "x=y"],
     ["--root", "state", "state", "c1"],
-]
+    # create, run, exec as conmon (podman) and the containerd shim send them
+    ["--log-format=json", "--log", "/run/c/oci-log", "create", "--bundle", "/b", "--pid-file",
+     "/run/c/pidfile", "c1"],
+    ["--log-format=json", "--log", "/run/c/oci-log", "create", "--bundle", "/b", "--pid-file",
+     "/run/c/pidfile", "--console-socket", "/run/c/sock", "--preserve-fds", "2", "c1"],
+    ["--log-format=json", "--log", "/e/oci-log", "exec", "--pid-file", "/e/exec_pid", "--process",
+     "/e/exec-process-123", "--detach", "c1"],
+    ["--log-format=json", "--log", "/e/oci-log", "exec", "--pid-file", "/e/exec_pid", "--process",
+     "/e/exec-process-123", "--detach", "--tty", "--console-socket", "/e/s", "--preserve-fds",
+     "1", "c1"],
+    ["--root", "/run/ctd/default", "--log", "/b/log.json", "--log-format", "json", "create",
+     "--bundle", "/b", "--pid-file", "/b/init.pid", "c1"],
+    ["--root", "/run/ctd/default", "--log", "/b/log.json", "--log-format", "json", "create",
+     "--bundle", "/b", "--pid-file", "/b/init.pid", "--console-socket", "/tmp/s.sock", "c1"],
+    ["--root", "/run/ctd/default", "--log", "/b/log.json", "--log-format", "json", "exec",
+     "--process", "/tmp/p.json", "--console-socket", "/tmp/s", "--detach", "--pid-file",
+     "/b/e.pid", "c1"],
+    ["create", "c1"],
+    ["create", "-b", "/b", "--no-pivot", "--no-new-keyring", "c1"],
+    ["create", "c1", "--bundle=/b", "--pid-file=/p", "--preserve-fds=0"],
+    ["create", "--preserve-fds", "007", "c1"],
+    ["run", "c1"],
+    ["run", "-d", "--keep", "--bundle", "/b", "c1"],
+    ["run", "--detach", "c1", "--preserve-fds", "3", "--no-pivot"],
+    ["exec", "-p", "/p.json", "c1"],
+    ["exec", "c1", "ls"],
+    ["exec", "c1", "ls", "-la", "/"],
+    ["exec", "-t", "-u", "1000:1000", "--cwd", "/tmp", "c1", "sh", "-c", "echo hi"],
+    ["exec", "c1", "-d", "x"],
+    ["exec", "c1", "--process", "/p", "--detach"],
+    ["exec", "--no-new-privs", "--ignore-paused", "--apparmor", "a", "--process-label", "l", "c1",
+     "true"],
+    ["exec", "c1", "sh", "-e", "x", "-h", "--help", ""],
+]  # fmt: skip
 
 # invocations it must decline (or agree on); most are errors, help or unusual spellings
 TRICKY = [
@@ -123,9 +157,46 @@ TRICKY = [
     ["--root=", "state", "c1"],
     ["state", "--root", "/r", "c1"],
     ["state", "c1", "--debug"],
-    ["create", "c1"],
-    ["run", "c1"],
-    ["exec", "c1", "ls"],
+    ["create"],
+    ["create", "c1", "c2"],
+    ["create", "--bundle", "c1"],
+    ["create", "--bundle", "-x", "c1"],
+    ["create", "-b/b", "c1"],
+    ["create", "--bund", "/b", "c1"],
+    ["create", "--no-pivot=1", "c1"],
+    ["create", "--preserve-fds", "x", "c1"],
+    ["create", "--preserve-fds", "-1", "c1"],
+    ["create", "--preserve-fds", " 1", "c1"],
+    ["create", "--preserve-fds", "+1", "c1"],
+    ["create", "--preserve-fds", "1_0", "c1"],
+    ["create", "--preserve-fds", "\u0661", "c1"],
+    ["create", "--preserve-fds", "", "c1"],
+    ["create", "--preserve-fds=", "c1"],
+    ["create", "c1", "--", "c2"],
+    ["create", "-d", "c1"],
+    ["create", "--keep", "c1"],
+    ["run", "-dk", "c1"],
+    ["run", "c1", "c2"],
+    ["run", "-h"],
+    ["exec"],
+    ["exec", "-p"],
+    ["exec", "-p", "f"],
+    ["exec", "c1", "--", "ls"],
+    ["exec", "--", "c1", "ls"],
+    ["exec", "c1", "ls", "--"],
+    ["exec", "-e", "A=1", "c1", "ls"],
+    ["exec", "--env", "A=1", "c1", "ls"],
+    ["exec", "-g", "10", "c1", "ls"],
+    ["exec", "-c", "CAP_KILL", "c1", "ls"],
+    ["exec", "--cap=CAP_KILL", "c1", "ls"],
+    ["exec", "--cgroup", "x", "c1", "ls"],
+    ["exec", "-td", "c1", "ls"],
+    ["exec", "-uroot", "c1", "ls"],
+    ["exec", "--preserve-fds", "x", "c1"],
+    ["exec", "-h"],
+    ["exec", "c1", "-h"],
+    ["exec", "-d", "c1", "-d"],
+    ["exec", "--keep", "c1"],
     ["ps", "c1"],
     ["events", "c1"],
     ["spec"],
@@ -187,6 +258,15 @@ WORDS = [
     "-a", "--all", "-f", "--force", "--format", "--format=json", "-q", "--quiet", "-fjson",
     "-h", "--help", "-v", "--", "-", "-aq",
 ]  # fmt: skip
+# and for create, run, exec
+HOT_WORDS = [
+    "create", "run", "exec", "c1", "c2", "", "ls", "-la", "2", "x", "007", "-1", "/b",
+    "--root", "--debug", "--", "-h", "-b", "--bundle", "--bundle=/b", "--pid-file", "--pid-file=",
+    "--console-socket", "--no-pivot", "--no-new-keyring", "--preserve-fds", "--preserve-fds=1",
+    "-d", "--detach", "--keep", "-p", "--process", "--process=/p", "-t", "--tty", "-u", "--user",
+    "--cwd", "--no-new-privs", "--ignore-paused", "--apparmor", "--process-label", "-e", "--env",
+    "-g", "-c", "--cap", "--cgroup", "-td",
+]  # fmt: skip
 
 if given is not None:
 
@@ -194,6 +274,58 @@ if given is not None:
     @given(st.lists(st.sampled_from(WORDS), max_size=7))
     def test_quick_parse_agrees_on_generated_invocations(argv: list[str]) -> None:
         check_agrees(argv)
+
+    @settings(max_examples=3000, deadline=None)
+    @given(
+        st.lists(st.sampled_from(HOT_WORDS), max_size=3),
+        st.sampled_from(["create", "run", "exec"]),
+        st.lists(st.sampled_from(HOT_WORDS), max_size=7),
+    )
+    def test_quick_parse_agrees_on_generated_hot_invocations(
+        before: list[str], command: str, after: list[str]
+    ) -> None:
+        check_agrees([*before, command, *after])
+
+
+@pytest.mark.parametrize("command", sorted(cli._QUICK))
+def test_quick_tables_match_add_arguments(command: str) -> None:
+    """Every option of the command's parser is in the quick tables as argparse declares it (or,
+    for action="append", only its default), and no other: the tables follow add_arguments."""
+    import argparse
+
+    parser = cli.command_parser(command)
+    importlib.import_module(f"pyrunc.commands.{command}").add_arguments(parser)
+    flags, valued, defaults, names, required = cli._QUICK[command]
+    seen_flags: dict[str, str] = {}
+    seen_valued: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+    expected_defaults: dict[str, object] = {}
+    positionals = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if not action.option_strings:
+            positionals.append(action.dest)
+            if action.nargs == argparse.REMAINDER:
+                assert cli._REMAINDER[command] == action.dest
+                expected_defaults[action.dest] = []
+            elif action.default is not None:
+                expected_defaults[action.dest] = action.default
+            continue
+        expected_defaults[action.dest] = action.default
+        if isinstance(action, argparse._StoreTrueAction):
+            seen_flags.update(dict.fromkeys(action.option_strings, action.dest))
+        elif isinstance(action, argparse._StoreAction) and action.nargs is None:
+            assert action.type in (None, int), action
+            assert (action.type is int) == (action.dest in cli._INT_DESTS), action
+            choices = tuple(action.choices) if action.choices is not None else None
+            seen_valued.update(dict.fromkeys(action.option_strings, (action.dest, choices)))
+        else:
+            assert isinstance(action, argparse._AppendAction), action
+            assert action.default == [], action
+    assert flags == seen_flags
+    assert valued == seen_valued
+    assert defaults == expected_defaults
+    assert names == tuple(p for p in positionals if p != cli._REMAINDER.get(command))
 
 
 def test_dispatch_takes_the_quick_path(
@@ -365,3 +497,60 @@ def test_hot_commands_import_neither_argparse_nor_re(
         proc, modules = imported_modules(pyrunc.root, *args)
         assert proc.returncode == 0, (args, proc.stderr)
         assert not HEAVY & modules, (args, sorted(HEAVY & modules))
+
+
+def imported_modules_sealed(
+    root: Path, *args: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """As imported_modules, for create, run and exec: measured in the interpreter they re-execute
+    (the sealed copy, whose -I ignores PYTHONPROFILEIMPORTTIME: -X importtime is handed over)."""
+    code = f"import sys; sys.path[:0] = [{str(REPO)!r}]; from pyrunc.cli import run; run()"
+    launcher = (
+        f"import os, sys; sys.path[:0] = [{str(REPO)!r}]; from pyrunc import sealed; "
+        "os.execve(sealed.sealed_copy(), [sys.executable, '-I', '-S', '-X', 'importtime', '-c', "
+        f"{code!r}, *sys.argv[1:]], dict(os.environ))"
+    )
+    with tempfile.TemporaryFile("w+") as err:  # not a pipe: a created init keeps its stdio
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", launcher, "--root", str(root), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        err.seek(0)
+        proc.stderr = err.read()
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return proc, modules
+
+
+def test_create_run_exec_do_not_import_argparse(
+    cid: str, bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    bundle.set_args("true")
+    proc, modules = imported_modules_sealed(
+        pyrunc.root, "run", "--bundle", str(bundle.path), cid + "r"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pyrunc.commands.run" in modules
+    assert "argparse" not in modules and "gettext" not in modules, sorted(modules)
+    bundle.set_args("sleep", "100")
+    proc, modules = imported_modules_sealed(
+        pyrunc.root, "create", "--bundle", str(bundle.path), "--pid-file", str(tmp_path / "p"), cid
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pyrunc.commands.create" in modules and "argparse" not in modules
+    pyrunc("start", cid, check=True)
+    process = dict(bundle.process, args=["true"], terminal=False)
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    proc, modules = imported_modules_sealed(
+        pyrunc.root, "exec", "--process", str(tmp_path / "process.json"), cid
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "pyrunc.commands.exec" in modules and "argparse" not in modules
+    pyrunc("delete", "--force", cid, check=True)

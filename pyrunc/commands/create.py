@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
 
 
 def add_create_arguments(p: argparse.ArgumentParser) -> None:

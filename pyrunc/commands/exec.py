@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from pyrunc.commands.create import listen_fds
 from pyrunc.errors import PyruncError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.add_argument("-p", "--process", help="path to a process.json (overrides the flags)")
     p.add_argument("--console-socket", help="unix socket that receives the pty master")
     p.add_argument("--cwd", help="current working directory in the container")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from pyrunc.commands.create import add_create_arguments, create_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
+    import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
