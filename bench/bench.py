@@ -168,7 +168,7 @@ def find_runtimes(names: list[str], keep_env: bool) -> list[Runtime]:
 def _is_python_script(path: str) -> bool:
     """The launcher setup.py writes (`#!/bin/sh` exec'ing python), not the pyenv shim (bash)."""
     with open(path, "rb") as f:
-        head = f.read(512)
+        head = f.read(4096)
     return head.startswith(b"#!/bin/sh\n") and b"from pyrunc.cli import run" in head
 
 
