@@ -1507,3 +1507,10 @@ def send_fd(int sock, int fd) -> None:
     """One sendmsg with exactly one SCM_RIGHTS fd (what console-socket receivers expect)."""
     if pyrunc_send_fd(sock, fd) < 0:
         raise OSError(errno, strerror(errno).decode())
+
+
+def mount_fs(bytes source, bytes target, bytes fstype, unsigned long flags, bytes data) -> None:
+    """mount(2) in the runtime's own namespaces (the read-only interpreter of pyrunc.sealed)."""
+    if mount(source, target, fstype, flags, <const char *>data) < 0:
+        raise OSError(errno, "mount " + target.decode(errors="replace") + ": "
+                      + strerror(errno).decode())

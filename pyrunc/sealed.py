@@ -1,13 +1,21 @@
-"""S1: the commands that put processes into a container run from a sealed copy of the interpreter.
+"""S1: the processes pyrunc puts into a container run from an interpreter they cannot write.
 
 Every process pyrunc starts in a container (the init until `start`, `exec`'d processes, hooks
 that join the container) is a clone of the Python interpreter until its execve, so its
 /proc/<pid>/exe is the interpreter binary. A container process able to open that link
 (CAP_SYS_PTRACE) could keep it and, once no interpreter runs, overwrite the host's Python
-(CVE-2019-5736). So `create`, `run` and `exec` re-execute themselves, once, from a sealed memfd
-copy of the interpreter executable: the link then names an anonymous file that cannot be
-written. The executable is small (libpython is a shared library), so the copy is cheap; the
-cost is one more interpreter start, without `site` (sys.path is handed over as it is).
+(CVE-2019-5736). So `create`, `run` and `exec` only run from an executable that cannot be
+written through that link:
+
+- the **protected interpreter** (what runc >= 1.2 does for itself): a read-only overlayfs whose
+  lower layers are the interpreter's directory and an empty one, mounted once per boot at
+  `/run/pyrunc/exe/<key>/` (key: a hash of the directory). Its files are overlay inodes on a
+  read-only mount: opening them for writing fails with EROFS, and a file handle taken from them
+  does not name the host's file. The `pyrunc` launcher (setup.py) execs the interpreter from
+  there when it exists, so these commands start one interpreter, not two;
+- otherwise (the first command after boot, a `python -m pyrunc`, a kernel without overlayfs), the
+  command re-executes itself once, from the protected interpreter (mounting it first) or, where
+  that cannot be had, from a sealed memfd copy of the interpreter.
 """
 
 from __future__ import annotations
@@ -16,13 +24,63 @@ import os
 import sys
 
 SEALED_COMMANDS = frozenset(("create", "run", "exec"))
+PROTECTED_ROOT = "/run/pyrunc/exe"
 _SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 
 
-def running_sealed() -> bool:
-    """True when our executable is already a sealed memfd."""
+def protected_executable(real_executable: str) -> str:
+    """Where the protected copy of `real_executable` (a resolved path) appears once mounted.
+
+    setup.py computes the same path for the launcher; tests check that they agree.
+    """
     try:
-        return os.readlink("/proc/self/exe").startswith("/memfd:pyrunc-python")
+        from _sha256 import sha256  # the C module itself: hashlib would load OpenSSL
+    except ImportError:  # Python >= 3.12 names it _sha2
+        from hashlib import sha256
+
+    directory, name = os.path.split(real_executable)
+    key = sha256(directory.encode()).hexdigest()[:16]
+    return f"{PROTECTED_ROOT}/{key}/{name}"
+
+
+def running_sealed() -> bool:
+    """True when our executable cannot be written through /proc/self/exe."""
+    try:
+        if os.readlink("/proc/self/exe").startswith("/memfd:pyrunc-python"):
+            return True
+        return bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def protect(real_executable: str) -> str:
+    """Mount the protected interpreter if it is not there yet; its path. Raises OSError."""
+    import fcntl
+
+    target = protected_executable(real_executable)
+    mountpoint = os.path.dirname(target)
+    empty = os.path.join(PROTECTED_ROOT, ".empty")
+    os.makedirs(empty, mode=0o700, exist_ok=True)
+    os.makedirs(mountpoint, mode=0o700, exist_ok=True)
+    lock = os.open(PROTECTED_ROOT, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two first commands after boot: one mounts
+        if not _is_protected(target):
+            from pyrunc import _fast
+
+            lower = f"lowerdir={os.path.dirname(real_executable)}:{empty}"
+            flags = 1 | 2 | 4  # MS_RDONLY | MS_NOSUID | MS_NODEV
+            _fast.mount_fs(b"overlay", mountpoint.encode(), b"overlay", flags, lower.encode())
+        if not _is_protected(target):
+            raise OSError(f"{target} is not on a read-only mount")
+    finally:
+        os.close(lock)
+    return target
+
+
+def _is_protected(path: str) -> bool:
+    try:
+        return os.access(path, os.X_OK) and bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:
         return False
 
@@ -43,14 +101,19 @@ def sealed_copy() -> int:
 
 
 def reexec_sealed(argv: list[str]) -> None:
-    """Replace this process by the same command run from the sealed copy (never returns)."""
+    """Replace this process by the same command run from a protected interpreter (never
+    returns): the overlay when it can be mounted, else a sealed memfd copy."""
     import pyrunc
 
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(pyrunc.__file__)))
     path = [package_parent] + [p for p in sys.path if p and p != package_parent]
-    code = (
-        f"import sys; sys.path[:0] = {path!r}; from pyrunc.cli import run; run()"
-    )
-    fd = sealed_copy()
-    # argv[0] stays the real interpreter path: Python finds its prefix (and venv) from it
-    os.execve(fd, [sys.executable, "-I", "-S", "-c", code, *argv], dict(os.environ))
+    code = f"import sys; sys.path[:0] = {path!r}; from pyrunc.cli import run; run()"
+    args = ["-I", "-S", "-c", code, *argv]
+    real = os.path.realpath("/proc/self/exe")
+    try:
+        protected = protect(real)
+    except OSError:
+        # argv[0] stays the real interpreter path: Python finds its prefix (and venv) from it
+        os.execve(sealed_copy(), [sys.executable, *args], dict(os.environ))
+    else:
+        os.execv(protected, [protected, *args])

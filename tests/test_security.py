@@ -93,11 +93,12 @@ def test_s1_rootfs_symlink_to_a_magic_link_is_refused(
 
 
 def test_s1_exec_of_proc_exe_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
-    """In a created container, pid 1 is a clone of the interpreter (run from a sealed copy):
-    executing it through a magic link is refused."""
+    """In a created container, pid 1 is a clone of the interpreter (run from the protected,
+    read-only copy): executing it through a magic link is refused."""
     (bundle.rootfs / "bin" / "evil").symlink_to("/proc/1/exe")
     init = create_only(pyrunc, bundle, "sec1")
-    assert os.readlink(f"/proc/{init}/exe").startswith("/memfd:pyrunc-python")
+    exe = os.readlink(f"/proc/{init}/exe")
+    assert exe.startswith(("/memfd:pyrunc-python", "/run/pyrunc/exe/")), exe
     for args in (["/proc/self/exe"], ["/proc/1/exe"], ["evil"], ["/proc/self/root/proc/1/exe"]):
         proc = pyrunc("exec", "sec1", *args)
         assert proc.returncode == 255, args
@@ -121,6 +122,54 @@ def test_s1_waiting_init_is_not_dumpable(bundle: Bundle, pyrunc: Pyrunc) -> None
     pyrunc("start", "sec1", check=True)
     wait_for(lambda: as_nobody("readlink", f"/proc/{init}/exe").returncode == 0,
              what="the started process to be dumpable")  # fmt: skip
+
+
+def test_s1_init_runs_from_the_read_only_interpreter(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    """The protected interpreter (pyrunc.sealed): after a create its overlay is mounted
+    read-only, the init's /proc/PID/exe names it, and writing through that link fails with
+    EROFS even for host root (the container cannot get that far: the init is not dumpable)."""
+    from pyrunc import sealed
+
+    init = create_only(pyrunc, bundle, "sec1")
+    exe = os.readlink(f"/proc/{init}/exe")
+    target = sealed.protected_executable(os.path.realpath(sys.executable))
+    assert exe == target
+    assert os.statvfs(target).f_flag & os.ST_RDONLY
+    fstype = [line.split(" - ")[1].split()[0] for line in Path("/proc/self/mountinfo").open()
+              if line.split()[4] == os.path.dirname(target)]  # fmt: skip
+    assert fstype == ["overlay"]
+    for path in (f"/proc/{init}/exe", target):
+        with pytest.raises(OSError) as info:
+            os.open(path, os.O_WRONLY)
+        assert info.value.errno == errno.EROFS
+    # the same file as the host's interpreter, byte for byte, but not the same inode
+    assert sha256(target) == sha256(os.path.realpath(sys.executable))
+    assert os.stat(target).st_dev != os.stat(os.path.realpath(sys.executable)).st_dev
+
+
+def test_s1_launcher_execs_the_protected_interpreter(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """The installed `pyrunc` launcher and pyrunc.sealed agree on the protected path, so once it
+    is mounted `run` starts one interpreter: a createRuntime hook (spawned by the runtime) sees
+    its parent's command line as the launcher's, not the re-exec's (`-I -S -c ...`)."""
+    from pyrunc import sealed
+
+    launcher = Path(sys.executable).parent / "pyrunc"
+    if not launcher.is_file() or not launcher.read_text().startswith("#!/bin/sh"):
+        pytest.skip(f"no pyrunc launcher next to {sys.executable} (not pip-installed here)")
+    target = sealed.protected_executable(os.path.realpath(sys.executable))
+    assert f"[ -x {target} ] && exec {target} -s -S -P" in launcher.read_text()
+    create_only(pyrunc, bundle, "sec0")  # mounts the protected interpreter if it is not yet
+    seen = tmp_path / "cmdline"
+    bundle.set_args("true")
+    script = f"tr '\\000' ' ' < /proc/$PPID/cmdline > {seen}"
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}
+    bundle.write()
+    argv = [str(launcher), "--root", str(pyrunc.root), "run", "--bundle", str(bundle.path), "sec1"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert seen.read_text().startswith(f"{target} -s -S -P {launcher} --root"), seen.read_text()
 
 
 def test_s1_host_interpreter_unchanged_by_a_container_attack(
