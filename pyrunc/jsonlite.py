@@ -10,6 +10,10 @@ included: `_json` cannot raise them itself until json.decoder is imported).
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 try:
     import _json
 except ImportError:  # another interpreter: the json package does everything
@@ -34,17 +38,27 @@ class _Context:
         "memo",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, parse_constant: Callable[[str], object] | None = None) -> None:
         self.strict = True
         self.object_hook = None
         self.object_pairs_hook = None
         self.parse_float = float
         self.parse_int = int
-        self.parse_constant = _CONSTANTS.__getitem__
+        self.parse_constant = parse_constant or _CONSTANTS.__getitem__
         self.memo: dict = {}
 
 
+class _Constant(Exception):
+    """NaN or Infinity where the caller refuses them: json.loads reports it through its hook."""
+
+
+def _refuse_constant(name: str) -> object:
+    raise _Constant(name)
+
+
 _scan_once = _json.make_scanner(_Context()) if _json is not None else None
+# for loads(..., parse_constant=f): the scan stops at a constant and json.loads calls f
+_scan_strict = _json.make_scanner(_Context(_refuse_constant)) if _json is not None else None
 
 
 def _decode(s: str | bytes | bytearray) -> str | None:
@@ -58,22 +72,26 @@ def _decode(s: str | bytes | bytearray) -> str | None:
     return s.decode("utf-8", "surrogatepass")
 
 
-def loads(s: str | bytes | bytearray) -> object:
-    """json.loads(s): the same value, or the same exception (raised by json itself)."""
-    if _scan_once is not None:
+def loads(
+    s: str | bytes | bytearray, parse_constant: Callable[[str], object] | None = None
+) -> object:
+    """json.loads(s, parse_constant=...): the same value, or the same exception (raised by json
+    itself). With `parse_constant`, NaN and Infinity are left to json.loads and that hook."""
+    scan = _scan_once if parse_constant is None else _scan_strict
+    if scan is not None:
         try:
             text = _decode(s)
             if text is not None:
                 end = len(text)
                 start = end - len(text.lstrip(_WS))
-                obj, stop = _scan_once(text, start)
+                obj, stop = scan(text, start)
                 if not text[stop:].strip(_WS):
                     return obj
         except Exception:
             pass  # malformed: json.loads raises the error callers expect
     import json
 
-    return json.loads(s)
+    return json.loads(s, parse_constant=parse_constant)
 
 
 class _Unsupported(Exception):

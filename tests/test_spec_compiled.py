@@ -21,7 +21,7 @@ import pytest
 from test_spec import BASE, CASES, JUNK, SPEC_TESTS, _docs, _mutate, needs_shared
 
 from pyrunc.errors import ConfigError
-from pyrunc.spec import codegen, compiled, converter, loader
+from pyrunc.spec import codegen, compiled, converter, loader, rules
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -161,3 +161,95 @@ def test_create_path_imports_neither_attrs_nor_cattrs() -> None:
         "sys.exit(bool({'attrs', 'cattrs', 'pyrunc.spec.model'} & set(sys.modules)))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, check=False).returncode == 0
+
+
+# --- the patterns, written out without `re`, against their regular expressions ------------
+
+PATTERN_SAMPLES = [
+    "",
+    "/",
+    "//x",
+    "a/",
+    "CAP_",
+    "CAP_X",
+    "CAP_x",
+    "CAP_SYS_ADMIN",
+    "cap_x",
+    "RLIMIT_",
+    "RLIMIT_NOFILE",
+    "RLIMIT_NO1",
+    "2MB",
+    "02MB",
+    "0MB",
+    "64KB",
+    "1GB",
+    "1TB",
+    "MB",
+    "1mb",
+    "0-3,7",
+    "0 - 3",
+    "a",
+    "MB:0=100",
+    "MB:",
+    "MB:\n",
+    "MB",
+    "line\nline",
+    "rwm",
+    "rw",
+    "x",
+    "1.0.0",
+    "1.0",
+    "01.0.0",
+    "1.0.0-",
+    "1.0.0-rc.1",
+    "1.0.0-0a.01",
+    "1.0.0-01",
+    "1.0.0-0",
+    "1.0.0-a..b",
+    "1.0.0+",
+    "1.0.0+b.1",
+    "1.0.0+b..1",
+    "1.0.0-rc.1+build.5",
+    "1.0.0-x-y-z.--",
+    "1.2.3+0001",
+    "1.0.0\n",
+    "1.0.0-é",
+    "1.0.0-a+b+c",
+    "١.0.0",
+    "1.0.0-١",
+    "CAP_١",
+    "RLIMIT_É",
+    "1.0.0-rc+",
+    "\n",
+    "1.2.3.4",
+]
+
+
+@pytest.mark.parametrize("name", sorted(rules.STR_PATTERNS))
+def test_patterns_match_their_regular_expressions(name: str) -> None:
+    import re
+
+    regex = re.compile(rules.STR_PATTERNS[name][0], re.DOTALL)
+    match = rules.pattern_checker(name)
+    for text in PATTERN_SAMPLES:
+        assert match(text) == (regex.fullmatch(text) is not None), (name, text)
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is in the test extras
+    pass
+else:
+    _ALPHABET = st.sampled_from(list("0129aZzRMKGBCAPLIT_-+.:/ ,\nrwmé١"))
+
+    @settings(max_examples=3000, deadline=None)
+    @given(name=st.sampled_from(sorted(rules.STR_PATTERNS)), text=st.text(_ALPHABET, max_size=14))
+    def test_patterns_match_generated_strings(name: str, text: str) -> None:
+        import re
+
+        regex = re.compile(rules.STR_PATTERNS[name][0], re.DOTALL)
+        for candidate in (text, "CAP_" + text, "RLIMIT_" + text, "MB:" + text, "1.0.0-" + text,
+                          "1.0.0+" + text, "1." + text):  # fmt: skip
+            expected = regex.fullmatch(candidate) is not None
+            assert rules.pattern_checker(name)(candidate) == expected, (name, candidate)

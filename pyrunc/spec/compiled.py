@@ -139,13 +139,11 @@ def _ranged(name: str) -> Any:
 
 def _patterned(name: str) -> Any:
     what = _r.STR_PATTERNS[name][1]
-    matchers: list[Any] = []
+    match = _r.pattern_checker(name)
 
     def check(x: Any, p: _Path) -> str:
         text = _str(x, p)
-        if not matchers:
-            matchers.append(_r.pattern_checker(name))
-        if matchers[0](text) is None:
+        if not match(text):
             raise Bad(p, f"invalid value {_show(text)} ({what})")
         return text
 
