@@ -21,7 +21,10 @@ def exit_status(status: int) -> int:
 
 def wait_forwarding(pid: int) -> int:
     """Wait for our child `pid`, passing the usual terminal signals on to it; its wait status."""
-    import signal
+    try:
+        import _signal as signal  # what `signal` wraps; it imports enum (~2.5 ms) for names only
+    except ImportError:
+        import signal
 
     def forward(signum: int, _frame: object) -> None:
         try:
