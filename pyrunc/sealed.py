@@ -44,11 +44,17 @@ def protected_executable(real_executable: str) -> str:
 
 
 def running_sealed() -> bool:
-    """True when our executable cannot be written through /proc/self/exe."""
+    """True when our executable is the sealed memfd or the protected overlay.
+
+    A read-only mount alone is not enough: a bind mount still names the host's inode, which a
+    process with CAP_DAC_READ_SEARCH could reopen by handle through a writable mount of the same
+    filesystem (runc's reason for moving from a read-only bind mount to overlayfs).
+    """
     try:
-        if os.readlink("/proc/self/exe").startswith("/memfd:pyrunc-python"):
+        exe = os.readlink("/proc/self/exe")
+        if exe.startswith("/memfd:pyrunc-python"):
             return True
-        return bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
+        return exe.startswith(PROTECTED_ROOT + "/") and _is_protected(exe)
     except OSError:
         return False
 
