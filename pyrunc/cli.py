@@ -114,7 +114,12 @@ if TYPE_CHECKING:
     _Valued = dict[str, tuple[str, tuple[str, ...] | None]]
     _Command = tuple[_Flags, _Valued, dict[str, object], tuple[str, ...], int]
 _GLOBAL: tuple[_Flags, _Valued, dict[str, object]] = (
-    {"--debug": "debug", "--systemd-cgroup": "systemd_cgroup"},
+    {
+        "--debug": "debug",
+        "--systemd-cgroup": "systemd_cgroup",
+        "-v": "version",
+        "--version": "version",
+    },
     {
         "--root": ("root", None),
         "--log": ("log", None),
@@ -275,6 +280,8 @@ def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
         i = _take_option(argv, i, flags, valued, opts)
         if i < 0:
             return None
+    if opts["version"]:  # `pyrunc --version` (podman info asks): nothing else may follow
+        return (Namespace(**opts, command=None, args=[]), Namespace()) if i >= n else None
     if i >= n or argv[i] not in _QUICK:
         return None
     command, rest = argv[i], argv[i + 1 :]

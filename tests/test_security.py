@@ -107,6 +107,33 @@ def test_s1_exec_of_proc_exe_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
     assert pyrunc.status("sec1") == "created"
 
 
+def test_s1_memfd_fallback_without_the_overlay(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Where the read-only overlay cannot be mounted (no overlayfs, no privilege), create
+    re-executes itself from a sealed memfd copy of the interpreter instead. The failure of the
+    mount is simulated: pyrunc.sealed.protect raises, as it does when mount(2) fails."""
+    code = (
+        f"import sys; sys.path[:0] = [{str(REPO)!r}]\n"
+        "from pyrunc import sealed\n"
+        "def refuse(executable): raise OSError('overlayfs unavailable (simulated)')\n"
+        "sealed.protect = refuse\n"
+        "from pyrunc.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    bundle.set_args("sleep", "1000")
+    errors = tmp_path / "stderr"
+    with errors.open("w") as err:  # the waiting init keeps the runtime's stdio: never a pipe
+        proc = subprocess.run(
+            [os.path.realpath(sys.executable), "-I", "-S", "-c", code, "--root", str(pyrunc.root),
+             "create", "--bundle", str(bundle.path), "sec1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 0, errors.read_text()
+    init = pyrunc.state("sec1")["pid"]
+    assert os.readlink(f"/proc/{init}/exe").startswith("/memfd:pyrunc-python")
+
+
 def test_s1_waiting_init_is_not_dumpable(bundle: Bundle, pyrunc: Pyrunc) -> None:
     """The init waits between create and start as uid 65534 (the process user): a host
     process with that very uid may read /proc/PID/exe of a dumpable process, but not of ours."""
