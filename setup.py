@@ -46,7 +46,7 @@ def protected_executable(real_executable: str) -> str:
     """The path pyrunc.sealed.protected_executable gives (tests check that they agree)."""
     directory, name = os.path.split(real_executable)
     key = hashlib.sha256(directory.encode()).hexdigest()[:16]
-    return f"/run/pyrunc/exe/{key}/{name}"
+    return f"/run/pyrunc-exe/{key}/{name}"
 
 
 def launcher() -> list[str]:

@@ -9,10 +9,12 @@ written through that link:
 
 - the **protected interpreter** (what runc >= 1.2 does for itself): a read-only overlayfs whose
   lower layers are the interpreter's directory and an empty one, mounted once per boot at
-  `/run/pyrunc/exe/<key>/` (key: a hash of the directory). Its files are overlay inodes on a
-  read-only mount: opening them for writing fails with EROFS, and a file handle taken from them
-  does not name the host's file. The `pyrunc` launcher (setup.py) execs the interpreter from
-  there when it exists, so these commands start one interpreter, not two;
+  `/run/pyrunc-exe/<key>/` (key: a hash of the directory; outside the default state root
+  /run/pyrunc, where it would take a container id); it stays until reboot (or `umount`). Its
+  files are overlay inodes on a read-only mount: opening them for writing fails with EROFS, and
+  a file handle taken from them does not name the host's file. The `pyrunc` launcher
+  (setup.py) execs the interpreter from there when it exists, so these commands start one
+  interpreter, not two;
 - otherwise (the first command after boot, a `python -m pyrunc`, a kernel without overlayfs), the
   command re-executes itself once, from the protected interpreter (mounting it first) or, where
   that cannot be had, from a sealed memfd copy of the interpreter.
@@ -24,7 +26,7 @@ import os
 import sys
 
 SEALED_COMMANDS = frozenset(("create", "run", "exec"))
-PROTECTED_ROOT = "/run/pyrunc/exe"
+PROTECTED_ROOT = "/run/pyrunc-exe"
 _SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 
 

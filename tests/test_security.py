@@ -98,7 +98,7 @@ def test_s1_exec_of_proc_exe_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
     (bundle.rootfs / "bin" / "evil").symlink_to("/proc/1/exe")
     init = create_only(pyrunc, bundle, "sec1")
     exe = os.readlink(f"/proc/{init}/exe")
-    assert exe.startswith(("/memfd:pyrunc-python", "/run/pyrunc/exe/")), exe
+    assert exe.startswith(("/memfd:pyrunc-python", "/run/pyrunc-exe/")), exe
     for args in (["/proc/self/exe"], ["/proc/1/exe"], ["evil"], ["/proc/self/root/proc/1/exe"]):
         proc = pyrunc("exec", "sec1", *args)
         assert proc.returncode == 255, args
@@ -262,17 +262,28 @@ def test_s1_container_with_cap_sys_ptrace_cannot_overwrite_the_interpreter(
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, timeout=30, cwd=REPO).returncode
 
-    assert cli("create", "--bundle", bundle.path, "sec1") == 0
-    assert cli("exec", "--detach", "sec1", "sh", "-c", ATTACK_5736) == 0
-    assert cli("start", "sec1") == 0
-    # give the attacker its chance: nothing runs the copied interpreter any more
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and sha256(python) == before:
-        time.sleep(0.1)
-    assert sha256(python) == before, (
-        "a container process overwrote the interpreter that ran pyrunc: "
-        + repr(python.read_bytes()[:40])
-    )
+    from pyrunc import sealed
+
+    # the protected copy of this venv's interpreter, which create mounts: removed at the end
+    overlay = os.path.dirname(sealed.protected_executable(os.path.realpath(python)))
+    try:
+        assert cli("create", "--bundle", bundle.path, "sec1") == 0
+        assert cli("exec", "--detach", "sec1", "sh", "-c", ATTACK_5736) == 0
+        assert cli("start", "sec1") == 0
+        # give the attacker its chance: nothing runs the copied interpreter any more
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and sha256(python) == before:
+            time.sleep(0.1)
+        assert sha256(python) == before, (
+            "a container process overwrote the interpreter that ran pyrunc: "
+            + repr(python.read_bytes()[:40])
+        )
+    finally:
+        cli("delete", "--force", "sec1")
+        if os.path.ismount(overlay):
+            subprocess.run(["umount", "--lazy", overlay], check=False)
+        if os.path.isdir(overlay):
+            os.rmdir(overlay)
 
 
 # --- S2: no runtime fd reaches the container ------------------------------------------
