@@ -41,8 +41,8 @@ COMMANDS: dict[str, str] = {
 def _parser_class() -> type:
     """argparse, but usage errors are one line and exit 1, like every other pyrunc error.
 
-    Made on first use: the commands that re-execute themselves (create, run, exec) decide
-    that before paying for argparse.
+    Made on first use: the usual command lines never build a parser (`quick_parse`), and
+    create/run/exec decide whether they must re-execute (pyrunc.sealed) before any parsing.
     """
     import argparse
 
@@ -160,7 +160,7 @@ _QUICK: dict[str, _Command] = {
         0,
     ),
 }
-# create, run, exec: the re-executed interpreter's command line. Flags given with action="append"
+# create, run, exec as podman and containerd spell them. Flags given with action="append"
 # (exec's -e, -g, -c, --cgroup) are left to argparse: only their defaults are here.
 _CREATE: _Command = (
     {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"},
