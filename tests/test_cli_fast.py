@@ -470,6 +470,15 @@ if given is not None:
 HEAVY = {"argparse", "re", "enum", "gettext", "json", "json.decoder", "json.encoder"}
 
 
+def modules_in(importtime: str) -> set[str]:
+    """The module names in -X importtime output."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
 def imported_modules(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run the CLI as the hot path runs it (no site, isolated) with -X importtime."""
     code = f"import sys; sys.path[:0] = [{str(REPO)!r}]; from pyrunc.cli import run; run()"
@@ -480,12 +489,7 @@ def imported_modules(root: Path, *args: str) -> tuple[subprocess.CompletedProces
         timeout=30,
         stdin=subprocess.DEVNULL,
     )
-    modules = {
-        line.rsplit("|", 1)[1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-    return proc, modules
+    return proc, modules_in(proc.stderr)
 
 
 def test_hot_commands_import_neither_argparse_nor_re(
@@ -527,12 +531,7 @@ def imported_modules_sealed(
         )
         err.seek(0)
         proc.stderr = err.read()
-    modules = {
-        line.rsplit("|", 1)[1].strip()
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
-    return proc, modules
+    return proc, modules_in(proc.stderr)
 
 
 def test_create_run_exec_do_not_import_argparse(

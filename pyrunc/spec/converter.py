@@ -34,7 +34,6 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from pyrunc.errors import ConfigError
 from pyrunc.spec import model as m
 from pyrunc.spec import rules
 from pyrunc.spec.rules import PathPart, Problem, json_name
@@ -322,13 +321,7 @@ def load_config(data: bytes | str | dict[str, Any], source: str = "config.json")
 
 def load_config_file(path: str | os.PathLike[str]) -> m.Spec:
     """`load_config` on a file; messages are prefixed with the file's basename."""
-    name = os.fspath(path)
-    source = os.path.basename(name) or name
-    try:
-        with open(name, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read {name}: {exc.strerror or exc}") from None
+    data, source = rules.read_document(path)
     return load_config(data, source)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.errors import ConfigError
 from pyrunc.spec import compiled, rules
 
 TYPE_CHECKING = False
@@ -41,13 +40,7 @@ def load_config(data: bytes | str | dict[str, Any], source: str = "config.json")
 
 def load_config_file(path: str | os.PathLike[str]) -> Spec:
     """`load_config` on a file; messages are prefixed with the file's basename."""
-    name = os.fspath(path)
-    source = os.path.basename(name) or name
-    try:
-        with open(name, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read {name}: {exc.strerror or exc}") from None
+    data, source = rules.read_document(path)
     return load_config(data, source)
 
 

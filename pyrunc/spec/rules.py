@@ -9,6 +9,8 @@ silently; tests/test_spec_compiled.py checks that they agree.
 
 from __future__ import annotations
 
+import os
+
 from pyrunc.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -281,6 +283,17 @@ def format_path(parts: list[PathPart]) -> str:
 def error(source: str, path: list[PathPart], message: str) -> ConfigError:
     where = format_path(path)
     return ConfigError(f"{source}: {where}: {message}" if where else f"{source}: {message}")
+
+
+def read_document(path: str | os.PathLike[str]) -> tuple[bytes, str]:
+    """A document's bytes and the name its messages start with (the file's basename)."""
+    name = os.fspath(path)
+    source = os.path.basename(name) or name
+    try:
+        with open(name, "rb") as f:
+            return f.read(), source
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read {name}: {exc.strerror or exc}") from None
 
 
 def _reject_constant(name: str) -> Any:
