@@ -21,7 +21,7 @@ import pytest
 from test_spec import BASE, CASES, JUNK, SPEC_TESTS, _docs, _mutate, needs_shared
 
 from pyrunc.errors import ConfigError
-from pyrunc.spec import codegen, compiled, converter, loader, rules
+from pyrunc.spec import codegen, compiled, converter, loader, rules, structuring
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def plain(value: Any) -> Any:
     """A comparable form of a model value from either implementation: class name + fields."""
     if attrs.has(type(value)):
         names = [a.name for a in attrs.fields(type(value))]
-    elif isinstance(value, compiled._Value):
+    elif isinstance(value, structuring.Value):
         names = list(type(value).__slots__)
     else:
         names = None

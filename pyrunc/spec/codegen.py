@@ -38,7 +38,9 @@ so that `create`, `run` and `exec` need neither attrs nor cattrs.  Regenerate wi
 
 from __future__ import annotations
 
-from pyrunc.spec import rules as _r
+from pyrunc.spec.structuring import (
+{support_imports}
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluated here
@@ -48,142 +50,6 @@ if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluat
 {model_imports}
     )
 
-_show = _r.show
-_set = object.__setattr__
-_MISSING = object()
-# A JSON path as a chain of (parent, key) pairs, flattened only when an error is reported.
-_Path = tuple
-
-
-class Bad(Exception):
-    """The first structural problem: where (a `_Path`) and what."""
-
-    def __init__(self, path: _Path, message: str) -> None:
-        super().__init__(path, message)
-        self.path = path
-        self.message = message
-
-
-def parts(path: _Path) -> list[str | int]:
-    out: list[str | int] = []
-    while path:
-        path, key = path
-        out.append(key)
-    out.reverse()
-    return out
-
-
-class _Value:
-    """Immutable, compared and hashed by value, like the attrs classes it replaces."""
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, a) == getattr(other, a) for a in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, a) for a in self.__slots__))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{a}={getattr(self, a)!r}" for a in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-# --- leaves ------------------------------------------------------------------------
-
-
-def _str(x: Any, p: _Path) -> str:
-    if isinstance(x, str):
-        return x
-    raise Bad(p, "expected string, got " + _show(x))
-
-
-def _bool(x: Any, p: _Path) -> bool:
-    if isinstance(x, bool):
-        return x
-    raise Bad(p, "expected boolean, got " + _show(x))
-
-
-def _int(x: Any, p: _Path) -> int:
-    if isinstance(x, int) and not isinstance(x, bool):
-        return int(x)
-    raise Bad(p, "expected integer, got " + _show(x))
-
-
-def _ranged(name: str) -> Any:
-    lo, hi, what = _r.INT_RANGES[name]
-
-    def check(x: Any, p: _Path) -> int:
-        number = _int(x, p)
-        if lo <= number <= hi:
-            return number
-        raise Bad(p, f"{what}, got {number}")
-
-    return check
-
-
-def _patterned(name: str) -> Any:
-    what = _r.STR_PATTERNS[name][1]
-    match = _r.pattern_checker(name)
-
-    def check(x: Any, p: _Path) -> str:
-        text = _str(x, p)
-        if not match(text):
-            raise Bad(p, f"invalid value {_show(text)} ({what})")
-        return text
-
-    return check
-
-
-def _literal(*allowed: str) -> Any:
-    members = frozenset(allowed)
-    listing = _r.literal_listing(allowed)
-
-    def check(x: Any, p: _Path) -> str:
-        text = _str(x, p)
-        if text in members:
-            return text
-        raise Bad(p, f"invalid value {_show(text)} (expected one of {listing})")
-
-    return check
-
-
-def _tuple(x: Any, p: _Path, item: Any) -> tuple[Any, ...]:
-    if not isinstance(x, (list, tuple)):
-        raise Bad(p, "expected array, got " + _show(x))
-    return tuple([item(v, (p, i)) for i, v in enumerate(x)])
-
-
-def _dict(x: Any, p: _Path, item: Any) -> dict[str, Any]:
-    if not isinstance(x, dict):
-        raise Bad(p, "expected object, got " + _show(x))
-    out = {}
-    for k, v in x.items():
-        if not isinstance(k, str):
-            raise Bad((p, k), "expected string key, got " + _show(k))
-        out[k] = v if item is None else item(v, (p, k))
-    return out
-
-
-def _object(x: Any, p: _Path) -> dict[str, Any]:
-    if isinstance(x, dict):
-        return x
-    raise Bad(p, "expected object, got " + _show(x))
-
-
-def _problem(o: Any, p: _Path, name: str) -> tuple[list[str | int], str] | None:
-    found = _r.first_problem(o, _r.OBJECT_CHECKS[name])
-    if found is None:
-        return None
-    return [*parts(p), *found[0]], found[1]
 '''
 
 
@@ -192,6 +58,8 @@ class _Gen:
         self.classes = [c for c in vars(model).values() if isinstance(c, type) and attrs.has(c)]
         self.hints = {c: typing.get_type_hints(c, vars(model)) for c in self.classes}
         self.leaves: dict[str, str] = {}  # leaf function name -> its definition
+        # what the module takes from pyrunc.spec.structuring
+        self.used = {"MISSING", "Bad", "Path", "Value", "obj", "problem", "set_field"}
         self.newtypes: set[str] = set()
         self.literal_names = {v: n for n, v in vars(model).items() if get_origin(v) is Literal}
 
@@ -200,18 +68,23 @@ class _Gen:
     def loader(self, t: Any) -> str:
         """The name of a function (value, path) -> structured value, for type `t`."""
         if t is str:
-            return "_str"
+            self.used.add("string")
+            return "string"
         if t is bool:
-            return "_bool"
+            self.used.add("boolean")
+            return "boolean"
         if t is int:
-            return "_int"
+            self.used.add("integer")
+            return "integer"
         if isinstance(t, typing.NewType):
             name = t.__name__
             self.newtypes.add(name)
             if name in rules.INT_RANGES:
-                self.leaves[f"_{name}"] = f'_{name} = _ranged("{name}")'
+                self.used.add("ranged")
+                self.leaves[f"_{name}"] = f'_{name} = ranged("{name}")'
             elif name in rules.STR_PATTERNS:
-                self.leaves[f"_{name}"] = f'_{name} = _patterned("{name}")'
+                self.used.add("patterned")
+                self.leaves[f"_{name}"] = f'_{name} = patterned("{name}")'
             else:
                 return self.loader(t.__supertype__)
             return f"_{name}"
@@ -219,7 +92,8 @@ class _Gen:
             allowed = get_args(t)
             name = "_" + self.literal_names[t]
             values = ", ".join(f'"{a}"' for a in allowed)
-            self.leaves[name] = f"{name} = _literal({values})"
+            self.used.add("literal")
+            self.leaves[name] = f"{name} = literal({values})"
             return name
         if attrs.has(t):
             return f"_load_{t.__name__}"
@@ -234,20 +108,22 @@ class _Gen:
         inner = _strip_optional(t)
         here = f'(p, "{key}")'
         if get_origin(inner) is tuple:
-            expr = f"_tuple(x, {here}, {self.loader(get_args(inner)[0])})"
+            self.used.add("array")
+            expr = f"array(x, {here}, {self.loader(get_args(inner)[0])})"
             empty = "()"
         elif get_origin(inner) is dict:
             value_type = get_args(inner)[1]
             item = "None" if value_type is Any else self.loader(value_type)
-            expr = f"_dict(x, {here}, {item})"
+            self.used.add("mapping")
+            expr = f"mapping(x, {here}, {item})"
             empty = "{}" if not optional else "None"
         else:
             expr = f"{self.loader(inner)}(x, {here})"
             empty = "None"
         if required:
             return [
-                f'x = v.get("{key}", _MISSING)',
-                "if x is _MISSING:",
+                f'x = v.get("{key}", MISSING)',
+                "if x is MISSING:",
                 f'    raise Bad({here}, "required property missing")',
                 f"{var} = {expr}",
             ]
@@ -265,15 +141,15 @@ class _Gen:
             ann = self.annotation(cl, a)
             if a.default is attrs.NOTHING:
                 params.append(f"{a.name}: {ann}")
-                body.append(f'_set(self, "{a.name}", {a.name})')
+                body.append(f'set_field(self, "{a.name}", {a.name})')
             elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
                 params.append(f"{a.name}: {ann} | None = None")
-                body.append(f'_set(self, "{a.name}", {{}} if {a.name} is None else {a.name})')
+                body.append(f'set_field(self, "{a.name}", {{}} if {a.name} is None else {a.name})')
             else:
                 params.append(f"{a.name}: {ann} = {a.default!r}")
-                body.append(f'_set(self, "{a.name}", {a.name})')
+                body.append(f'set_field(self, "{a.name}", {a.name})')
         lines = [
-            f"class {cl.__name__}(_Value):",
+            f"class {cl.__name__}(Value):",
             f'    """{doc}"""',
             "",
             f"    __slots__ = ({slots})",
@@ -290,8 +166,8 @@ class _Gen:
     def load_code(self, cl: type) -> str:
         fields = attrs.fields(cl)
         lines = [
-            f"def _load_{cl.__name__}(v: Any, p: _Path) -> {cl.__name__}:",
-            "    v = _object(v, p)",
+            f"def _load_{cl.__name__}(v: Any, p: Path) -> {cl.__name__}:",
+            "    v = obj(v, p)",
         ]
         for i, a in enumerate(fields):
             lines += [f"    {line}" for line in self.field_code(cl, a, f"a{i}")]
@@ -324,10 +200,10 @@ class _Gen:
 
     def check_code(self, cl: type) -> str:
         name = cl.__name__
-        lines = [f"def _check_{name}(o: {name}, p: _Path) -> tuple[list[str | int], str] | None:"]
+        lines = [f"def _check_{name}(o: {name}, p: Path) -> tuple[list[str | int], str] | None:"]
         if cl.__name__ in rules.OBJECT_CHECKS:
             lines += [
-                f'    found = _problem(o, p, "{cl.__name__}")',
+                f'    found = problem(o, p, "{cl.__name__}")',
                 "    if found is not None:",
                 "        return found",
             ]
@@ -377,7 +253,8 @@ class _Gen:
             }
         )
         imports = "\n".join(f"        {n}," for n in names)
-        out = [HEADER.replace("{model_imports}", imports)]
+        support = "\n".join(f"    {n}," for n in sorted(self.used, key=str.lower))
+        out = [HEADER.replace("{model_imports}", imports).replace("{support_imports}", support)]
         out.append("\n".join(self.leaves[k] for k in sorted(self.leaves)))
         out.append(_rule("the model"))
         out += class_defs

@@ -10,7 +10,22 @@ so that `create`, `run` and `exec` need neither attrs nor cattrs.  Regenerate wi
 
 from __future__ import annotations
 
-from pyrunc.spec import rules as _r
+from pyrunc.spec.structuring import (
+    array,
+    Bad,
+    boolean,
+    literal,
+    mapping,
+    MISSING,
+    obj,
+    Path,
+    patterned,
+    problem,
+    ranged,
+    set_field,
+    string,
+    Value,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluated here
@@ -55,858 +70,722 @@ if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluat
         Uint8,
     )
 
-_show = _r.show
-_set = object.__setattr__
-_MISSING = object()
-# A JSON path as a chain of (parent, key) pairs, flattened only when an error is reported.
-_Path = tuple
-
-
-class Bad(Exception):
-    """The first structural problem: where (a `_Path`) and what."""
-
-    def __init__(self, path: _Path, message: str) -> None:
-        super().__init__(path, message)
-        self.path = path
-        self.message = message
-
-
-def parts(path: _Path) -> list[str | int]:
-    out: list[str | int] = []
-    while path:
-        path, key = path
-        out.append(key)
-    out.reverse()
-    return out
-
-
-class _Value:
-    """Immutable, compared and hashed by value, like the attrs classes it replaces."""
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, a) == getattr(other, a) for a in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, a) for a in self.__slots__))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{a}={getattr(self, a)!r}" for a in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
-# --- leaves ------------------------------------------------------------------------
-
-
-def _str(x: Any, p: _Path) -> str:
-    if isinstance(x, str):
-        return x
-    raise Bad(p, "expected string, got " + _show(x))
-
-
-def _bool(x: Any, p: _Path) -> bool:
-    if isinstance(x, bool):
-        return x
-    raise Bad(p, "expected boolean, got " + _show(x))
-
-
-def _int(x: Any, p: _Path) -> int:
-    if isinstance(x, int) and not isinstance(x, bool):
-        return int(x)
-    raise Bad(p, "expected integer, got " + _show(x))
-
-
-def _ranged(name: str) -> Any:
-    lo, hi, what = _r.INT_RANGES[name]
-
-    def check(x: Any, p: _Path) -> int:
-        number = _int(x, p)
-        if lo <= number <= hi:
-            return number
-        raise Bad(p, f"{what}, got {number}")
-
-    return check
-
-
-def _patterned(name: str) -> Any:
-    what = _r.STR_PATTERNS[name][1]
-    match = _r.pattern_checker(name)
-
-    def check(x: Any, p: _Path) -> str:
-        text = _str(x, p)
-        if not match(text):
-            raise Bad(p, f"invalid value {_show(text)} ({what})")
-        return text
-
-    return check
-
-
-def _literal(*allowed: str) -> Any:
-    members = frozenset(allowed)
-    listing = _r.literal_listing(allowed)
-
-    def check(x: Any, p: _Path) -> str:
-        text = _str(x, p)
-        if text in members:
-            return text
-        raise Bad(p, f"invalid value {_show(text)} (expected one of {listing})")
-
-    return check
-
-
-def _tuple(x: Any, p: _Path, item: Any) -> tuple[Any, ...]:
-    if not isinstance(x, (list, tuple)):
-        raise Bad(p, "expected array, got " + _show(x))
-    return tuple([item(v, (p, i)) for i, v in enumerate(x)])
-
-
-def _dict(x: Any, p: _Path, item: Any) -> dict[str, Any]:
-    if not isinstance(x, dict):
-        raise Bad(p, "expected object, got " + _show(x))
-    out = {}
-    for k, v in x.items():
-        if not isinstance(k, str):
-            raise Bad((p, k), "expected string key, got " + _show(k))
-        out[k] = v if item is None else item(v, (p, k))
-    return out
-
-
-def _object(x: Any, p: _Path) -> dict[str, Any]:
-    if isinstance(x, dict):
-        return x
-    raise Bad(p, "expected object, got " + _show(x))
-
-
-def _problem(o: Any, p: _Path, name: str) -> tuple[list[str | int], str] | None:
-    found = _r.first_problem(o, _r.OBJECT_CHECKS[name])
-    if found is None:
-        return None
-    return [*parts(p), *found[0]], found[1]
 
 
 
-_AbsPath = _patterned("AbsPath")
-_CPUList = _patterned("CPUList")
-_CapabilityName = _patterned("CapabilityName")
-_CgroupDeviceType = _literal("a", "b", "c")
-_DeviceAccess = _patterned("DeviceAccess")
-_DeviceType = _literal("c", "b", "u", "p")
-_FileMode = _ranged("FileMode")
-_FreeBSDSharing = _literal("disable", "new", "inherit")
-_FreeBSDSharingNoDisable = _literal("new", "inherit")
-_HookTimeout = _ranged("HookTimeout")
-_HugePageSize = _patterned("HugePageSize")
-_IOPriorityClass = _literal("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE")
-_IOPriorityLevel = _ranged("IOPriorityLevel")
-_Int32 = _ranged("Int32")
-_Int64 = _ranged("Int64")
-_MemBwSchema = _patterned("MemBwSchema")
-_MemoryPolicyFlag = _literal("MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES")
-_MemoryPolicyMode = _literal("MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL")
-_NamespaceType = _literal("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
-_OomScoreAdj = _ranged("OomScoreAdj")
-_PersonalityDomain = _literal("LINUX", "LINUX32")
-_RlimitType = _patterned("RlimitType")
-_RootfsPropagation = _literal("private", "shared", "slave", "unbindable", "rprivate", "rshared", "rslave", "runbindable")
-_SchedulerFlag = _literal("SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MAX")
-_SchedulerPolicy = _literal("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE")
-_SchemataLine = _patterned("SchemataLine")
-_SeccompAction = _literal("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
-_SeccompArch = _literal("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB")
-_SeccompFlag = _literal("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
-_SeccompOperator = _literal("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
-_SemVer = _patterned("SemVer")
-_Swappiness = _ranged("Swappiness")
-_Uint16 = _ranged("Uint16")
-_Uint32 = _ranged("Uint32")
-_Uint64 = _ranged("Uint64")
-_Uint8 = _ranged("Uint8")
+_AbsPath = patterned("AbsPath")
+_CPUList = patterned("CPUList")
+_CapabilityName = patterned("CapabilityName")
+_CgroupDeviceType = literal("a", "b", "c")
+_DeviceAccess = patterned("DeviceAccess")
+_DeviceType = literal("c", "b", "u", "p")
+_FileMode = ranged("FileMode")
+_FreeBSDSharing = literal("disable", "new", "inherit")
+_FreeBSDSharingNoDisable = literal("new", "inherit")
+_HookTimeout = ranged("HookTimeout")
+_HugePageSize = patterned("HugePageSize")
+_IOPriorityClass = literal("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE")
+_IOPriorityLevel = ranged("IOPriorityLevel")
+_Int32 = ranged("Int32")
+_Int64 = ranged("Int64")
+_MemBwSchema = patterned("MemBwSchema")
+_MemoryPolicyFlag = literal("MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES")
+_MemoryPolicyMode = literal("MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL")
+_NamespaceType = literal("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
+_OomScoreAdj = ranged("OomScoreAdj")
+_PersonalityDomain = literal("LINUX", "LINUX32")
+_RlimitType = patterned("RlimitType")
+_RootfsPropagation = literal("private", "shared", "slave", "unbindable", "rprivate", "rshared", "rslave", "runbindable")
+_SchedulerFlag = literal("SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_RECLAIM", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MAX")
+_SchedulerPolicy = literal("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE")
+_SchemataLine = patterned("SchemataLine")
+_SeccompAction = literal("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
+_SeccompArch = literal("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB")
+_SeccompFlag = literal("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+_SeccompOperator = literal("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
+_SemVer = patterned("SemVer")
+_Swappiness = ranged("Swappiness")
+_Uint16 = ranged("Uint16")
+_Uint32 = ranged("Uint32")
+_Uint64 = ranged("Uint64")
+_Uint8 = ranged("Uint8")
 
 
 # --- the model --------------------------------------------------------------------------------
 
 
-class Root(_Value):
+class Root(Value):
     """The rootfs; `path` may be relative to the bundle, resolved by the caller."""
 
     __slots__ = ("path", "readonly")
 
     def __init__(self, *, path: str, readonly: bool | None = None) -> None:
-        _set(self, "path", path)
-        _set(self, "readonly", readonly)
+        set_field(self, "path", path)
+        set_field(self, "readonly", readonly)
 
 
-class LinuxIDMapping(_Value):
+class LinuxIDMapping(Value):
     """One uid/gid range; shared by user namespaces and idmapped mounts."""
 
     __slots__ = ("container_id", "host_id", "size")
 
     def __init__(self, *, container_id: Uint32, host_id: Uint32, size: Uint32) -> None:
-        _set(self, "container_id", container_id)
-        _set(self, "host_id", host_id)
-        _set(self, "size", size)
+        set_field(self, "container_id", container_id)
+        set_field(self, "host_id", host_id)
+        set_field(self, "size", size)
 
 
-class Mount(_Value):
+class Mount(Value):
     """`destination` may be relative on Linux (deprecated, meaning relative to /)."""
 
     __slots__ = ("destination", "source", "options", "type", "uid_mappings", "gid_mappings")
 
     def __init__(self, *, destination: str, source: str | None = None, options: tuple[str, ...] = (), type: str | None = None, uid_mappings: tuple[LinuxIDMapping, ...] = (), gid_mappings: tuple[LinuxIDMapping, ...] = ()) -> None:
-        _set(self, "destination", destination)
-        _set(self, "source", source)
-        _set(self, "options", options)
-        _set(self, "type", type)
-        _set(self, "uid_mappings", uid_mappings)
-        _set(self, "gid_mappings", gid_mappings)
+        set_field(self, "destination", destination)
+        set_field(self, "source", source)
+        set_field(self, "options", options)
+        set_field(self, "type", type)
+        set_field(self, "uid_mappings", uid_mappings)
+        set_field(self, "gid_mappings", gid_mappings)
 
 
-class ConsoleSize(_Value):
+class ConsoleSize(Value):
     """Only meaningful when `terminal` is true; the runtime ignores it otherwise."""
 
     __slots__ = ("height", "width")
 
     def __init__(self, *, height: Uint64, width: Uint64) -> None:
-        _set(self, "height", height)
-        _set(self, "width", width)
+        set_field(self, "height", height)
+        set_field(self, "width", width)
 
 
-class User(_Value):
+class User(Value):
     """Numeric ids only: name lookup is the caller's job (spec note on POSIX users)."""
 
     __slots__ = ("uid", "gid", "umask", "additional_gids", "username")
 
     def __init__(self, *, uid: Uint32, gid: Uint32, umask: Uint32 | None = None, additional_gids: tuple[Uint32, ...] = (), username: str | None = None) -> None:
-        _set(self, "uid", uid)
-        _set(self, "gid", gid)
-        _set(self, "umask", umask)
-        _set(self, "additional_gids", additional_gids)
-        _set(self, "username", username)
+        set_field(self, "uid", uid)
+        set_field(self, "gid", gid)
+        set_field(self, "umask", umask)
+        set_field(self, "additional_gids", additional_gids)
+        set_field(self, "username", username)
 
 
-class LinuxCapabilities(_Value):
+class LinuxCapabilities(Value):
     """Names are checked for shape only; unknown ones are warned about, not fatal."""
 
     __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
     def __init__(self, *, bounding: tuple[CapabilityName, ...] = (), effective: tuple[CapabilityName, ...] = (), inheritable: tuple[CapabilityName, ...] = (), permitted: tuple[CapabilityName, ...] = (), ambient: tuple[CapabilityName, ...] = ()) -> None:
-        _set(self, "bounding", bounding)
-        _set(self, "effective", effective)
-        _set(self, "inheritable", inheritable)
-        _set(self, "permitted", permitted)
-        _set(self, "ambient", ambient)
+        set_field(self, "bounding", bounding)
+        set_field(self, "effective", effective)
+        set_field(self, "inheritable", inheritable)
+        set_field(self, "permitted", permitted)
+        set_field(self, "ambient", ambient)
 
 
-class POSIXRlimit(_Value):
+class POSIXRlimit(Value):
     """Both limits are required so the runtime never has to guess one."""
 
     __slots__ = ("type", "hard", "soft")
 
     def __init__(self, *, type: RlimitType, hard: Uint64, soft: Uint64) -> None:
-        _set(self, "type", type)
-        _set(self, "hard", hard)
-        _set(self, "soft", soft)
+        set_field(self, "type", type)
+        set_field(self, "hard", hard)
+        set_field(self, "soft", soft)
 
 
-class LinuxIOPriority(_Value):
+class LinuxIOPriority(Value):
     """ioprio_set(2) for the process; `priority` is REQUIRED by config.md."""
 
     __slots__ = ("class_", "priority")
 
     def __init__(self, *, class_: IOPriorityClass, priority: IOPriorityLevel) -> None:
-        _set(self, "class_", class_)
-        _set(self, "priority", priority)
+        set_field(self, "class_", class_)
+        set_field(self, "priority", priority)
 
 
-class LinuxScheduler(_Value):
+class LinuxScheduler(Value):
     """Unset numbers mean 0 to the runtime; None keeps absence visible."""
 
     __slots__ = ("policy", "nice", "priority", "flags", "runtime", "deadline", "period")
 
     def __init__(self, *, policy: SchedulerPolicy, nice: Int32 | None = None, priority: Int32 | None = None, flags: tuple[SchedulerFlag, ...] = (), runtime: Uint64 | None = None, deadline: Uint64 | None = None, period: Uint64 | None = None) -> None:
-        _set(self, "policy", policy)
-        _set(self, "nice", nice)
-        _set(self, "priority", priority)
-        _set(self, "flags", flags)
-        _set(self, "runtime", runtime)
-        _set(self, "deadline", deadline)
-        _set(self, "period", period)
+        set_field(self, "policy", policy)
+        set_field(self, "nice", nice)
+        set_field(self, "priority", priority)
+        set_field(self, "flags", flags)
+        set_field(self, "runtime", runtime)
+        set_field(self, "deadline", deadline)
+        set_field(self, "period", period)
 
 
-class CPUAffinity(_Value):
+class CPUAffinity(Value):
     """For `exec` only: where the runtime's helper runs before and after joining the cgroup."""
 
     __slots__ = ("initial", "final")
 
     def __init__(self, *, initial: CPUList | None = None, final: CPUList | None = None) -> None:
-        _set(self, "initial", initial)
-        _set(self, "final", final)
+        set_field(self, "initial", initial)
+        set_field(self, "final", final)
 
 
-class Process(_Value):
+class Process(Value):
     """`args` may be empty here because only `start` requires it; the runtime checks."""
 
     __slots__ = ("cwd", "terminal", "console_size", "user", "args", "command_line", "env", "capabilities", "rlimits", "no_new_privileges", "apparmor_profile", "oom_score_adj", "selinux_label", "io_priority", "scheduler", "exec_cpu_affinity")
 
     def __init__(self, *, cwd: AbsPath, terminal: bool | None = None, console_size: ConsoleSize | None = None, user: User | None = None, args: tuple[str, ...] = (), command_line: str | None = None, env: tuple[str, ...] = (), capabilities: LinuxCapabilities | None = None, rlimits: tuple[POSIXRlimit, ...] = (), no_new_privileges: bool | None = None, apparmor_profile: str | None = None, oom_score_adj: OomScoreAdj | None = None, selinux_label: str | None = None, io_priority: LinuxIOPriority | None = None, scheduler: LinuxScheduler | None = None, exec_cpu_affinity: CPUAffinity | None = None) -> None:
-        _set(self, "cwd", cwd)
-        _set(self, "terminal", terminal)
-        _set(self, "console_size", console_size)
-        _set(self, "user", user)
-        _set(self, "args", args)
-        _set(self, "command_line", command_line)
-        _set(self, "env", env)
-        _set(self, "capabilities", capabilities)
-        _set(self, "rlimits", rlimits)
-        _set(self, "no_new_privileges", no_new_privileges)
-        _set(self, "apparmor_profile", apparmor_profile)
-        _set(self, "oom_score_adj", oom_score_adj)
-        _set(self, "selinux_label", selinux_label)
-        _set(self, "io_priority", io_priority)
-        _set(self, "scheduler", scheduler)
-        _set(self, "exec_cpu_affinity", exec_cpu_affinity)
+        set_field(self, "cwd", cwd)
+        set_field(self, "terminal", terminal)
+        set_field(self, "console_size", console_size)
+        set_field(self, "user", user)
+        set_field(self, "args", args)
+        set_field(self, "command_line", command_line)
+        set_field(self, "env", env)
+        set_field(self, "capabilities", capabilities)
+        set_field(self, "rlimits", rlimits)
+        set_field(self, "no_new_privileges", no_new_privileges)
+        set_field(self, "apparmor_profile", apparmor_profile)
+        set_field(self, "oom_score_adj", oom_score_adj)
+        set_field(self, "selinux_label", selinux_label)
+        set_field(self, "io_priority", io_priority)
+        set_field(self, "scheduler", scheduler)
+        set_field(self, "exec_cpu_affinity", exec_cpu_affinity)
 
 
-class Hook(_Value):
+class Hook(Value):
     """`args` includes argv[0], like execv; an empty `args` means just `path`."""
 
     __slots__ = ("path", "args", "env", "timeout")
 
     def __init__(self, *, path: AbsPath, args: tuple[str, ...] = (), env: tuple[str, ...] = (), timeout: HookTimeout | None = None) -> None:
-        _set(self, "path", path)
-        _set(self, "args", args)
-        _set(self, "env", env)
-        _set(self, "timeout", timeout)
+        set_field(self, "path", path)
+        set_field(self, "args", args)
+        set_field(self, "env", env)
+        set_field(self, "timeout", timeout)
 
 
-class Hooks(_Value):
+class Hooks(Value):
     """Kept per lifecycle point, in the order they must run."""
 
     __slots__ = ("prestart", "create_runtime", "create_container", "start_container", "poststart", "poststop")
 
     def __init__(self, *, prestart: tuple[Hook, ...] = (), create_runtime: tuple[Hook, ...] = (), create_container: tuple[Hook, ...] = (), start_container: tuple[Hook, ...] = (), poststart: tuple[Hook, ...] = (), poststop: tuple[Hook, ...] = ()) -> None:
-        _set(self, "prestart", prestart)
-        _set(self, "create_runtime", create_runtime)
-        _set(self, "create_container", create_container)
-        _set(self, "start_container", start_container)
-        _set(self, "poststart", poststart)
-        _set(self, "poststop", poststop)
+        set_field(self, "prestart", prestart)
+        set_field(self, "create_runtime", create_runtime)
+        set_field(self, "create_container", create_container)
+        set_field(self, "start_container", start_container)
+        set_field(self, "poststart", poststart)
+        set_field(self, "poststop", poststop)
 
 
-class LinuxNamespace(_Value):
+class LinuxNamespace(Value):
     """Without `path` a new namespace is created; with it, that one is joined."""
 
     __slots__ = ("type", "path")
 
     def __init__(self, *, type: NamespaceType, path: AbsPath | None = None) -> None:
-        _set(self, "type", type)
-        _set(self, "path", path)
+        set_field(self, "type", type)
+        set_field(self, "path", path)
 
 
-class LinuxTimeOffset(_Value):
+class LinuxTimeOffset(Value):
     """Offset applied to one clock of a new time namespace."""
 
     __slots__ = ("secs", "nanosecs")
 
     def __init__(self, *, secs: Int64 | None = None, nanosecs: Uint32 | None = None) -> None:
-        _set(self, "secs", secs)
-        _set(self, "nanosecs", nanosecs)
+        set_field(self, "secs", secs)
+        set_field(self, "nanosecs", nanosecs)
 
 
-class LinuxDevice(_Value):
+class LinuxDevice(Value):
     """A node to create; major/minor are required unless `type` is "p" (FIFO)."""
 
     __slots__ = ("type", "path", "major", "minor", "file_mode", "uid", "gid")
 
     def __init__(self, *, type: DeviceType, path: AbsPath, major: Int64 | None = None, minor: Int64 | None = None, file_mode: Uint32 | None = None, uid: Uint32 | None = None, gid: Uint32 | None = None) -> None:
-        _set(self, "type", type)
-        _set(self, "path", path)
-        _set(self, "major", major)
-        _set(self, "minor", minor)
-        _set(self, "file_mode", file_mode)
-        _set(self, "uid", uid)
-        _set(self, "gid", gid)
+        set_field(self, "type", type)
+        set_field(self, "path", path)
+        set_field(self, "major", major)
+        set_field(self, "minor", minor)
+        set_field(self, "file_mode", file_mode)
+        set_field(self, "uid", uid)
+        set_field(self, "gid", gid)
 
 
-class LinuxNetDevice(_Value):
+class LinuxNetDevice(Value):
     """The host interface is the map key; `name` renames it inside the container."""
 
     __slots__ = ("name",)
 
     def __init__(self, *, name: str | None = None) -> None:
-        _set(self, "name", name)
+        set_field(self, "name", name)
 
 
-class LinuxDeviceCgroup(_Value):
+class LinuxDeviceCgroup(Value):
     """One allow/deny rule; unset type/major/minor mean "all" (`a`, `*`)."""
 
     __slots__ = ("allow", "type", "major", "minor", "access")
 
     def __init__(self, *, allow: bool, type: CgroupDeviceType | None = None, major: Int64 | None = None, minor: Int64 | None = None, access: DeviceAccess | None = None) -> None:
-        _set(self, "allow", allow)
-        _set(self, "type", type)
-        _set(self, "major", major)
-        _set(self, "minor", minor)
-        _set(self, "access", access)
+        set_field(self, "allow", allow)
+        set_field(self, "type", type)
+        set_field(self, "major", major)
+        set_field(self, "minor", minor)
+        set_field(self, "access", access)
 
 
-class LinuxMemory(_Value):
+class LinuxMemory(Value):
     """Byte limits use -1 for unlimited, hence signed."""
 
     __slots__ = ("limit", "reservation", "swap", "kernel", "kernel_tcp", "swappiness", "disable_oom_killer", "use_hierarchy", "check_before_update")
 
     def __init__(self, *, limit: Int64 | None = None, reservation: Int64 | None = None, swap: Int64 | None = None, kernel: Int64 | None = None, kernel_tcp: Int64 | None = None, swappiness: Swappiness | None = None, disable_oom_killer: bool | None = None, use_hierarchy: bool | None = None, check_before_update: bool | None = None) -> None:
-        _set(self, "limit", limit)
-        _set(self, "reservation", reservation)
-        _set(self, "swap", swap)
-        _set(self, "kernel", kernel)
-        _set(self, "kernel_tcp", kernel_tcp)
-        _set(self, "swappiness", swappiness)
-        _set(self, "disable_oom_killer", disable_oom_killer)
-        _set(self, "use_hierarchy", use_hierarchy)
-        _set(self, "check_before_update", check_before_update)
+        set_field(self, "limit", limit)
+        set_field(self, "reservation", reservation)
+        set_field(self, "swap", swap)
+        set_field(self, "kernel", kernel)
+        set_field(self, "kernel_tcp", kernel_tcp)
+        set_field(self, "swappiness", swappiness)
+        set_field(self, "disable_oom_killer", disable_oom_killer)
+        set_field(self, "use_hierarchy", use_hierarchy)
+        set_field(self, "check_before_update", check_before_update)
 
 
-class LinuxCPU(_Value):
+class LinuxCPU(Value):
     """Covers both the cpu and cpuset controllers, as the spec groups them."""
 
     __slots__ = ("shares", "quota", "burst", "period", "realtime_runtime", "realtime_period", "cpus", "mems", "idle")
 
     def __init__(self, *, shares: Uint64 | None = None, quota: Int64 | None = None, burst: Uint64 | None = None, period: Uint64 | None = None, realtime_runtime: Int64 | None = None, realtime_period: Uint64 | None = None, cpus: str | None = None, mems: str | None = None, idle: Int64 | None = None) -> None:
-        _set(self, "shares", shares)
-        _set(self, "quota", quota)
-        _set(self, "burst", burst)
-        _set(self, "period", period)
-        _set(self, "realtime_runtime", realtime_runtime)
-        _set(self, "realtime_period", realtime_period)
-        _set(self, "cpus", cpus)
-        _set(self, "mems", mems)
-        _set(self, "idle", idle)
+        set_field(self, "shares", shares)
+        set_field(self, "quota", quota)
+        set_field(self, "burst", burst)
+        set_field(self, "period", period)
+        set_field(self, "realtime_runtime", realtime_runtime)
+        set_field(self, "realtime_period", realtime_period)
+        set_field(self, "cpus", cpus)
+        set_field(self, "mems", mems)
+        set_field(self, "idle", idle)
 
 
-class LinuxWeightDevice(_Value):
+class LinuxWeightDevice(Value):
     """At least one of the two weights must be given (checked by the converter)."""
 
     __slots__ = ("major", "minor", "weight", "leaf_weight")
 
     def __init__(self, *, major: Int64, minor: Int64, weight: Uint16 | None = None, leaf_weight: Uint16 | None = None) -> None:
-        _set(self, "major", major)
-        _set(self, "minor", minor)
-        _set(self, "weight", weight)
-        _set(self, "leaf_weight", leaf_weight)
+        set_field(self, "major", major)
+        set_field(self, "minor", minor)
+        set_field(self, "weight", weight)
+        set_field(self, "leaf_weight", leaf_weight)
 
 
-class LinuxThrottleDevice(_Value):
+class LinuxThrottleDevice(Value):
     """A per-device rate; bytes or IOs per second depending on the list it is in."""
 
     __slots__ = ("major", "minor", "rate")
 
     def __init__(self, *, major: Int64, minor: Int64, rate: Uint64) -> None:
-        _set(self, "major", major)
-        _set(self, "minor", minor)
-        _set(self, "rate", rate)
+        set_field(self, "major", major)
+        set_field(self, "minor", minor)
+        set_field(self, "rate", rate)
 
 
-class LinuxBlockIO(_Value):
+class LinuxBlockIO(Value):
     """blkio (v1) / io (v2) settings; the cgroup driver picks what applies."""
 
     __slots__ = ("weight", "leaf_weight", "weight_device", "throttle_read_bps_device", "throttle_write_bps_device", "throttle_read_iops_device", "throttle_write_iops_device")
 
     def __init__(self, *, weight: Uint16 | None = None, leaf_weight: Uint16 | None = None, weight_device: tuple[LinuxWeightDevice, ...] = (), throttle_read_bps_device: tuple[LinuxThrottleDevice, ...] = (), throttle_write_bps_device: tuple[LinuxThrottleDevice, ...] = (), throttle_read_iops_device: tuple[LinuxThrottleDevice, ...] = (), throttle_write_iops_device: tuple[LinuxThrottleDevice, ...] = ()) -> None:
-        _set(self, "weight", weight)
-        _set(self, "leaf_weight", leaf_weight)
-        _set(self, "weight_device", weight_device)
-        _set(self, "throttle_read_bps_device", throttle_read_bps_device)
-        _set(self, "throttle_write_bps_device", throttle_write_bps_device)
-        _set(self, "throttle_read_iops_device", throttle_read_iops_device)
-        _set(self, "throttle_write_iops_device", throttle_write_iops_device)
+        set_field(self, "weight", weight)
+        set_field(self, "leaf_weight", leaf_weight)
+        set_field(self, "weight_device", weight_device)
+        set_field(self, "throttle_read_bps_device", throttle_read_bps_device)
+        set_field(self, "throttle_write_bps_device", throttle_write_bps_device)
+        set_field(self, "throttle_read_iops_device", throttle_read_iops_device)
+        set_field(self, "throttle_write_iops_device", throttle_write_iops_device)
 
 
-class LinuxHugepageLimit(_Value):
+class LinuxHugepageLimit(Value):
     """`page_size` keeps the spec's spelling (2MB) since it names cgroup files."""
 
     __slots__ = ("page_size", "limit")
 
     def __init__(self, *, page_size: HugePageSize, limit: Uint64) -> None:
-        _set(self, "page_size", page_size)
-        _set(self, "limit", limit)
+        set_field(self, "page_size", page_size)
+        set_field(self, "limit", limit)
 
 
-class LinuxInterfacePriority(_Value):
+class LinuxInterfacePriority(Value):
     """net_prio entry for one host interface."""
 
     __slots__ = ("name", "priority")
 
     def __init__(self, *, name: str, priority: Uint32) -> None:
-        _set(self, "name", name)
-        _set(self, "priority", priority)
+        set_field(self, "name", name)
+        set_field(self, "priority", priority)
 
 
-class LinuxNetwork(_Value):
+class LinuxNetwork(Value):
     """net_cls/net_prio: cgroup v1 only, kept so v1 hosts can honour it."""
 
     __slots__ = ("class_id", "priorities")
 
     def __init__(self, *, class_id: Uint32 | None = None, priorities: tuple[LinuxInterfacePriority, ...] = ()) -> None:
-        _set(self, "class_id", class_id)
-        _set(self, "priorities", priorities)
+        set_field(self, "class_id", class_id)
+        set_field(self, "priorities", priorities)
 
 
-class LinuxPids(_Value):
+class LinuxPids(Value):
     """`limit` -1 means max; 0 is a real limit, so absence is None."""
 
     __slots__ = ("limit",)
 
     def __init__(self, *, limit: Int64 | None = None) -> None:
-        _set(self, "limit", limit)
+        set_field(self, "limit", limit)
 
 
-class LinuxRdma(_Value):
+class LinuxRdma(Value):
     """At least one of the two must be given (checked by the converter)."""
 
     __slots__ = ("hca_handles", "hca_objects")
 
     def __init__(self, *, hca_handles: Uint32 | None = None, hca_objects: Uint32 | None = None) -> None:
-        _set(self, "hca_handles", hca_handles)
-        _set(self, "hca_objects", hca_objects)
+        set_field(self, "hca_handles", hca_handles)
+        set_field(self, "hca_objects", hca_objects)
 
 
-class LinuxResources(_Value):
+class LinuxResources(Value):
     """Also the document `update --resources` reads, so it stands on its own."""
 
     __slots__ = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified")
 
     def __init__(self, *, devices: tuple[LinuxDeviceCgroup, ...] = (), memory: LinuxMemory | None = None, cpu: LinuxCPU | None = None, pids: LinuxPids | None = None, block_io: LinuxBlockIO | None = None, hugepage_limits: tuple[LinuxHugepageLimit, ...] = (), network: LinuxNetwork | None = None, rdma: dict[str, LinuxRdma] | None = None, unified: dict[str, str] | None = None) -> None:
-        _set(self, "devices", devices)
-        _set(self, "memory", memory)
-        _set(self, "cpu", cpu)
-        _set(self, "pids", pids)
-        _set(self, "block_io", block_io)
-        _set(self, "hugepage_limits", hugepage_limits)
-        _set(self, "network", network)
-        _set(self, "rdma", {} if rdma is None else rdma)
-        _set(self, "unified", {} if unified is None else unified)
+        set_field(self, "devices", devices)
+        set_field(self, "memory", memory)
+        set_field(self, "cpu", cpu)
+        set_field(self, "pids", pids)
+        set_field(self, "block_io", block_io)
+        set_field(self, "hugepage_limits", hugepage_limits)
+        set_field(self, "network", network)
+        set_field(self, "rdma", {} if rdma is None else rdma)
+        set_field(self, "unified", {} if unified is None else unified)
 
 
-class LinuxIntelRdt(_Value):
+class LinuxIntelRdt(Value):
     """resctrl settings; its presence alone obliges the runtime to use resctrl."""
 
     __slots__ = ("clos_id", "l3_cache_schema", "mem_bw_schema", "schemata", "enable_monitoring")
 
     def __init__(self, *, clos_id: str | None = None, l3_cache_schema: str | None = None, mem_bw_schema: MemBwSchema | None = None, schemata: tuple[SchemataLine, ...] = (), enable_monitoring: bool | None = None) -> None:
-        _set(self, "clos_id", clos_id)
-        _set(self, "l3_cache_schema", l3_cache_schema)
-        _set(self, "mem_bw_schema", mem_bw_schema)
-        _set(self, "schemata", schemata)
-        _set(self, "enable_monitoring", enable_monitoring)
+        set_field(self, "clos_id", clos_id)
+        set_field(self, "l3_cache_schema", l3_cache_schema)
+        set_field(self, "mem_bw_schema", mem_bw_schema)
+        set_field(self, "schemata", schemata)
+        set_field(self, "enable_monitoring", enable_monitoring)
 
 
-class LinuxMemoryPolicy(_Value):
+class LinuxMemoryPolicy(Value):
     """NUMA policy for set_mempolicy(2); node/mode compatibility is the kernel's call."""
 
     __slots__ = ("mode", "nodes", "flags")
 
     def __init__(self, *, mode: MemoryPolicyMode, nodes: str | None = None, flags: tuple[MemoryPolicyFlag, ...] = ()) -> None:
-        _set(self, "mode", mode)
-        _set(self, "nodes", nodes)
-        _set(self, "flags", flags)
+        set_field(self, "mode", mode)
+        set_field(self, "nodes", nodes)
+        set_field(self, "flags", flags)
 
 
-class LinuxPersonality(_Value):
+class LinuxPersonality(Value):
     """No flags are defined yet; the runtime decides what to do with any given."""
 
     __slots__ = ("domain", "flags")
 
     def __init__(self, *, domain: PersonalityDomain, flags: tuple[str, ...] = ()) -> None:
-        _set(self, "domain", domain)
-        _set(self, "flags", flags)
+        set_field(self, "domain", domain)
+        set_field(self, "flags", flags)
 
 
-class LinuxSeccompArg(_Value):
+class LinuxSeccompArg(Value):
     """One argument comparison; `value_two` is only used by SCMP_CMP_MASKED_EQ."""
 
     __slots__ = ("index", "value", "op", "value_two")
 
     def __init__(self, *, index: Uint32, value: Uint64, op: SeccompOperator, value_two: Uint64 | None = None) -> None:
-        _set(self, "index", index)
-        _set(self, "value", value)
-        _set(self, "op", op)
-        _set(self, "value_two", value_two)
+        set_field(self, "index", index)
+        set_field(self, "value", value)
+        set_field(self, "op", op)
+        set_field(self, "value_two", value_two)
 
 
-class LinuxSyscall(_Value):
+class LinuxSyscall(Value):
     """A rule; syscall names stay unchecked since they vary by arch and libseccomp."""
 
     __slots__ = ("names", "action", "errno_ret", "args")
 
     def __init__(self, *, names: tuple[str, ...], action: SeccompAction, errno_ret: Uint32 | None = None, args: tuple[LinuxSeccompArg, ...] = ()) -> None:
-        _set(self, "names", names)
-        _set(self, "action", action)
-        _set(self, "errno_ret", errno_ret)
-        _set(self, "args", args)
+        set_field(self, "names", names)
+        set_field(self, "action", action)
+        set_field(self, "errno_ret", errno_ret)
+        set_field(self, "args", args)
 
 
-class LinuxSeccomp(_Value):
+class LinuxSeccomp(Value):
     """The filter; `listener_metadata` is only valid together with `listener_path`."""
 
     __slots__ = ("default_action", "default_errno_ret", "architectures", "flags", "listener_path", "listener_metadata", "syscalls")
 
     def __init__(self, *, default_action: SeccompAction, default_errno_ret: Uint32 | None = None, architectures: tuple[SeccompArch, ...] = (), flags: tuple[SeccompFlag, ...] = (), listener_path: str | None = None, listener_metadata: str | None = None, syscalls: tuple[LinuxSyscall, ...] = ()) -> None:
-        _set(self, "default_action", default_action)
-        _set(self, "default_errno_ret", default_errno_ret)
-        _set(self, "architectures", architectures)
-        _set(self, "flags", flags)
-        _set(self, "listener_path", listener_path)
-        _set(self, "listener_metadata", listener_metadata)
-        _set(self, "syscalls", syscalls)
+        set_field(self, "default_action", default_action)
+        set_field(self, "default_errno_ret", default_errno_ret)
+        set_field(self, "architectures", architectures)
+        set_field(self, "flags", flags)
+        set_field(self, "listener_path", listener_path)
+        set_field(self, "listener_metadata", listener_metadata)
+        set_field(self, "syscalls", syscalls)
 
 
-class Linux(_Value):
+class Linux(Value):
     """Everything under `linux`; the only platform section pyrunc acts on."""
 
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets", "devices", "net_devices", "cgroups_path", "resources", "intel_rdt", "memory_policy", "sysctl", "seccomp", "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label", "personality")
 
     def __init__(self, *, namespaces: tuple[LinuxNamespace, ...] = (), uid_mappings: tuple[LinuxIDMapping, ...] = (), gid_mappings: tuple[LinuxIDMapping, ...] = (), time_offsets: dict[str, LinuxTimeOffset] | None = None, devices: tuple[LinuxDevice, ...] = (), net_devices: dict[str, LinuxNetDevice] | None = None, cgroups_path: str | None = None, resources: LinuxResources | None = None, intel_rdt: LinuxIntelRdt | None = None, memory_policy: LinuxMemoryPolicy | None = None, sysctl: dict[str, str] | None = None, seccomp: LinuxSeccomp | None = None, rootfs_propagation: RootfsPropagation | None = None, masked_paths: tuple[AbsPath, ...] = (), readonly_paths: tuple[AbsPath, ...] = (), mount_label: str | None = None, personality: LinuxPersonality | None = None) -> None:
-        _set(self, "namespaces", namespaces)
-        _set(self, "uid_mappings", uid_mappings)
-        _set(self, "gid_mappings", gid_mappings)
-        _set(self, "time_offsets", {} if time_offsets is None else time_offsets)
-        _set(self, "devices", devices)
-        _set(self, "net_devices", {} if net_devices is None else net_devices)
-        _set(self, "cgroups_path", cgroups_path)
-        _set(self, "resources", resources)
-        _set(self, "intel_rdt", intel_rdt)
-        _set(self, "memory_policy", memory_policy)
-        _set(self, "sysctl", {} if sysctl is None else sysctl)
-        _set(self, "seccomp", seccomp)
-        _set(self, "rootfs_propagation", rootfs_propagation)
-        _set(self, "masked_paths", masked_paths)
-        _set(self, "readonly_paths", readonly_paths)
-        _set(self, "mount_label", mount_label)
-        _set(self, "personality", personality)
+        set_field(self, "namespaces", namespaces)
+        set_field(self, "uid_mappings", uid_mappings)
+        set_field(self, "gid_mappings", gid_mappings)
+        set_field(self, "time_offsets", {} if time_offsets is None else time_offsets)
+        set_field(self, "devices", devices)
+        set_field(self, "net_devices", {} if net_devices is None else net_devices)
+        set_field(self, "cgroups_path", cgroups_path)
+        set_field(self, "resources", resources)
+        set_field(self, "intel_rdt", intel_rdt)
+        set_field(self, "memory_policy", memory_policy)
+        set_field(self, "sysctl", {} if sysctl is None else sysctl)
+        set_field(self, "seccomp", seccomp)
+        set_field(self, "rootfs_propagation", rootfs_propagation)
+        set_field(self, "masked_paths", masked_paths)
+        set_field(self, "readonly_paths", readonly_paths)
+        set_field(self, "mount_label", mount_label)
+        set_field(self, "personality", personality)
 
 
-class FreeBSDDevice(_Value):
+class FreeBSDDevice(Value):
     """Modelled only so that invalid FreeBSD sections are rejected like the schema does."""
 
     __slots__ = ("path", "mode")
 
     def __init__(self, *, path: str | None = None, mode: FileMode | None = None) -> None:
-        _set(self, "path", path)
-        _set(self, "mode", mode)
+        set_field(self, "path", path)
+        set_field(self, "mode", mode)
 
 
-class FreeBSDJailAllow(_Value):
+class FreeBSDJailAllow(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("set_hostname", "raw_sockets", "chflags", "mount", "quotas", "socket_af", "mlock", "reserved_ports", "suser")
 
     def __init__(self, *, set_hostname: bool | None = None, raw_sockets: bool | None = None, chflags: bool | None = None, mount: tuple[str, ...] = (), quotas: bool | None = None, socket_af: bool | None = None, mlock: bool | None = None, reserved_ports: bool | None = None, suser: bool | None = None) -> None:
-        _set(self, "set_hostname", set_hostname)
-        _set(self, "raw_sockets", raw_sockets)
-        _set(self, "chflags", chflags)
-        _set(self, "mount", mount)
-        _set(self, "quotas", quotas)
-        _set(self, "socket_af", socket_af)
-        _set(self, "mlock", mlock)
-        _set(self, "reserved_ports", reserved_ports)
-        _set(self, "suser", suser)
+        set_field(self, "set_hostname", set_hostname)
+        set_field(self, "raw_sockets", raw_sockets)
+        set_field(self, "chflags", chflags)
+        set_field(self, "mount", mount)
+        set_field(self, "quotas", quotas)
+        set_field(self, "socket_af", socket_af)
+        set_field(self, "mlock", mlock)
+        set_field(self, "reserved_ports", reserved_ports)
+        set_field(self, "suser", suser)
 
 
-class FreeBSDJail(_Value):
+class FreeBSDJail(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("parent", "host", "ip4", "ip4_addr", "ip6", "ip6_addr", "vnet", "interface", "vnet_interfaces", "sysvmsg", "sysvsem", "sysvshm", "enforce_statfs", "allow")
 
     def __init__(self, *, parent: str | None = None, host: FreeBSDSharingNoDisable | None = None, ip4: FreeBSDSharing | None = None, ip4_addr: tuple[str, ...] = (), ip6: FreeBSDSharing | None = None, ip6_addr: tuple[str, ...] = (), vnet: FreeBSDSharingNoDisable | None = None, interface: str | None = None, vnet_interfaces: tuple[str, ...] = (), sysvmsg: FreeBSDSharing | None = None, sysvsem: FreeBSDSharing | None = None, sysvshm: FreeBSDSharing | None = None, enforce_statfs: Uint8 | None = None, allow: FreeBSDJailAllow | None = None) -> None:
-        _set(self, "parent", parent)
-        _set(self, "host", host)
-        _set(self, "ip4", ip4)
-        _set(self, "ip4_addr", ip4_addr)
-        _set(self, "ip6", ip6)
-        _set(self, "ip6_addr", ip6_addr)
-        _set(self, "vnet", vnet)
-        _set(self, "interface", interface)
-        _set(self, "vnet_interfaces", vnet_interfaces)
-        _set(self, "sysvmsg", sysvmsg)
-        _set(self, "sysvsem", sysvsem)
-        _set(self, "sysvshm", sysvshm)
-        _set(self, "enforce_statfs", enforce_statfs)
-        _set(self, "allow", allow)
+        set_field(self, "parent", parent)
+        set_field(self, "host", host)
+        set_field(self, "ip4", ip4)
+        set_field(self, "ip4_addr", ip4_addr)
+        set_field(self, "ip6", ip6)
+        set_field(self, "ip6_addr", ip6_addr)
+        set_field(self, "vnet", vnet)
+        set_field(self, "interface", interface)
+        set_field(self, "vnet_interfaces", vnet_interfaces)
+        set_field(self, "sysvmsg", sysvmsg)
+        set_field(self, "sysvsem", sysvsem)
+        set_field(self, "sysvshm", sysvshm)
+        set_field(self, "enforce_statfs", enforce_statfs)
+        set_field(self, "allow", allow)
 
 
-class FreeBSD(_Value):
+class FreeBSD(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("devices", "jail")
 
     def __init__(self, *, devices: tuple[FreeBSDDevice, ...] = (), jail: FreeBSDJail | None = None) -> None:
-        _set(self, "devices", devices)
-        _set(self, "jail", jail)
+        set_field(self, "devices", devices)
+        set_field(self, "jail", jail)
 
 
-class Spec(_Value):
+class Spec(Value):
     """A whole config.json."""
 
     __slots__ = ("oci_version", "root", "mounts", "process", "hostname", "domainname", "hooks", "annotations", "linux", "solaris", "windows", "vm", "zos", "freebsd")
 
     def __init__(self, *, oci_version: SemVer, root: Root, mounts: tuple[Mount, ...] = (), process: Process | None = None, hostname: str | None = None, domainname: str | None = None, hooks: Hooks | None = None, annotations: dict[str, str] | None = None, linux: Linux | None = None, solaris: dict[str, Any] | None = None, windows: dict[str, Any] | None = None, vm: dict[str, Any] | None = None, zos: dict[str, Any] | None = None, freebsd: FreeBSD | None = None) -> None:
-        _set(self, "oci_version", oci_version)
-        _set(self, "root", root)
-        _set(self, "mounts", mounts)
-        _set(self, "process", process)
-        _set(self, "hostname", hostname)
-        _set(self, "domainname", domainname)
-        _set(self, "hooks", hooks)
-        _set(self, "annotations", {} if annotations is None else annotations)
-        _set(self, "linux", linux)
-        _set(self, "solaris", solaris)
-        _set(self, "windows", windows)
-        _set(self, "vm", vm)
-        _set(self, "zos", zos)
-        _set(self, "freebsd", freebsd)
+        set_field(self, "oci_version", oci_version)
+        set_field(self, "root", root)
+        set_field(self, "mounts", mounts)
+        set_field(self, "process", process)
+        set_field(self, "hostname", hostname)
+        set_field(self, "domainname", domainname)
+        set_field(self, "hooks", hooks)
+        set_field(self, "annotations", {} if annotations is None else annotations)
+        set_field(self, "linux", linux)
+        set_field(self, "solaris", solaris)
+        set_field(self, "windows", windows)
+        set_field(self, "vm", vm)
+        set_field(self, "zos", zos)
+        set_field(self, "freebsd", freebsd)
 
 
 # --- loaders ----------------------------------------------------------------------------------
 
 
-def _load_Root(v: Any, p: _Path) -> Root:
-    v = _object(v, p)
-    x = v.get("path", _MISSING)
-    if x is _MISSING:
+def _load_Root(v: Any, p: Path) -> Root:
+    v = obj(v, p)
+    x = v.get("path", MISSING)
+    if x is MISSING:
         raise Bad((p, "path"), "required property missing")
-    a0 = _str(x, (p, "path"))
+    a0 = string(x, (p, "path"))
     x = v.get("readonly")
-    a1 = None if x is None else _bool(x, (p, "readonly"))
+    a1 = None if x is None else boolean(x, (p, "readonly"))
     return Root(path=a0, readonly=a1)
 
 
-def _load_LinuxIDMapping(v: Any, p: _Path) -> LinuxIDMapping:
-    v = _object(v, p)
-    x = v.get("containerID", _MISSING)
-    if x is _MISSING:
+def _load_LinuxIDMapping(v: Any, p: Path) -> LinuxIDMapping:
+    v = obj(v, p)
+    x = v.get("containerID", MISSING)
+    if x is MISSING:
         raise Bad((p, "containerID"), "required property missing")
     a0 = _Uint32(x, (p, "containerID"))
-    x = v.get("hostID", _MISSING)
-    if x is _MISSING:
+    x = v.get("hostID", MISSING)
+    if x is MISSING:
         raise Bad((p, "hostID"), "required property missing")
     a1 = _Uint32(x, (p, "hostID"))
-    x = v.get("size", _MISSING)
-    if x is _MISSING:
+    x = v.get("size", MISSING)
+    if x is MISSING:
         raise Bad((p, "size"), "required property missing")
     a2 = _Uint32(x, (p, "size"))
     return LinuxIDMapping(container_id=a0, host_id=a1, size=a2)
 
 
-def _load_Mount(v: Any, p: _Path) -> Mount:
-    v = _object(v, p)
-    x = v.get("destination", _MISSING)
-    if x is _MISSING:
+def _load_Mount(v: Any, p: Path) -> Mount:
+    v = obj(v, p)
+    x = v.get("destination", MISSING)
+    if x is MISSING:
         raise Bad((p, "destination"), "required property missing")
-    a0 = _str(x, (p, "destination"))
+    a0 = string(x, (p, "destination"))
     x = v.get("source")
-    a1 = None if x is None else _str(x, (p, "source"))
+    a1 = None if x is None else string(x, (p, "source"))
     x = v.get("options")
-    a2 = () if x is None else _tuple(x, (p, "options"), _str)
+    a2 = () if x is None else array(x, (p, "options"), string)
     x = v.get("type")
-    a3 = None if x is None else _str(x, (p, "type"))
+    a3 = None if x is None else string(x, (p, "type"))
     x = v.get("uidMappings")
-    a4 = () if x is None else _tuple(x, (p, "uidMappings"), _load_LinuxIDMapping)
+    a4 = () if x is None else array(x, (p, "uidMappings"), _load_LinuxIDMapping)
     x = v.get("gidMappings")
-    a5 = () if x is None else _tuple(x, (p, "gidMappings"), _load_LinuxIDMapping)
+    a5 = () if x is None else array(x, (p, "gidMappings"), _load_LinuxIDMapping)
     return Mount(destination=a0, source=a1, options=a2, type=a3, uid_mappings=a4, gid_mappings=a5)
 
 
-def _load_ConsoleSize(v: Any, p: _Path) -> ConsoleSize:
-    v = _object(v, p)
-    x = v.get("height", _MISSING)
-    if x is _MISSING:
+def _load_ConsoleSize(v: Any, p: Path) -> ConsoleSize:
+    v = obj(v, p)
+    x = v.get("height", MISSING)
+    if x is MISSING:
         raise Bad((p, "height"), "required property missing")
     a0 = _Uint64(x, (p, "height"))
-    x = v.get("width", _MISSING)
-    if x is _MISSING:
+    x = v.get("width", MISSING)
+    if x is MISSING:
         raise Bad((p, "width"), "required property missing")
     a1 = _Uint64(x, (p, "width"))
     return ConsoleSize(height=a0, width=a1)
 
 
-def _load_User(v: Any, p: _Path) -> User:
-    v = _object(v, p)
-    x = v.get("uid", _MISSING)
-    if x is _MISSING:
+def _load_User(v: Any, p: Path) -> User:
+    v = obj(v, p)
+    x = v.get("uid", MISSING)
+    if x is MISSING:
         raise Bad((p, "uid"), "required property missing")
     a0 = _Uint32(x, (p, "uid"))
-    x = v.get("gid", _MISSING)
-    if x is _MISSING:
+    x = v.get("gid", MISSING)
+    if x is MISSING:
         raise Bad((p, "gid"), "required property missing")
     a1 = _Uint32(x, (p, "gid"))
     x = v.get("umask")
     a2 = None if x is None else _Uint32(x, (p, "umask"))
     x = v.get("additionalGids")
-    a3 = () if x is None else _tuple(x, (p, "additionalGids"), _Uint32)
+    a3 = () if x is None else array(x, (p, "additionalGids"), _Uint32)
     x = v.get("username")
-    a4 = None if x is None else _str(x, (p, "username"))
+    a4 = None if x is None else string(x, (p, "username"))
     return User(uid=a0, gid=a1, umask=a2, additional_gids=a3, username=a4)
 
 
-def _load_LinuxCapabilities(v: Any, p: _Path) -> LinuxCapabilities:
-    v = _object(v, p)
+def _load_LinuxCapabilities(v: Any, p: Path) -> LinuxCapabilities:
+    v = obj(v, p)
     x = v.get("bounding")
-    a0 = () if x is None else _tuple(x, (p, "bounding"), _CapabilityName)
+    a0 = () if x is None else array(x, (p, "bounding"), _CapabilityName)
     x = v.get("effective")
-    a1 = () if x is None else _tuple(x, (p, "effective"), _CapabilityName)
+    a1 = () if x is None else array(x, (p, "effective"), _CapabilityName)
     x = v.get("inheritable")
-    a2 = () if x is None else _tuple(x, (p, "inheritable"), _CapabilityName)
+    a2 = () if x is None else array(x, (p, "inheritable"), _CapabilityName)
     x = v.get("permitted")
-    a3 = () if x is None else _tuple(x, (p, "permitted"), _CapabilityName)
+    a3 = () if x is None else array(x, (p, "permitted"), _CapabilityName)
     x = v.get("ambient")
-    a4 = () if x is None else _tuple(x, (p, "ambient"), _CapabilityName)
+    a4 = () if x is None else array(x, (p, "ambient"), _CapabilityName)
     return LinuxCapabilities(bounding=a0, effective=a1, inheritable=a2, permitted=a3, ambient=a4)
 
 
-def _load_POSIXRlimit(v: Any, p: _Path) -> POSIXRlimit:
-    v = _object(v, p)
-    x = v.get("type", _MISSING)
-    if x is _MISSING:
+def _load_POSIXRlimit(v: Any, p: Path) -> POSIXRlimit:
+    v = obj(v, p)
+    x = v.get("type", MISSING)
+    if x is MISSING:
         raise Bad((p, "type"), "required property missing")
     a0 = _RlimitType(x, (p, "type"))
-    x = v.get("hard", _MISSING)
-    if x is _MISSING:
+    x = v.get("hard", MISSING)
+    if x is MISSING:
         raise Bad((p, "hard"), "required property missing")
     a1 = _Uint64(x, (p, "hard"))
-    x = v.get("soft", _MISSING)
-    if x is _MISSING:
+    x = v.get("soft", MISSING)
+    if x is MISSING:
         raise Bad((p, "soft"), "required property missing")
     a2 = _Uint64(x, (p, "soft"))
     return POSIXRlimit(type=a0, hard=a1, soft=a2)
 
 
-def _load_LinuxIOPriority(v: Any, p: _Path) -> LinuxIOPriority:
-    v = _object(v, p)
-    x = v.get("class", _MISSING)
-    if x is _MISSING:
+def _load_LinuxIOPriority(v: Any, p: Path) -> LinuxIOPriority:
+    v = obj(v, p)
+    x = v.get("class", MISSING)
+    if x is MISSING:
         raise Bad((p, "class"), "required property missing")
     a0 = _IOPriorityClass(x, (p, "class"))
-    x = v.get("priority", _MISSING)
-    if x is _MISSING:
+    x = v.get("priority", MISSING)
+    if x is MISSING:
         raise Bad((p, "priority"), "required property missing")
     a1 = _IOPriorityLevel(x, (p, "priority"))
     return LinuxIOPriority(class_=a0, priority=a1)
 
 
-def _load_LinuxScheduler(v: Any, p: _Path) -> LinuxScheduler:
-    v = _object(v, p)
-    x = v.get("policy", _MISSING)
-    if x is _MISSING:
+def _load_LinuxScheduler(v: Any, p: Path) -> LinuxScheduler:
+    v = obj(v, p)
+    x = v.get("policy", MISSING)
+    if x is MISSING:
         raise Bad((p, "policy"), "required property missing")
     a0 = _SchedulerPolicy(x, (p, "policy"))
     x = v.get("nice")
@@ -914,7 +793,7 @@ def _load_LinuxScheduler(v: Any, p: _Path) -> LinuxScheduler:
     x = v.get("priority")
     a2 = None if x is None else _Int32(x, (p, "priority"))
     x = v.get("flags")
-    a3 = () if x is None else _tuple(x, (p, "flags"), _SchedulerFlag)
+    a3 = () if x is None else array(x, (p, "flags"), _SchedulerFlag)
     x = v.get("runtime")
     a4 = None if x is None else _Uint64(x, (p, "runtime"))
     x = v.get("deadline")
@@ -924,8 +803,8 @@ def _load_LinuxScheduler(v: Any, p: _Path) -> LinuxScheduler:
     return LinuxScheduler(policy=a0, nice=a1, priority=a2, flags=a3, runtime=a4, deadline=a5, period=a6)
 
 
-def _load_CPUAffinity(v: Any, p: _Path) -> CPUAffinity:
-    v = _object(v, p)
+def _load_CPUAffinity(v: Any, p: Path) -> CPUAffinity:
+    v = obj(v, p)
     x = v.get("initial")
     a0 = None if x is None else _CPUList(x, (p, "initial"))
     x = v.get("final")
@@ -933,36 +812,36 @@ def _load_CPUAffinity(v: Any, p: _Path) -> CPUAffinity:
     return CPUAffinity(initial=a0, final=a1)
 
 
-def _load_Process(v: Any, p: _Path) -> Process:
-    v = _object(v, p)
-    x = v.get("cwd", _MISSING)
-    if x is _MISSING:
+def _load_Process(v: Any, p: Path) -> Process:
+    v = obj(v, p)
+    x = v.get("cwd", MISSING)
+    if x is MISSING:
         raise Bad((p, "cwd"), "required property missing")
     a0 = _AbsPath(x, (p, "cwd"))
     x = v.get("terminal")
-    a1 = None if x is None else _bool(x, (p, "terminal"))
+    a1 = None if x is None else boolean(x, (p, "terminal"))
     x = v.get("consoleSize")
     a2 = None if x is None else _load_ConsoleSize(x, (p, "consoleSize"))
     x = v.get("user")
     a3 = None if x is None else _load_User(x, (p, "user"))
     x = v.get("args")
-    a4 = () if x is None else _tuple(x, (p, "args"), _str)
+    a4 = () if x is None else array(x, (p, "args"), string)
     x = v.get("commandLine")
-    a5 = None if x is None else _str(x, (p, "commandLine"))
+    a5 = None if x is None else string(x, (p, "commandLine"))
     x = v.get("env")
-    a6 = () if x is None else _tuple(x, (p, "env"), _str)
+    a6 = () if x is None else array(x, (p, "env"), string)
     x = v.get("capabilities")
     a7 = None if x is None else _load_LinuxCapabilities(x, (p, "capabilities"))
     x = v.get("rlimits")
-    a8 = () if x is None else _tuple(x, (p, "rlimits"), _load_POSIXRlimit)
+    a8 = () if x is None else array(x, (p, "rlimits"), _load_POSIXRlimit)
     x = v.get("noNewPrivileges")
-    a9 = None if x is None else _bool(x, (p, "noNewPrivileges"))
+    a9 = None if x is None else boolean(x, (p, "noNewPrivileges"))
     x = v.get("apparmorProfile")
-    a10 = None if x is None else _str(x, (p, "apparmorProfile"))
+    a10 = None if x is None else string(x, (p, "apparmorProfile"))
     x = v.get("oomScoreAdj")
     a11 = None if x is None else _OomScoreAdj(x, (p, "oomScoreAdj"))
     x = v.get("selinuxLabel")
-    a12 = None if x is None else _str(x, (p, "selinuxLabel"))
+    a12 = None if x is None else string(x, (p, "selinuxLabel"))
     x = v.get("ioPriority")
     a13 = None if x is None else _load_LinuxIOPriority(x, (p, "ioPriority"))
     x = v.get("scheduler")
@@ -972,42 +851,42 @@ def _load_Process(v: Any, p: _Path) -> Process:
     return Process(cwd=a0, terminal=a1, console_size=a2, user=a3, args=a4, command_line=a5, env=a6, capabilities=a7, rlimits=a8, no_new_privileges=a9, apparmor_profile=a10, oom_score_adj=a11, selinux_label=a12, io_priority=a13, scheduler=a14, exec_cpu_affinity=a15)
 
 
-def _load_Hook(v: Any, p: _Path) -> Hook:
-    v = _object(v, p)
-    x = v.get("path", _MISSING)
-    if x is _MISSING:
+def _load_Hook(v: Any, p: Path) -> Hook:
+    v = obj(v, p)
+    x = v.get("path", MISSING)
+    if x is MISSING:
         raise Bad((p, "path"), "required property missing")
     a0 = _AbsPath(x, (p, "path"))
     x = v.get("args")
-    a1 = () if x is None else _tuple(x, (p, "args"), _str)
+    a1 = () if x is None else array(x, (p, "args"), string)
     x = v.get("env")
-    a2 = () if x is None else _tuple(x, (p, "env"), _str)
+    a2 = () if x is None else array(x, (p, "env"), string)
     x = v.get("timeout")
     a3 = None if x is None else _HookTimeout(x, (p, "timeout"))
     return Hook(path=a0, args=a1, env=a2, timeout=a3)
 
 
-def _load_Hooks(v: Any, p: _Path) -> Hooks:
-    v = _object(v, p)
+def _load_Hooks(v: Any, p: Path) -> Hooks:
+    v = obj(v, p)
     x = v.get("prestart")
-    a0 = () if x is None else _tuple(x, (p, "prestart"), _load_Hook)
+    a0 = () if x is None else array(x, (p, "prestart"), _load_Hook)
     x = v.get("createRuntime")
-    a1 = () if x is None else _tuple(x, (p, "createRuntime"), _load_Hook)
+    a1 = () if x is None else array(x, (p, "createRuntime"), _load_Hook)
     x = v.get("createContainer")
-    a2 = () if x is None else _tuple(x, (p, "createContainer"), _load_Hook)
+    a2 = () if x is None else array(x, (p, "createContainer"), _load_Hook)
     x = v.get("startContainer")
-    a3 = () if x is None else _tuple(x, (p, "startContainer"), _load_Hook)
+    a3 = () if x is None else array(x, (p, "startContainer"), _load_Hook)
     x = v.get("poststart")
-    a4 = () if x is None else _tuple(x, (p, "poststart"), _load_Hook)
+    a4 = () if x is None else array(x, (p, "poststart"), _load_Hook)
     x = v.get("poststop")
-    a5 = () if x is None else _tuple(x, (p, "poststop"), _load_Hook)
+    a5 = () if x is None else array(x, (p, "poststop"), _load_Hook)
     return Hooks(prestart=a0, create_runtime=a1, create_container=a2, start_container=a3, poststart=a4, poststop=a5)
 
 
-def _load_LinuxNamespace(v: Any, p: _Path) -> LinuxNamespace:
-    v = _object(v, p)
-    x = v.get("type", _MISSING)
-    if x is _MISSING:
+def _load_LinuxNamespace(v: Any, p: Path) -> LinuxNamespace:
+    v = obj(v, p)
+    x = v.get("type", MISSING)
+    if x is MISSING:
         raise Bad((p, "type"), "required property missing")
     a0 = _NamespaceType(x, (p, "type"))
     x = v.get("path")
@@ -1015,8 +894,8 @@ def _load_LinuxNamespace(v: Any, p: _Path) -> LinuxNamespace:
     return LinuxNamespace(type=a0, path=a1)
 
 
-def _load_LinuxTimeOffset(v: Any, p: _Path) -> LinuxTimeOffset:
-    v = _object(v, p)
+def _load_LinuxTimeOffset(v: Any, p: Path) -> LinuxTimeOffset:
+    v = obj(v, p)
     x = v.get("secs")
     a0 = None if x is None else _Int64(x, (p, "secs"))
     x = v.get("nanosecs")
@@ -1024,14 +903,14 @@ def _load_LinuxTimeOffset(v: Any, p: _Path) -> LinuxTimeOffset:
     return LinuxTimeOffset(secs=a0, nanosecs=a1)
 
 
-def _load_LinuxDevice(v: Any, p: _Path) -> LinuxDevice:
-    v = _object(v, p)
-    x = v.get("type", _MISSING)
-    if x is _MISSING:
+def _load_LinuxDevice(v: Any, p: Path) -> LinuxDevice:
+    v = obj(v, p)
+    x = v.get("type", MISSING)
+    if x is MISSING:
         raise Bad((p, "type"), "required property missing")
     a0 = _DeviceType(x, (p, "type"))
-    x = v.get("path", _MISSING)
-    if x is _MISSING:
+    x = v.get("path", MISSING)
+    if x is MISSING:
         raise Bad((p, "path"), "required property missing")
     a1 = _AbsPath(x, (p, "path"))
     x = v.get("major")
@@ -1047,19 +926,19 @@ def _load_LinuxDevice(v: Any, p: _Path) -> LinuxDevice:
     return LinuxDevice(type=a0, path=a1, major=a2, minor=a3, file_mode=a4, uid=a5, gid=a6)
 
 
-def _load_LinuxNetDevice(v: Any, p: _Path) -> LinuxNetDevice:
-    v = _object(v, p)
+def _load_LinuxNetDevice(v: Any, p: Path) -> LinuxNetDevice:
+    v = obj(v, p)
     x = v.get("name")
-    a0 = None if x is None else _str(x, (p, "name"))
+    a0 = None if x is None else string(x, (p, "name"))
     return LinuxNetDevice(name=a0)
 
 
-def _load_LinuxDeviceCgroup(v: Any, p: _Path) -> LinuxDeviceCgroup:
-    v = _object(v, p)
-    x = v.get("allow", _MISSING)
-    if x is _MISSING:
+def _load_LinuxDeviceCgroup(v: Any, p: Path) -> LinuxDeviceCgroup:
+    v = obj(v, p)
+    x = v.get("allow", MISSING)
+    if x is MISSING:
         raise Bad((p, "allow"), "required property missing")
-    a0 = _bool(x, (p, "allow"))
+    a0 = boolean(x, (p, "allow"))
     x = v.get("type")
     a1 = None if x is None else _CgroupDeviceType(x, (p, "type"))
     x = v.get("major")
@@ -1071,8 +950,8 @@ def _load_LinuxDeviceCgroup(v: Any, p: _Path) -> LinuxDeviceCgroup:
     return LinuxDeviceCgroup(allow=a0, type=a1, major=a2, minor=a3, access=a4)
 
 
-def _load_LinuxMemory(v: Any, p: _Path) -> LinuxMemory:
-    v = _object(v, p)
+def _load_LinuxMemory(v: Any, p: Path) -> LinuxMemory:
+    v = obj(v, p)
     x = v.get("limit")
     a0 = None if x is None else _Int64(x, (p, "limit"))
     x = v.get("reservation")
@@ -1086,16 +965,16 @@ def _load_LinuxMemory(v: Any, p: _Path) -> LinuxMemory:
     x = v.get("swappiness")
     a5 = None if x is None else _Swappiness(x, (p, "swappiness"))
     x = v.get("disableOOMKiller")
-    a6 = None if x is None else _bool(x, (p, "disableOOMKiller"))
+    a6 = None if x is None else boolean(x, (p, "disableOOMKiller"))
     x = v.get("useHierarchy")
-    a7 = None if x is None else _bool(x, (p, "useHierarchy"))
+    a7 = None if x is None else boolean(x, (p, "useHierarchy"))
     x = v.get("checkBeforeUpdate")
-    a8 = None if x is None else _bool(x, (p, "checkBeforeUpdate"))
+    a8 = None if x is None else boolean(x, (p, "checkBeforeUpdate"))
     return LinuxMemory(limit=a0, reservation=a1, swap=a2, kernel=a3, kernel_tcp=a4, swappiness=a5, disable_oom_killer=a6, use_hierarchy=a7, check_before_update=a8)
 
 
-def _load_LinuxCPU(v: Any, p: _Path) -> LinuxCPU:
-    v = _object(v, p)
+def _load_LinuxCPU(v: Any, p: Path) -> LinuxCPU:
+    v = obj(v, p)
     x = v.get("shares")
     a0 = None if x is None else _Uint64(x, (p, "shares"))
     x = v.get("quota")
@@ -1109,22 +988,22 @@ def _load_LinuxCPU(v: Any, p: _Path) -> LinuxCPU:
     x = v.get("realtimePeriod")
     a5 = None if x is None else _Uint64(x, (p, "realtimePeriod"))
     x = v.get("cpus")
-    a6 = None if x is None else _str(x, (p, "cpus"))
+    a6 = None if x is None else string(x, (p, "cpus"))
     x = v.get("mems")
-    a7 = None if x is None else _str(x, (p, "mems"))
+    a7 = None if x is None else string(x, (p, "mems"))
     x = v.get("idle")
     a8 = None if x is None else _Int64(x, (p, "idle"))
     return LinuxCPU(shares=a0, quota=a1, burst=a2, period=a3, realtime_runtime=a4, realtime_period=a5, cpus=a6, mems=a7, idle=a8)
 
 
-def _load_LinuxWeightDevice(v: Any, p: _Path) -> LinuxWeightDevice:
-    v = _object(v, p)
-    x = v.get("major", _MISSING)
-    if x is _MISSING:
+def _load_LinuxWeightDevice(v: Any, p: Path) -> LinuxWeightDevice:
+    v = obj(v, p)
+    x = v.get("major", MISSING)
+    if x is MISSING:
         raise Bad((p, "major"), "required property missing")
     a0 = _Int64(x, (p, "major"))
-    x = v.get("minor", _MISSING)
-    if x is _MISSING:
+    x = v.get("minor", MISSING)
+    if x is MISSING:
         raise Bad((p, "minor"), "required property missing")
     a1 = _Int64(x, (p, "minor"))
     x = v.get("weight")
@@ -1134,86 +1013,86 @@ def _load_LinuxWeightDevice(v: Any, p: _Path) -> LinuxWeightDevice:
     return LinuxWeightDevice(major=a0, minor=a1, weight=a2, leaf_weight=a3)
 
 
-def _load_LinuxThrottleDevice(v: Any, p: _Path) -> LinuxThrottleDevice:
-    v = _object(v, p)
-    x = v.get("major", _MISSING)
-    if x is _MISSING:
+def _load_LinuxThrottleDevice(v: Any, p: Path) -> LinuxThrottleDevice:
+    v = obj(v, p)
+    x = v.get("major", MISSING)
+    if x is MISSING:
         raise Bad((p, "major"), "required property missing")
     a0 = _Int64(x, (p, "major"))
-    x = v.get("minor", _MISSING)
-    if x is _MISSING:
+    x = v.get("minor", MISSING)
+    if x is MISSING:
         raise Bad((p, "minor"), "required property missing")
     a1 = _Int64(x, (p, "minor"))
-    x = v.get("rate", _MISSING)
-    if x is _MISSING:
+    x = v.get("rate", MISSING)
+    if x is MISSING:
         raise Bad((p, "rate"), "required property missing")
     a2 = _Uint64(x, (p, "rate"))
     return LinuxThrottleDevice(major=a0, minor=a1, rate=a2)
 
 
-def _load_LinuxBlockIO(v: Any, p: _Path) -> LinuxBlockIO:
-    v = _object(v, p)
+def _load_LinuxBlockIO(v: Any, p: Path) -> LinuxBlockIO:
+    v = obj(v, p)
     x = v.get("weight")
     a0 = None if x is None else _Uint16(x, (p, "weight"))
     x = v.get("leafWeight")
     a1 = None if x is None else _Uint16(x, (p, "leafWeight"))
     x = v.get("weightDevice")
-    a2 = () if x is None else _tuple(x, (p, "weightDevice"), _load_LinuxWeightDevice)
+    a2 = () if x is None else array(x, (p, "weightDevice"), _load_LinuxWeightDevice)
     x = v.get("throttleReadBpsDevice")
-    a3 = () if x is None else _tuple(x, (p, "throttleReadBpsDevice"), _load_LinuxThrottleDevice)
+    a3 = () if x is None else array(x, (p, "throttleReadBpsDevice"), _load_LinuxThrottleDevice)
     x = v.get("throttleWriteBpsDevice")
-    a4 = () if x is None else _tuple(x, (p, "throttleWriteBpsDevice"), _load_LinuxThrottleDevice)
+    a4 = () if x is None else array(x, (p, "throttleWriteBpsDevice"), _load_LinuxThrottleDevice)
     x = v.get("throttleReadIOPSDevice")
-    a5 = () if x is None else _tuple(x, (p, "throttleReadIOPSDevice"), _load_LinuxThrottleDevice)
+    a5 = () if x is None else array(x, (p, "throttleReadIOPSDevice"), _load_LinuxThrottleDevice)
     x = v.get("throttleWriteIOPSDevice")
-    a6 = () if x is None else _tuple(x, (p, "throttleWriteIOPSDevice"), _load_LinuxThrottleDevice)
+    a6 = () if x is None else array(x, (p, "throttleWriteIOPSDevice"), _load_LinuxThrottleDevice)
     return LinuxBlockIO(weight=a0, leaf_weight=a1, weight_device=a2, throttle_read_bps_device=a3, throttle_write_bps_device=a4, throttle_read_iops_device=a5, throttle_write_iops_device=a6)
 
 
-def _load_LinuxHugepageLimit(v: Any, p: _Path) -> LinuxHugepageLimit:
-    v = _object(v, p)
-    x = v.get("pageSize", _MISSING)
-    if x is _MISSING:
+def _load_LinuxHugepageLimit(v: Any, p: Path) -> LinuxHugepageLimit:
+    v = obj(v, p)
+    x = v.get("pageSize", MISSING)
+    if x is MISSING:
         raise Bad((p, "pageSize"), "required property missing")
     a0 = _HugePageSize(x, (p, "pageSize"))
-    x = v.get("limit", _MISSING)
-    if x is _MISSING:
+    x = v.get("limit", MISSING)
+    if x is MISSING:
         raise Bad((p, "limit"), "required property missing")
     a1 = _Uint64(x, (p, "limit"))
     return LinuxHugepageLimit(page_size=a0, limit=a1)
 
 
-def _load_LinuxInterfacePriority(v: Any, p: _Path) -> LinuxInterfacePriority:
-    v = _object(v, p)
-    x = v.get("name", _MISSING)
-    if x is _MISSING:
+def _load_LinuxInterfacePriority(v: Any, p: Path) -> LinuxInterfacePriority:
+    v = obj(v, p)
+    x = v.get("name", MISSING)
+    if x is MISSING:
         raise Bad((p, "name"), "required property missing")
-    a0 = _str(x, (p, "name"))
-    x = v.get("priority", _MISSING)
-    if x is _MISSING:
+    a0 = string(x, (p, "name"))
+    x = v.get("priority", MISSING)
+    if x is MISSING:
         raise Bad((p, "priority"), "required property missing")
     a1 = _Uint32(x, (p, "priority"))
     return LinuxInterfacePriority(name=a0, priority=a1)
 
 
-def _load_LinuxNetwork(v: Any, p: _Path) -> LinuxNetwork:
-    v = _object(v, p)
+def _load_LinuxNetwork(v: Any, p: Path) -> LinuxNetwork:
+    v = obj(v, p)
     x = v.get("classID")
     a0 = None if x is None else _Uint32(x, (p, "classID"))
     x = v.get("priorities")
-    a1 = () if x is None else _tuple(x, (p, "priorities"), _load_LinuxInterfacePriority)
+    a1 = () if x is None else array(x, (p, "priorities"), _load_LinuxInterfacePriority)
     return LinuxNetwork(class_id=a0, priorities=a1)
 
 
-def _load_LinuxPids(v: Any, p: _Path) -> LinuxPids:
-    v = _object(v, p)
+def _load_LinuxPids(v: Any, p: Path) -> LinuxPids:
+    v = obj(v, p)
     x = v.get("limit")
     a0 = None if x is None else _Int64(x, (p, "limit"))
     return LinuxPids(limit=a0)
 
 
-def _load_LinuxRdma(v: Any, p: _Path) -> LinuxRdma:
-    v = _object(v, p)
+def _load_LinuxRdma(v: Any, p: Path) -> LinuxRdma:
+    v = obj(v, p)
     x = v.get("hcaHandles")
     a0 = None if x is None else _Uint32(x, (p, "hcaHandles"))
     x = v.get("hcaObjects")
@@ -1221,10 +1100,10 @@ def _load_LinuxRdma(v: Any, p: _Path) -> LinuxRdma:
     return LinuxRdma(hca_handles=a0, hca_objects=a1)
 
 
-def _load_LinuxResources(v: Any, p: _Path) -> LinuxResources:
-    v = _object(v, p)
+def _load_LinuxResources(v: Any, p: Path) -> LinuxResources:
+    v = obj(v, p)
     x = v.get("devices")
-    a0 = () if x is None else _tuple(x, (p, "devices"), _load_LinuxDeviceCgroup)
+    a0 = () if x is None else array(x, (p, "devices"), _load_LinuxDeviceCgroup)
     x = v.get("memory")
     a1 = None if x is None else _load_LinuxMemory(x, (p, "memory"))
     x = v.get("cpu")
@@ -1234,67 +1113,67 @@ def _load_LinuxResources(v: Any, p: _Path) -> LinuxResources:
     x = v.get("blockIO")
     a4 = None if x is None else _load_LinuxBlockIO(x, (p, "blockIO"))
     x = v.get("hugepageLimits")
-    a5 = () if x is None else _tuple(x, (p, "hugepageLimits"), _load_LinuxHugepageLimit)
+    a5 = () if x is None else array(x, (p, "hugepageLimits"), _load_LinuxHugepageLimit)
     x = v.get("network")
     a6 = None if x is None else _load_LinuxNetwork(x, (p, "network"))
     x = v.get("rdma")
-    a7 = {} if x is None else _dict(x, (p, "rdma"), _load_LinuxRdma)
+    a7 = {} if x is None else mapping(x, (p, "rdma"), _load_LinuxRdma)
     x = v.get("unified")
-    a8 = {} if x is None else _dict(x, (p, "unified"), _str)
+    a8 = {} if x is None else mapping(x, (p, "unified"), string)
     return LinuxResources(devices=a0, memory=a1, cpu=a2, pids=a3, block_io=a4, hugepage_limits=a5, network=a6, rdma=a7, unified=a8)
 
 
-def _load_LinuxIntelRdt(v: Any, p: _Path) -> LinuxIntelRdt:
-    v = _object(v, p)
+def _load_LinuxIntelRdt(v: Any, p: Path) -> LinuxIntelRdt:
+    v = obj(v, p)
     x = v.get("closID")
-    a0 = None if x is None else _str(x, (p, "closID"))
+    a0 = None if x is None else string(x, (p, "closID"))
     x = v.get("l3CacheSchema")
-    a1 = None if x is None else _str(x, (p, "l3CacheSchema"))
+    a1 = None if x is None else string(x, (p, "l3CacheSchema"))
     x = v.get("memBwSchema")
     a2 = None if x is None else _MemBwSchema(x, (p, "memBwSchema"))
     x = v.get("schemata")
-    a3 = () if x is None else _tuple(x, (p, "schemata"), _SchemataLine)
+    a3 = () if x is None else array(x, (p, "schemata"), _SchemataLine)
     x = v.get("enableMonitoring")
-    a4 = None if x is None else _bool(x, (p, "enableMonitoring"))
+    a4 = None if x is None else boolean(x, (p, "enableMonitoring"))
     return LinuxIntelRdt(clos_id=a0, l3_cache_schema=a1, mem_bw_schema=a2, schemata=a3, enable_monitoring=a4)
 
 
-def _load_LinuxMemoryPolicy(v: Any, p: _Path) -> LinuxMemoryPolicy:
-    v = _object(v, p)
-    x = v.get("mode", _MISSING)
-    if x is _MISSING:
+def _load_LinuxMemoryPolicy(v: Any, p: Path) -> LinuxMemoryPolicy:
+    v = obj(v, p)
+    x = v.get("mode", MISSING)
+    if x is MISSING:
         raise Bad((p, "mode"), "required property missing")
     a0 = _MemoryPolicyMode(x, (p, "mode"))
     x = v.get("nodes")
-    a1 = None if x is None else _str(x, (p, "nodes"))
+    a1 = None if x is None else string(x, (p, "nodes"))
     x = v.get("flags")
-    a2 = () if x is None else _tuple(x, (p, "flags"), _MemoryPolicyFlag)
+    a2 = () if x is None else array(x, (p, "flags"), _MemoryPolicyFlag)
     return LinuxMemoryPolicy(mode=a0, nodes=a1, flags=a2)
 
 
-def _load_LinuxPersonality(v: Any, p: _Path) -> LinuxPersonality:
-    v = _object(v, p)
-    x = v.get("domain", _MISSING)
-    if x is _MISSING:
+def _load_LinuxPersonality(v: Any, p: Path) -> LinuxPersonality:
+    v = obj(v, p)
+    x = v.get("domain", MISSING)
+    if x is MISSING:
         raise Bad((p, "domain"), "required property missing")
     a0 = _PersonalityDomain(x, (p, "domain"))
     x = v.get("flags")
-    a1 = () if x is None else _tuple(x, (p, "flags"), _str)
+    a1 = () if x is None else array(x, (p, "flags"), string)
     return LinuxPersonality(domain=a0, flags=a1)
 
 
-def _load_LinuxSeccompArg(v: Any, p: _Path) -> LinuxSeccompArg:
-    v = _object(v, p)
-    x = v.get("index", _MISSING)
-    if x is _MISSING:
+def _load_LinuxSeccompArg(v: Any, p: Path) -> LinuxSeccompArg:
+    v = obj(v, p)
+    x = v.get("index", MISSING)
+    if x is MISSING:
         raise Bad((p, "index"), "required property missing")
     a0 = _Uint32(x, (p, "index"))
-    x = v.get("value", _MISSING)
-    if x is _MISSING:
+    x = v.get("value", MISSING)
+    if x is MISSING:
         raise Bad((p, "value"), "required property missing")
     a1 = _Uint64(x, (p, "value"))
-    x = v.get("op", _MISSING)
-    if x is _MISSING:
+    x = v.get("op", MISSING)
+    if x is MISSING:
         raise Bad((p, "op"), "required property missing")
     a2 = _SeccompOperator(x, (p, "op"))
     x = v.get("valueTwo")
@@ -1302,60 +1181,60 @@ def _load_LinuxSeccompArg(v: Any, p: _Path) -> LinuxSeccompArg:
     return LinuxSeccompArg(index=a0, value=a1, op=a2, value_two=a3)
 
 
-def _load_LinuxSyscall(v: Any, p: _Path) -> LinuxSyscall:
-    v = _object(v, p)
-    x = v.get("names", _MISSING)
-    if x is _MISSING:
+def _load_LinuxSyscall(v: Any, p: Path) -> LinuxSyscall:
+    v = obj(v, p)
+    x = v.get("names", MISSING)
+    if x is MISSING:
         raise Bad((p, "names"), "required property missing")
-    a0 = _tuple(x, (p, "names"), _str)
-    x = v.get("action", _MISSING)
-    if x is _MISSING:
+    a0 = array(x, (p, "names"), string)
+    x = v.get("action", MISSING)
+    if x is MISSING:
         raise Bad((p, "action"), "required property missing")
     a1 = _SeccompAction(x, (p, "action"))
     x = v.get("errnoRet")
     a2 = None if x is None else _Uint32(x, (p, "errnoRet"))
     x = v.get("args")
-    a3 = () if x is None else _tuple(x, (p, "args"), _load_LinuxSeccompArg)
+    a3 = () if x is None else array(x, (p, "args"), _load_LinuxSeccompArg)
     return LinuxSyscall(names=a0, action=a1, errno_ret=a2, args=a3)
 
 
-def _load_LinuxSeccomp(v: Any, p: _Path) -> LinuxSeccomp:
-    v = _object(v, p)
-    x = v.get("defaultAction", _MISSING)
-    if x is _MISSING:
+def _load_LinuxSeccomp(v: Any, p: Path) -> LinuxSeccomp:
+    v = obj(v, p)
+    x = v.get("defaultAction", MISSING)
+    if x is MISSING:
         raise Bad((p, "defaultAction"), "required property missing")
     a0 = _SeccompAction(x, (p, "defaultAction"))
     x = v.get("defaultErrnoRet")
     a1 = None if x is None else _Uint32(x, (p, "defaultErrnoRet"))
     x = v.get("architectures")
-    a2 = () if x is None else _tuple(x, (p, "architectures"), _SeccompArch)
+    a2 = () if x is None else array(x, (p, "architectures"), _SeccompArch)
     x = v.get("flags")
-    a3 = () if x is None else _tuple(x, (p, "flags"), _SeccompFlag)
+    a3 = () if x is None else array(x, (p, "flags"), _SeccompFlag)
     x = v.get("listenerPath")
-    a4 = None if x is None else _str(x, (p, "listenerPath"))
+    a4 = None if x is None else string(x, (p, "listenerPath"))
     x = v.get("listenerMetadata")
-    a5 = None if x is None else _str(x, (p, "listenerMetadata"))
+    a5 = None if x is None else string(x, (p, "listenerMetadata"))
     x = v.get("syscalls")
-    a6 = () if x is None else _tuple(x, (p, "syscalls"), _load_LinuxSyscall)
+    a6 = () if x is None else array(x, (p, "syscalls"), _load_LinuxSyscall)
     return LinuxSeccomp(default_action=a0, default_errno_ret=a1, architectures=a2, flags=a3, listener_path=a4, listener_metadata=a5, syscalls=a6)
 
 
-def _load_Linux(v: Any, p: _Path) -> Linux:
-    v = _object(v, p)
+def _load_Linux(v: Any, p: Path) -> Linux:
+    v = obj(v, p)
     x = v.get("namespaces")
-    a0 = () if x is None else _tuple(x, (p, "namespaces"), _load_LinuxNamespace)
+    a0 = () if x is None else array(x, (p, "namespaces"), _load_LinuxNamespace)
     x = v.get("uidMappings")
-    a1 = () if x is None else _tuple(x, (p, "uidMappings"), _load_LinuxIDMapping)
+    a1 = () if x is None else array(x, (p, "uidMappings"), _load_LinuxIDMapping)
     x = v.get("gidMappings")
-    a2 = () if x is None else _tuple(x, (p, "gidMappings"), _load_LinuxIDMapping)
+    a2 = () if x is None else array(x, (p, "gidMappings"), _load_LinuxIDMapping)
     x = v.get("timeOffsets")
-    a3 = {} if x is None else _dict(x, (p, "timeOffsets"), _load_LinuxTimeOffset)
+    a3 = {} if x is None else mapping(x, (p, "timeOffsets"), _load_LinuxTimeOffset)
     x = v.get("devices")
-    a4 = () if x is None else _tuple(x, (p, "devices"), _load_LinuxDevice)
+    a4 = () if x is None else array(x, (p, "devices"), _load_LinuxDevice)
     x = v.get("netDevices")
-    a5 = {} if x is None else _dict(x, (p, "netDevices"), _load_LinuxNetDevice)
+    a5 = {} if x is None else mapping(x, (p, "netDevices"), _load_LinuxNetDevice)
     x = v.get("cgroupsPath")
-    a6 = None if x is None else _str(x, (p, "cgroupsPath"))
+    a6 = None if x is None else string(x, (p, "cgroupsPath"))
     x = v.get("resources")
     a7 = None if x is None else _load_LinuxResources(x, (p, "resources"))
     x = v.get("intelRdt")
@@ -1363,74 +1242,74 @@ def _load_Linux(v: Any, p: _Path) -> Linux:
     x = v.get("memoryPolicy")
     a9 = None if x is None else _load_LinuxMemoryPolicy(x, (p, "memoryPolicy"))
     x = v.get("sysctl")
-    a10 = {} if x is None else _dict(x, (p, "sysctl"), _str)
+    a10 = {} if x is None else mapping(x, (p, "sysctl"), string)
     x = v.get("seccomp")
     a11 = None if x is None else _load_LinuxSeccomp(x, (p, "seccomp"))
     x = v.get("rootfsPropagation")
     a12 = None if x is None else _RootfsPropagation(x, (p, "rootfsPropagation"))
     x = v.get("maskedPaths")
-    a13 = () if x is None else _tuple(x, (p, "maskedPaths"), _AbsPath)
+    a13 = () if x is None else array(x, (p, "maskedPaths"), _AbsPath)
     x = v.get("readonlyPaths")
-    a14 = () if x is None else _tuple(x, (p, "readonlyPaths"), _AbsPath)
+    a14 = () if x is None else array(x, (p, "readonlyPaths"), _AbsPath)
     x = v.get("mountLabel")
-    a15 = None if x is None else _str(x, (p, "mountLabel"))
+    a15 = None if x is None else string(x, (p, "mountLabel"))
     x = v.get("personality")
     a16 = None if x is None else _load_LinuxPersonality(x, (p, "personality"))
     return Linux(namespaces=a0, uid_mappings=a1, gid_mappings=a2, time_offsets=a3, devices=a4, net_devices=a5, cgroups_path=a6, resources=a7, intel_rdt=a8, memory_policy=a9, sysctl=a10, seccomp=a11, rootfs_propagation=a12, masked_paths=a13, readonly_paths=a14, mount_label=a15, personality=a16)
 
 
-def _load_FreeBSDDevice(v: Any, p: _Path) -> FreeBSDDevice:
-    v = _object(v, p)
+def _load_FreeBSDDevice(v: Any, p: Path) -> FreeBSDDevice:
+    v = obj(v, p)
     x = v.get("path")
-    a0 = None if x is None else _str(x, (p, "path"))
+    a0 = None if x is None else string(x, (p, "path"))
     x = v.get("mode")
     a1 = None if x is None else _FileMode(x, (p, "mode"))
     return FreeBSDDevice(path=a0, mode=a1)
 
 
-def _load_FreeBSDJailAllow(v: Any, p: _Path) -> FreeBSDJailAllow:
-    v = _object(v, p)
+def _load_FreeBSDJailAllow(v: Any, p: Path) -> FreeBSDJailAllow:
+    v = obj(v, p)
     x = v.get("setHostname")
-    a0 = None if x is None else _bool(x, (p, "setHostname"))
+    a0 = None if x is None else boolean(x, (p, "setHostname"))
     x = v.get("rawSockets")
-    a1 = None if x is None else _bool(x, (p, "rawSockets"))
+    a1 = None if x is None else boolean(x, (p, "rawSockets"))
     x = v.get("chflags")
-    a2 = None if x is None else _bool(x, (p, "chflags"))
+    a2 = None if x is None else boolean(x, (p, "chflags"))
     x = v.get("mount")
-    a3 = () if x is None else _tuple(x, (p, "mount"), _str)
+    a3 = () if x is None else array(x, (p, "mount"), string)
     x = v.get("quotas")
-    a4 = None if x is None else _bool(x, (p, "quotas"))
+    a4 = None if x is None else boolean(x, (p, "quotas"))
     x = v.get("socketAf")
-    a5 = None if x is None else _bool(x, (p, "socketAf"))
+    a5 = None if x is None else boolean(x, (p, "socketAf"))
     x = v.get("mlock")
-    a6 = None if x is None else _bool(x, (p, "mlock"))
+    a6 = None if x is None else boolean(x, (p, "mlock"))
     x = v.get("reservedPorts")
-    a7 = None if x is None else _bool(x, (p, "reservedPorts"))
+    a7 = None if x is None else boolean(x, (p, "reservedPorts"))
     x = v.get("suser")
-    a8 = None if x is None else _bool(x, (p, "suser"))
+    a8 = None if x is None else boolean(x, (p, "suser"))
     return FreeBSDJailAllow(set_hostname=a0, raw_sockets=a1, chflags=a2, mount=a3, quotas=a4, socket_af=a5, mlock=a6, reserved_ports=a7, suser=a8)
 
 
-def _load_FreeBSDJail(v: Any, p: _Path) -> FreeBSDJail:
-    v = _object(v, p)
+def _load_FreeBSDJail(v: Any, p: Path) -> FreeBSDJail:
+    v = obj(v, p)
     x = v.get("parent")
-    a0 = None if x is None else _str(x, (p, "parent"))
+    a0 = None if x is None else string(x, (p, "parent"))
     x = v.get("host")
     a1 = None if x is None else _FreeBSDSharingNoDisable(x, (p, "host"))
     x = v.get("ip4")
     a2 = None if x is None else _FreeBSDSharing(x, (p, "ip4"))
     x = v.get("ip4Addr")
-    a3 = () if x is None else _tuple(x, (p, "ip4Addr"), _str)
+    a3 = () if x is None else array(x, (p, "ip4Addr"), string)
     x = v.get("ip6")
     a4 = None if x is None else _FreeBSDSharing(x, (p, "ip6"))
     x = v.get("ip6Addr")
-    a5 = () if x is None else _tuple(x, (p, "ip6Addr"), _str)
+    a5 = () if x is None else array(x, (p, "ip6Addr"), string)
     x = v.get("vnet")
     a6 = None if x is None else _FreeBSDSharingNoDisable(x, (p, "vnet"))
     x = v.get("interface")
-    a7 = None if x is None else _str(x, (p, "interface"))
+    a7 = None if x is None else string(x, (p, "interface"))
     x = v.get("vnetInterfaces")
-    a8 = () if x is None else _tuple(x, (p, "vnetInterfaces"), _str)
+    a8 = () if x is None else array(x, (p, "vnetInterfaces"), string)
     x = v.get("sysvmsg")
     a9 = None if x is None else _FreeBSDSharing(x, (p, "sysvmsg"))
     x = v.get("sysvsem")
@@ -1444,47 +1323,47 @@ def _load_FreeBSDJail(v: Any, p: _Path) -> FreeBSDJail:
     return FreeBSDJail(parent=a0, host=a1, ip4=a2, ip4_addr=a3, ip6=a4, ip6_addr=a5, vnet=a6, interface=a7, vnet_interfaces=a8, sysvmsg=a9, sysvsem=a10, sysvshm=a11, enforce_statfs=a12, allow=a13)
 
 
-def _load_FreeBSD(v: Any, p: _Path) -> FreeBSD:
-    v = _object(v, p)
+def _load_FreeBSD(v: Any, p: Path) -> FreeBSD:
+    v = obj(v, p)
     x = v.get("devices")
-    a0 = () if x is None else _tuple(x, (p, "devices"), _load_FreeBSDDevice)
+    a0 = () if x is None else array(x, (p, "devices"), _load_FreeBSDDevice)
     x = v.get("jail")
     a1 = None if x is None else _load_FreeBSDJail(x, (p, "jail"))
     return FreeBSD(devices=a0, jail=a1)
 
 
-def _load_Spec(v: Any, p: _Path) -> Spec:
-    v = _object(v, p)
-    x = v.get("ociVersion", _MISSING)
-    if x is _MISSING:
+def _load_Spec(v: Any, p: Path) -> Spec:
+    v = obj(v, p)
+    x = v.get("ociVersion", MISSING)
+    if x is MISSING:
         raise Bad((p, "ociVersion"), "required property missing")
     a0 = _SemVer(x, (p, "ociVersion"))
-    x = v.get("root", _MISSING)
-    if x is _MISSING:
+    x = v.get("root", MISSING)
+    if x is MISSING:
         raise Bad((p, "root"), "required property missing")
     a1 = _load_Root(x, (p, "root"))
     x = v.get("mounts")
-    a2 = () if x is None else _tuple(x, (p, "mounts"), _load_Mount)
+    a2 = () if x is None else array(x, (p, "mounts"), _load_Mount)
     x = v.get("process")
     a3 = None if x is None else _load_Process(x, (p, "process"))
     x = v.get("hostname")
-    a4 = None if x is None else _str(x, (p, "hostname"))
+    a4 = None if x is None else string(x, (p, "hostname"))
     x = v.get("domainname")
-    a5 = None if x is None else _str(x, (p, "domainname"))
+    a5 = None if x is None else string(x, (p, "domainname"))
     x = v.get("hooks")
     a6 = None if x is None else _load_Hooks(x, (p, "hooks"))
     x = v.get("annotations")
-    a7 = {} if x is None else _dict(x, (p, "annotations"), _str)
+    a7 = {} if x is None else mapping(x, (p, "annotations"), string)
     x = v.get("linux")
     a8 = None if x is None else _load_Linux(x, (p, "linux"))
     x = v.get("solaris")
-    a9 = None if x is None else _dict(x, (p, "solaris"), None)
+    a9 = None if x is None else mapping(x, (p, "solaris"), None)
     x = v.get("windows")
-    a10 = None if x is None else _dict(x, (p, "windows"), None)
+    a10 = None if x is None else mapping(x, (p, "windows"), None)
     x = v.get("vm")
-    a11 = None if x is None else _dict(x, (p, "vm"), None)
+    a11 = None if x is None else mapping(x, (p, "vm"), None)
     x = v.get("zos")
-    a12 = None if x is None else _dict(x, (p, "zos"), None)
+    a12 = None if x is None else mapping(x, (p, "zos"), None)
     x = v.get("freebsd")
     a13 = None if x is None else _load_FreeBSD(x, (p, "freebsd"))
     return Spec(oci_version=a0, root=a1, mounts=a2, process=a3, hostname=a4, domainname=a5, hooks=a6, annotations=a7, linux=a8, solaris=a9, windows=a10, vm=a11, zos=a12, freebsd=a13)
@@ -1493,35 +1372,35 @@ def _load_Spec(v: Any, p: _Path) -> Spec:
 # --- rules spanning several fields (pyrunc.spec.rules), in document order ---------------------
 
 
-def _check_Mount(o: Mount, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "Mount")
+def _check_Mount(o: Mount, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "Mount")
     if found is not None:
         return found
     return None
 
 
-def _check_Process(o: Process, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "Process")
+def _check_Process(o: Process, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "Process")
     if found is not None:
         return found
     return None
 
 
-def _check_LinuxDevice(o: LinuxDevice, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "LinuxDevice")
+def _check_LinuxDevice(o: LinuxDevice, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "LinuxDevice")
     if found is not None:
         return found
     return None
 
 
-def _check_LinuxWeightDevice(o: LinuxWeightDevice, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "LinuxWeightDevice")
+def _check_LinuxWeightDevice(o: LinuxWeightDevice, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "LinuxWeightDevice")
     if found is not None:
         return found
     return None
 
 
-def _check_LinuxBlockIO(o: LinuxBlockIO, p: _Path) -> tuple[list[str | int], str] | None:
+def _check_LinuxBlockIO(o: LinuxBlockIO, p: Path) -> tuple[list[str | int], str] | None:
     for i, item in enumerate(o.weight_device):
         found = _check_LinuxWeightDevice(item, ((p, "weightDevice"), i))
         if found is not None:
@@ -1529,14 +1408,14 @@ def _check_LinuxBlockIO(o: LinuxBlockIO, p: _Path) -> tuple[list[str | int], str
     return None
 
 
-def _check_LinuxRdma(o: LinuxRdma, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "LinuxRdma")
+def _check_LinuxRdma(o: LinuxRdma, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "LinuxRdma")
     if found is not None:
         return found
     return None
 
 
-def _check_LinuxResources(o: LinuxResources, p: _Path) -> tuple[list[str | int], str] | None:
+def _check_LinuxResources(o: LinuxResources, p: Path) -> tuple[list[str | int], str] | None:
     if o.block_io is not None:
         found = _check_LinuxBlockIO(o.block_io, (p, "blockIO"))
         if found is not None:
@@ -1548,15 +1427,15 @@ def _check_LinuxResources(o: LinuxResources, p: _Path) -> tuple[list[str | int],
     return None
 
 
-def _check_LinuxSyscall(o: LinuxSyscall, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "LinuxSyscall")
+def _check_LinuxSyscall(o: LinuxSyscall, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "LinuxSyscall")
     if found is not None:
         return found
     return None
 
 
-def _check_LinuxSeccomp(o: LinuxSeccomp, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "LinuxSeccomp")
+def _check_LinuxSeccomp(o: LinuxSeccomp, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "LinuxSeccomp")
     if found is not None:
         return found
     for i, item in enumerate(o.syscalls):
@@ -1566,8 +1445,8 @@ def _check_LinuxSeccomp(o: LinuxSeccomp, p: _Path) -> tuple[list[str | int], str
     return None
 
 
-def _check_Linux(o: Linux, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "Linux")
+def _check_Linux(o: Linux, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "Linux")
     if found is not None:
         return found
     for i, item in enumerate(o.devices):
@@ -1585,8 +1464,8 @@ def _check_Linux(o: Linux, p: _Path) -> tuple[list[str | int], str] | None:
     return None
 
 
-def _check_Spec(o: Spec, p: _Path) -> tuple[list[str | int], str] | None:
-    found = _problem(o, p, "Spec")
+def _check_Spec(o: Spec, p: Path) -> tuple[list[str | int], str] | None:
+    found = problem(o, p, "Spec")
     if found is not None:
         return found
     for i, item in enumerate(o.mounts):

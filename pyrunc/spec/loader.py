@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.spec import compiled, rules
+from pyrunc.spec import compiled, rules, structuring
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~2 ms to import; annotations are never evaluated here
@@ -24,8 +24,8 @@ def _load(data: Any, name: str, source: str) -> Any:
     document = rules.parse(data, source) if isinstance(data, (bytes, bytearray, str)) else data
     try:
         value = compiled.LOADERS[name](document, ())
-    except compiled.Bad as exc:
-        raise rules.error(source, compiled.parts(exc.path), exc.message) from None
+    except structuring.Bad as exc:
+        raise rules.error(source, structuring.parts(exc.path), exc.message) from None
     check = compiled.CHECKS.get(name)
     problem = check(value, ()) if check is not None else None
     if problem is not None:
