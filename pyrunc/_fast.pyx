@@ -201,6 +201,23 @@ cdef extern from *:
         return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
     }
 
+    static int pyrunc_reopen_devnull(void) {
+        /* runc's reOpenDevNull: stdio the runtime was given on a /dev/null (the host's) is
+           replaced by the container's own /dev/null, read-write. Without a usable /dev/null in
+           the container (missing, a symlink, not the 1:3 device) the fds stay as they are. */
+        int null_fd, i, err = 0;
+        null_fd = open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0) return 0;
+        if (pyrunc_is_devnull(null_fd)) {
+            for (i = 0; i < 3 && !err; i++) {
+                if (pyrunc_is_devnull(i) && dup3(null_fd, i, 0) < 0) err = errno;
+            }
+        }
+        close(null_fd);
+        if (err) { errno = err; return -1; }
+        return 0;
+    }
+
     static int pyrunc_is_executable_file(const char *path) {
         /* 1: regular file with an x bit, 0: exists but not executable, -1: stat failed */
         struct stat st;
@@ -448,6 +465,7 @@ cdef extern from *:
     int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
                        unsigned int min) nogil
     int pyrunc_is_devnull(int fd) nogil
+    int pyrunc_reopen_devnull() nogil
     int pyrunc_is_executable_file(const char *path) nogil
     int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
     int pyrunc_send_fd(int sock, int fd) nogil
@@ -581,6 +599,7 @@ cdef enum:
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
+    OP_REOPEN_DEVNULL = 45  # stdio on a /dev/null becomes the container's /dev/null
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -1249,6 +1268,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_move_mount(&ctx, op)
         elif op.code == OP_CLOSE_OTHERS:
             ret = do_close_others(&ctx, op)
+        elif op.code == OP_REOPEN_DEVNULL:
+            ret = pyrunc_reopen_devnull()
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

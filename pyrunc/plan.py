@@ -143,6 +143,7 @@ def compile_plan(
         for key, value in sorted((linux.sysctl or {}).items()):
             path = PROC_SYS + key.replace(".", "/")
             emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(path, value)))
+        emit(op(ops.REOPEN_DEVNULL, "reopen stdio on /dev/null in the container"))
         if linux.masked_paths:
             emit(op(ops.OPEN_DEVNULL, "open /dev/null to mask paths with"))
         for path in linux.masked_paths or ():

@@ -108,6 +108,23 @@ def test_args_passed_verbatim(bundle: Bundle, pyrunc: Pyrunc) -> None:
     assert proc.stdout.splitlines() == [f"<{w}>" for w in words]
 
 
+def test_stdio_on_the_hosts_dev_null_becomes_the_containers(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    """runc parity (reOpenDevNull): stdin is the host's /dev/null here (the fixture's DEVNULL);
+    in the container it is the container's own /dev/null, opened read-write. stdout, a file,
+    stays as it is."""
+    bundle.sh(
+        "stat -L -c %d:%i /proc/self/fd/0; stat -c %d:%i /dev/null; "
+        "stat -L -c %d:%i /proc/self/fd/1; sed -n 's/^flags:[[:space:]]*//p' /proc/self/fdinfo/0"
+    )
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("devnull"))
+    assert proc.returncode == 0, proc.stderr
+    stdin, dev_null, stdout, flags = proc.stdout.split()
+    host = os.stat("/dev/null")
+    assert stdin == dev_null != f"{host.st_dev}:{host.st_ino}"
+    assert stdout != dev_null
+    assert int(flags, 8) & os.O_ACCMODE == os.O_RDWR
+
+
 def test_argv0_is_passed(bundle: Bundle, pyrunc: Pyrunc) -> None:
     # busybox picks the applet from argv[0]: running /bin/busybox as "echo" proves argv[0] is kept
     bundle.set_args("/bin/busybox", "echo", "from", "argv0")
