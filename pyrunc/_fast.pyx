@@ -1535,3 +1535,11 @@ def mount_fs(bytes source, bytes target, bytes fstype, unsigned long flags, byte
     if mount(source, target, fstype, flags, <const char *>data) < 0:
         raise OSError(errno, "mount " + target.decode(errors="replace") + ": "
                       + strerror(errno).decode())
+
+
+def umount_fs(bytes target, int flags) -> None:
+    """umount2(2) in the runtime's own namespaces (mounts a container without a mount namespace
+    made there, taken away by delete)."""
+    if umount2(target, flags) < 0:
+        raise OSError(errno, "umount " + target.decode(errors="replace") + ": "
+                      + strerror(errno).decode())

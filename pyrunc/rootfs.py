@@ -10,7 +10,7 @@ import os
 import stat
 
 from pyrunc import ops
-from pyrunc.errors import ConfigError
+from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops import Op, op
 
 MS_RDONLY = 1
@@ -144,6 +144,54 @@ class MountOptions:
     @property
     def is_bind(self) -> bool:
         return bool(self.flags & MS_BIND)
+
+
+MNT_DETACH = 2
+
+
+def top_mount_id(path: str) -> int | None:
+    """The id of the mount on top of `path` in this mount namespace, or None if none is there.
+
+    Of the mounts at that mount point, the top one is the one no other mount there sits on.
+    """
+    want = path.encode()
+    here: dict[int, int] = {}
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            fields = line.split(b" ", 5)
+            point = fields[4]
+            if b"\\" in point:  # mountinfo octal-escapes space, tab, newline and backslash
+                for code, char in ((b"\\040", b" "), (b"\\011", b"\t"), (b"\\012", b"\n"),
+                                   (b"\\134", b"\\")):  # fmt: skip
+                    point = point.replace(code, char)
+            if point == want:
+                here[int(fields[0])] = int(fields[1])
+    below = set(here.values())
+    tops = [mount_id for mount_id in here if mount_id not in below]
+    return tops[-1] if tops else None
+
+
+def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None) -> None:
+    """A container without a mount namespace made its mounts in the runtime's (config-linux.md
+    inherits the namespace); they are resources of the create, which delete (or a failed
+    create) must take away (runtime.md). The init bind-mounts the rootfs onto itself first and
+    mounts everything else below it, so a lazy unmount of that bind mount takes them all.
+
+    `ours` is that bind mount, when known (delete): it alone is taken, and only while it is on
+    top. Without it (a failed create) everything stacked since `before` goes.
+    """
+    from pyrunc import _fast
+
+    for _ in range(16):
+        top = top_mount_id(rootfs)
+        if top is None or top == before or (ours is not None and top != ours):
+            return
+        try:
+            _fast.umount_fs(rootfs.encode(), MNT_DETACH)
+        except OSError as e:
+            raise PyruncError(f"unmount the container's mounts at {rootfs}: {e}") from None
+        if ours is not None:
+            return
 
 
 def container_path(dest: str) -> str:

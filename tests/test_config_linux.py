@@ -379,6 +379,59 @@ def test_idmap_on_a_non_bind_mount_is_refused(bundle: Bundle, pyrunc: Pyrunc) ->
     assert_refused(pyrunc, bundle, f"mounts[{index}]", "bind")
 
 
+def _without_mount_namespace(bundle: Bundle) -> str:
+    """The bundle without a mount namespace; its rootfs as the mount table names it."""
+    namespaces = bundle.config["linux"]["namespaces"]
+    bundle.config["linux"]["namespaces"] = [n for n in namespaces if n["type"] != "mount"]
+    return os.path.realpath(bundle.path / "rootfs")
+
+
+def _mounts_at_or_below(path: str) -> list[str]:
+    return [line for line in host_mounts() if line.split()[2] == path
+            or line.split()[2].startswith(path + "/")]  # fmt: skip
+
+
+def test_without_a_mount_namespace_delete_unmounts_what_create_mounted(
+    bundle: Bundle, pyrunc: Pyrunc
+) -> None:
+    """config-linux.md: a namespace not listed is inherited, so the container's mounts are made
+    in the runtime's mount namespace (the host's here); runtime.md: delete removes what create
+    made. The container is entered with chroot."""
+    rootfs = _without_mount_namespace(bundle)
+    bundle.set_args("sleep", "100")
+    cid = new_id("nomntns")
+    try:
+        pyrunc("create", "--bundle", bundle.path, cid, check=True)
+        made = _mounts_at_or_below(rootfs)
+        assert any(line.split()[2] == rootfs + "/proc" for line in made), made
+        pyrunc("delete", "--force", cid, check=True)
+        assert _mounts_at_or_below(rootfs) == []
+    finally:
+        pyrunc("delete", "--force", cid)
+        for line in sorted(_mounts_at_or_below(rootfs), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", line.split()[2]], check=False)
+
+
+def test_without_a_mount_namespace_a_failed_create_leaves_no_mount(
+    bundle: Bundle, pyrunc: Pyrunc
+) -> None:
+    rootfs = _without_mount_namespace(bundle)
+    # the last mount fails, after /proc, /dev and the others were made in the host's namespace
+    bundle.add_mount("/mnt", "no-such-filesystem-type", "none", [])
+    bundle.write()
+    cid = new_id("nomntns")
+    try:
+        proc = pyrunc("create", "--bundle", bundle.path, cid)
+        assert proc.returncode == 1, proc.stderr
+        assert "no-such-filesystem-type" in error_message(proc.stderr), proc.stderr
+        assert _mounts_at_or_below(rootfs) == []
+        assert not (pyrunc.root / cid).exists()
+    finally:
+        pyrunc("delete", "--force", cid)
+        for line in sorted(_mounts_at_or_below(rootfs), key=len, reverse=True):
+            subprocess.run(["umount", "--lazy", line.split()[2]], check=False)
+
+
 # --- /dev ----------------------------------------------------------------------------
 
 DEFAULT_DEVICES = {

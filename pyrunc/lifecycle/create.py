@@ -135,6 +135,7 @@ def create(
     plan: InitPlan | None = None
     init: InitProcess | None = None
     data: dict = {}
+    host_mounts: dict | None = None
     try:
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
@@ -158,6 +159,13 @@ def create(
         )
         for warning in check_host_features(spec):
             get_logger().warning(warning)
+        if "mount" not in plan.ns.kinds:
+            # the init's mounts land in this mount namespace: remember what covered the rootfs
+            # so that a failed create and delete can take them away again
+            from pyrunc.rootfs import top_mount_id
+
+            real_rootfs = os.path.realpath(plan.rootfs)
+            host_mounts = {"rootfs": real_rootfs, "before": top_mount_id(real_rootfs)}
         pid, sock = _fast.spawn(
             plan.ops,
             plan.clone_flags,
@@ -187,8 +195,14 @@ def create(
                 "hooks": stored,
             },
         }
+        if host_mounts is not None:
+            data["pyrunc"]["host_mounts"] = host_mounts
         container = Container(store, container_id, data)
         _drive(init, spec, container, plan, all_hooks)
+        if host_mounts is not None:
+            from pyrunc.rootfs import top_mount_id
+
+            host_mounts["ours"] = top_mount_id(host_mounts["rootfs"])
         save_config(state_dir, config_bytes)
         container.save()
         if pid_file:
@@ -201,6 +215,8 @@ def create(
         if init is not None:
             init.abort()
         _destroy_cgroups(data)
+        if host_mounts is not None:
+            _detach_host_mounts(host_mounts)
         store.remove(container_id)
         if container is not None and all_hooks.get("poststop"):
             # lifecycle steps 12-13: a create that got as far as the init still runs poststop
@@ -267,6 +283,17 @@ def write_id_maps(pid: int, linux: object) -> None:
         except OSError as e:
             reason = (e.strerror or str(e)).lower()
             raise PyruncError(f"write {name} of the init: {reason}") from None
+
+
+def _detach_host_mounts(record: dict) -> None:
+    """Unmount what the init of a failed create mounted in this namespace (no mount namespace);
+    a failure here must not hide the first one."""
+    from pyrunc.rootfs import detach_host_mounts
+
+    try:
+        detach_host_mounts(record["rootfs"], record["before"])
+    except PyruncError as e:
+        get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
 def _destroy_cgroups(data: dict) -> None:

@@ -61,6 +61,13 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
             wait_gone(container.pid, start_time)
         if cgroups is not None:
             cgroups.destroy()
+        host_mounts = container.runtime.get("host_mounts")
+        if host_mounts:  # a container without a mount namespace mounted in ours
+            from pyrunc.rootfs import detach_host_mounts
+
+            detach_host_mounts(
+                host_mounts["rootfs"], host_mounts["before"], host_mounts.get("ours")
+            )
         state = container.hook_state("stopped")
         poststop = container.runtime.get("hooks", {}).get("poststop")
         store.remove(container_id)
