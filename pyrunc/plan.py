@@ -112,10 +112,10 @@ def compile_plan(
         mounts = tuple(spec.mounts or ())
         cgroup_mounts = None
         if any(m.type == "cgroup" for m in mounts):
-            from pyrunc.cgroups.setup import container_paths
+            from pyrunc.cgroups.setup import container_path
 
             cgroup_mounts = rootfs.CgroupMounts.from_host(
-                "cgroup" in ns.new, container_paths(spec, container_id, state_root)
+                "cgroup" in ns.new, container_path(spec, container_id, state_root)
             )
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees))
         if rootfs.mounts_dev(mounts):

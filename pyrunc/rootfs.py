@@ -149,28 +149,6 @@ class MountOptions:
 MNT_DETACH = 2
 
 
-def top_mount_id(path: str) -> int | None:
-    """The id of the mount on top of `path` in this mount namespace, or None if none is there.
-
-    Of the mounts at that mount point, the top one is the one no other mount there sits on.
-    """
-    want = path.encode()
-    here: dict[int, int] = {}
-    with open("/proc/self/mountinfo", "rb") as f:
-        for line in f:
-            fields = line.split(b" ", 5)
-            point = fields[4]
-            if b"\\" in point:  # mountinfo octal-escapes space, tab, newline and backslash
-                for code, char in ((b"\\040", b" "), (b"\\011", b"\t"), (b"\\012", b"\n"),
-                                   (b"\\134", b"\\")):  # fmt: skip
-                    point = point.replace(code, char)
-            if point == want:
-                here[int(fields[0])] = int(fields[1])
-    below = set(here.values())
-    tops = [mount_id for mount_id in here if mount_id not in below]
-    return tops[-1] if tops else None
-
-
 def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None) -> None:
     """A container without a mount namespace made its mounts in the runtime's (config-linux.md
     inherits the namespace); they are resources of the create, which delete (or a failed
@@ -181,6 +159,7 @@ def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None)
     top. Without it (a failed create) everything stacked since `before` goes.
     """
     from pyrunc import _fast
+    from pyrunc.mountinfo import top_mount_id
 
     for _ in range(16):
         top = top_mount_id(rootfs)
@@ -319,31 +298,18 @@ class CgroupMounts:
     """
 
     def __init__(self, hierarchies: list[tuple[str, str, str, str]], new_cgroupns: bool) -> None:
-        # (mount point, fs type, super options, cgroup path of the init in that hierarchy)
+        # (mount point, fs type, super options, the init's cgroup directory in that hierarchy)
         self.hierarchies = hierarchies
         self.new_cgroupns = new_cgroupns
 
     @classmethod
-    def from_host(cls, new_cgroupns: bool, paths: dict[str, str]) -> CgroupMounts:
-        """`paths`: the container's cgroup per controller ("" for cgroup2), as the init's
-        /proc/<pid>/cgroup will read once it has joined them."""
-        found = []
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                fstype, _source, superopts = (right.split() + ["", ""])[:3]
-                if fstype not in ("cgroup", "cgroup2"):
-                    continue
-                mountpoint = left.split()[4]
-                if fstype == "cgroup2":
-                    cgpath = paths.get("", "/")
-                else:
-                    names = [o for o in superopts.split(",") if o not in ("rw", "ro")]
-                    key = next((n for n in names if n in paths), None)
-                    if key is None:
-                        key = next((n for n in names if n.startswith("name=")), "")
-                    cgpath = paths.get(key, "/")
-                found.append((mountpoint, fstype, superopts, cgpath))
+    def from_host(cls, new_cgroupns: bool, cgroup_path: str) -> CgroupMounts:
+        """`cgroup_path`: the container's cgroup (the same in every hierarchy), which the init
+        will be in once it has joined them."""
+        from pyrunc.cgroups.layout import detect
+
+        found = [(h.mount, h.fstype, h.superopts, h.dir(cgroup_path))
+                 for h in detect().hierarchies]  # fmt: skip
         return cls(found, new_cgroupns)
 
     def ops(self, dest: str, opts: MountOptions) -> list[Op]:
@@ -364,12 +330,11 @@ class CgroupMounts:
         return out
 
     def _one(self, dest: str, h: tuple[str, str, str, str], flags: int) -> list[Op]:
-        mountpoint, fstype, superopts, cgpath = h
+        _mountpoint, fstype, superopts, source = h
         if self.new_cgroupns:
             data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
             return [op(ops.MOUNT, f"mount {fstype} to {dest}", flags, ops.TGT_DIR,
                        s=(fstype, dest, fstype, data))]
-        source = mountpoint + cgpath if cgpath != "/" else mountpoint
         out = [op(ops.MOUNT, f"bind {source} to {dest}", MS_BIND | MS_REC, ops.TGT_DIR,
                   s=(source, dest))]
         if flags:

@@ -27,6 +27,8 @@ from typing import Any
 
 from conftest import REPO
 
+from pyrunc import mountinfo
+
 RUNTIMES = ("pyrunc", "runc")
 ROWS, COLS = 33, 111  # the terminal size the pty tests ask for
 
@@ -214,23 +216,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
 
 
-def _unescape(field: str) -> str:
-    """Mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    out, i = [], 0
-    while i < len(field):
-        code = field[i + 1 : i + 4]
-        if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def mount_points() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [_unescape(line.split()[4]) for line in f]
+    return [m.mount_point for m in mountinfo.read()]
 
 
 def unmount_under(path: Path) -> list[str]:
@@ -304,14 +291,7 @@ def delete_runtime_leftovers(binary: str, root: Path, mentioning: str | None = N
 
 
 def cgroup_mounts() -> list[str]:
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            fstype = fields[fields.index("-") + 1]
-            if fstype in ("cgroup", "cgroup2"):
-                out.append(_unescape(fields[4]))
-    return out
+    return [m.mount_point for m in mountinfo.read() if m.fstype in ("cgroup", "cgroup2")]
 
 
 def _iptables_rules(cmd: str) -> dict[str, list[str]]:

@@ -391,6 +391,25 @@ def _mounts_at_or_below(path: str) -> list[str]:
             or line.split()[2].startswith(path + "/")]  # fmt: skip
 
 
+def test_mountinfo_fields_and_the_top_of_a_mount_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyrunc.mountinfo, which delete uses to find the init's bind mount on the rootfs (a fake
+    table: the stacking order must not depend on the line order)."""
+    from pyrunc import mountinfo
+
+    table = (
+        "40 1 0:5 / /b\\040x rw - tmpfs tmpfs rw\n"
+        "52 41 8:1 /r /b\\040x/rootfs ro - ext4 /dev/vda rw\n"
+        "41 40 8:1 /r /b\\040x/rootfs rw - ext4 /dev/vda rw\n"
+        "60 52 0:9 / /b\\040x/rootfs/proc rw - proc proc rw\n"
+    )
+    mounts = list(mountinfo.parse(table))
+    assert [m.mount_point for m in mounts][:2] == ["/b x", "/b x/rootfs"]
+    assert (mounts[1].root, mounts[1].fstype, mounts[1].superopts) == ("/r", "ext4", "rw")
+    monkeypatch.setattr(mountinfo, "read", lambda: list(mountinfo.parse(table)))
+    assert mountinfo.top_mount_id("/b x/rootfs") == 52
+    assert mountinfo.top_mount_id("/nowhere") is None
+
+
 def test_without_a_mount_namespace_delete_unmounts_what_create_mounted(
     bundle: Bundle, pyrunc: Pyrunc
 ) -> None:

@@ -22,15 +22,16 @@ _NOT_CONTROLLERS = frozenset(
 class Hierarchy:
     """One mounted hierarchy: where it is mounted and which controllers it carries."""
 
-    __slots__ = ("key", "mount", "root", "controllers", "fstype")
+    __slots__ = ("key", "mount", "root", "controllers", "fstype", "superopts")
 
     def __init__(self, key: str, mount: str, root: str, controllers: tuple[str, ...],
-                 fstype: str) -> None:
+                 fstype: str, superopts: str = "") -> None:
         self.key = key  # "cpu,cpuacct", "name=systemd", "" for cgroup2
         self.mount = mount  # e.g. /sys/fs/cgroup/cpu,cpuacct
         self.root = root  # the cgroup mounted there ("/" unless we are nested)
         self.controllers = controllers
         self.fstype = fstype
+        self.superopts = superopts  # as mounted ("rw,cpu,cpuacct"): a fresh mount repeats them
 
     def dir(self, cgroup_path: str) -> str:
         """The directory of `cgroup_path` (an absolute cgroup path) in this hierarchy."""
@@ -71,48 +72,26 @@ class Layout:
         return f"Layout({self.kind!r}, {self.hierarchies!r})"
 
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        code = field[i + 1:i + 4]
-        if field[i] == "\\" and len(code) == 3 and code.isdigit():
-            out.append(chr(int(code, 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[Hierarchy]:
     """The cgroup and cgroup2 mounts of a mountinfo text, the first mount of each hierarchy."""
+    from pyrunc.mountinfo import parse
+
     found: dict[str, Hierarchy] = {}
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fstype, _source, superopts = (right.split() + ["", ""])[:3]
-        if fstype not in ("cgroup", "cgroup2"):
-            continue
-        fields = left.split()
-        if len(fields) < 5:
-            continue
-        root, mount = _unescape(fields[3]), _unescape(fields[4])
-        if fstype == "cgroup2":
+    for m in parse(text):
+        if m.fstype == "cgroup2":
             key, controllers = UNIFIED, ()
-        else:
-            opts = [o for o in superopts.split(",") if o and o not in _NOT_CONTROLLERS]
+        elif m.fstype == "cgroup":
+            opts = [o for o in m.superopts.split(",") if o and o not in _NOT_CONTROLLERS]
             opts = [o for o in opts if not o.startswith("release_agent=")]
             controllers = tuple(sorted(o for o in opts if not o.startswith("name=")))
             names = [o for o in opts if o.startswith("name=")]
             key = ",".join(list(controllers) + names)
             if not key:
                 continue
+        else:
+            continue
         if key not in found:
-            found[key] = Hierarchy(key, mount, root, controllers, fstype)
+            found[key] = Hierarchy(key, m.mount_point, m.root, controllers, m.fstype, m.superopts)
     return list(found.values())
 
 

@@ -56,13 +56,7 @@ def destroy_recorded(runtime: dict | None) -> None:
         cg.destroy(timeout=2.0)
 
 
-def container_paths(spec: Spec, container_id: str, root: str | None = None) -> dict[str, str]:
-    """{controller: cgroup path} as /proc/<init>/cgroup will read once `setup` has run (the
-    cgroup2 hierarchy under ""), for `rootfs.CgroupMounts` to bind the container's own cgroups
-    before the init exists."""
-    path = paths.resolve(spec.linux.cgroups_path if spec.linux else None, container_id, root)
-    out = {}
-    for h in layout_mod.detect().hierarchies:
-        for c in h.key.split(",") if h.key else [""]:
-            out[c] = path
-    return out
+def container_path(spec: Spec, container_id: str, root: str | None = None) -> str:
+    """The container's cgroup path (the same in every hierarchy), as `setup` will make it, for
+    `rootfs.CgroupMounts` to bind the container's own cgroups before the init exists."""
+    return paths.resolve(spec.linux.cgroups_path if spec.linux else None, container_id, root)

@@ -162,7 +162,7 @@ def create(
         if "mount" not in plan.ns.kinds:
             # the init's mounts land in this mount namespace: remember what covered the rootfs
             # so that a failed create and delete can take them away again
-            from pyrunc.rootfs import top_mount_id
+            from pyrunc.mountinfo import top_mount_id
 
             real_rootfs = os.path.realpath(plan.rootfs)
             host_mounts = {"rootfs": real_rootfs, "before": top_mount_id(real_rootfs)}
@@ -200,7 +200,7 @@ def create(
         container = Container(store, container_id, data)
         _drive(init, spec, container, plan, all_hooks)
         if host_mounts is not None:
-            from pyrunc.rootfs import top_mount_id
+            from pyrunc.mountinfo import top_mount_id
 
             host_mounts["ours"] = top_mount_id(host_mounts["rootfs"])
         save_config(state_dir, config_bytes)
