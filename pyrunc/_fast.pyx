@@ -201,19 +201,19 @@ cdef extern from *:
         return S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
     }
 
-    static int pyrunc_reopen_devnull(void) {
-        /* runc's reOpenDevNull: stdio the runtime was given on a /dev/null (the host's) is
-           replaced by the container's own /dev/null, read-write. Without a usable /dev/null in
-           the container (missing, a symlink, not the 1:3 device) the fds stay as they are. */
-        int null_fd, i, err = 0;
-        null_fd = open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (null_fd < 0) return 0;
-        if (pyrunc_is_devnull(null_fd)) {
-            for (i = 0; i < 3 && !err; i++) {
-                if (pyrunc_is_devnull(i) && dup3(null_fd, i, 0) < 0) err = errno;
-            }
+    static int pyrunc_reopen_stdio(int devnull) {
+        /* runc's reOpenDevNull: stdio the runtime was given on a /dev/null (the host's) becomes
+           the container's own, `devnull` (an O_PATH fd checked to be 1:3), read-write. Without
+           /proc to reopen it through, the fds stay as they are. */
+        char path[64];
+        int fd, i, err = 0;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", devnull);
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) return 0;
+        for (i = 0; i < 3 && !err; i++) {
+            if (pyrunc_is_devnull(i) && dup3(fd, i, 0) < 0) err = errno;
         }
-        close(null_fd);
+        close(fd);
         if (err) { errno = err; return -1; }
         return 0;
     }
@@ -465,7 +465,7 @@ cdef extern from *:
     int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
                        unsigned int min) nogil
     int pyrunc_is_devnull(int fd) nogil
-    int pyrunc_reopen_devnull() nogil
+    int pyrunc_reopen_stdio(int devnull) nogil
     int pyrunc_is_executable_file(const char *path) nogil
     int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
     int pyrunc_send_fd(int sock, int fd) nogil
@@ -583,7 +583,7 @@ cdef enum:
     OP_WAIT_START = 26    # a=O_PATH fd of the exec fifo
     OP_CLOEXEC_FROM = 27  # a=first fd to mark close-on-exec
     OP_EXEC = 28          # v1=argv v2=env
-    OP_OPEN_DEVNULL = 29  # remember the host's /dev/null for masking
+    OP_OPEN_DEVNULL = 29  # the container's /dev/null: for masks (a=1: required), and stdio
     OP_SETSID = 30
     OP_REMOUNT_ROOT = 31  # a=flags: remount "/" (bind) with them
     OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
@@ -599,7 +599,6 @@ cdef enum:
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
-    OP_REOPEN_DEVNULL = 45  # stdio on a /dev/null becomes the container's /dev/null
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -1231,7 +1230,10 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
                 close(ctx.devnull)
                 ctx.devnull = -1
                 pyrunc_set_errno(EPERM)
-            ret = -1 if ctx.devnull < 0 else 0
+            if ctx.devnull >= 0:
+                ret = pyrunc_reopen_stdio(ctx.devnull)
+            elif op.a:  # masked paths need it; stdio alone does not
+                ret = -1
         elif op.code == OP_SETSID:
             ret = 0 if setsid() >= 0 else -1
         elif op.code == OP_REMOUNT_ROOT:
@@ -1268,8 +1270,6 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_move_mount(&ctx, op)
         elif op.code == OP_CLOSE_OTHERS:
             ret = do_close_others(&ctx, op)
-        elif op.code == OP_REOPEN_DEVNULL:
-            ret = pyrunc_reopen_devnull()
         elif op.code == OP_KEYRING:
             ret = pyrunc_join_session_keyring(op.s1)
         if ret < 0:

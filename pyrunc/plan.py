@@ -143,9 +143,9 @@ def compile_plan(
         for key, value in sorted((linux.sysctl or {}).items()):
             path = PROC_SYS + key.replace(".", "/")
             emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(path, value)))
-        emit(op(ops.REOPEN_DEVNULL, "reopen stdio on /dev/null in the container"))
-        if linux.masked_paths:
-            emit(op(ops.OPEN_DEVNULL, "open /dev/null to mask paths with"))
+        # the container's /dev/null: what masked files are bound to, and what stdio given on a
+        # /dev/null (the host's) is reopened as
+        emit(op(ops.OPEN_DEVNULL, "open /dev/null in the container", int(bool(linux.masked_paths))))
         for path in linux.masked_paths or ():
             emit(op(ops.MASK, f"mask {path}", s=(path,)))
         for path in linux.readonly_paths or ():
