@@ -79,6 +79,10 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     return _parser_class()(prog=f"pyrunc {name}", description=COMMANDS[name])
 
 
+# the commands that put processes into a container: they run from a protected interpreter (S1,
+# pyrunc.sealed), which the hot commands need not even import
+SEALED_COMMANDS = frozenset(("create", "run", "exec"))
+
 # global flags that take a value (the command is the first word that is not one of them)
 _VALUE_FLAGS = ("--root", "--log", "--log-format", "--criu", "--rootless")
 
@@ -333,10 +337,11 @@ def main(argv: list[str] | None = None) -> int:
 
     gc.disable()  # a short-lived process: the collector only costs time here
     argv = sys.argv[1:] if argv is None else argv
-    from pyrunc import sealed
+    if command_of(argv) in SEALED_COMMANDS:
+        from pyrunc import sealed
 
-    if command_of(argv) in sealed.SEALED_COMMANDS and not sealed.running_sealed():
-        sealed.reexec_sealed(argv)
+        if not sealed.running_sealed():
+            sealed.reexec_sealed(argv)
     return dispatch(argv)
 
 

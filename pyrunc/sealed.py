@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import sys
 
-SEALED_COMMANDS = frozenset(("create", "run", "exec"))
 PROTECTED_ROOT = "/run/pyrunc-exe"
 _SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 

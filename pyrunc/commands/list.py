@@ -33,10 +33,12 @@ def table(rows: list[dict]) -> str:
 def run(args: argparse.Namespace) -> int:
     from pyrunc.state import StateStore
 
-    rows = [c.oci_state() for c in StateStore(args.root).containers()]
-    if args.quiet:
-        sys.stdout.write("".join(r["id"] + "\n" for r in rows))
-    elif args.format == "json":
+    containers = StateStore(args.root).containers()
+    if args.quiet:  # ids only: no status to derive
+        sys.stdout.write("".join(c.id + "\n" for c in containers))
+        return 0
+    rows = [c.oci_state() for c in containers]
+    if args.format == "json":
         # runc prints `null` for an empty list
         sys.stdout.write((jsonlite.dumps(rows) if rows else "null") + "\n")
     else:
