@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import Bundle, Pyrunc, host_mounts, new_id, new_mounts_under
+from helpers_security import proc_status
 
 # a few capability numbers (linux/capability.h)
 CAP_NUMBERS = {
@@ -35,16 +36,6 @@ def cap_mask(names: list[str]) -> int:
     for name in names:
         mask |= 1 << CAP_NUMBERS[name]
     return mask
-
-
-def proc_status(text: str) -> dict[str, str]:
-    """`Key:\tvalue` lines (as /proc/self/status prints them) to a dict."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from conftest import (
     other_pidns_processes,
     pid_alive,
 )
+from helpers_security import wait_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 SLEEP = ("sleep", "1000")
@@ -45,15 +46,6 @@ def assert_gone(pyrunc: Pyrunc, cid: str) -> None:
 def cmdline(pid: int) -> list[str]:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return f.read().decode(errors="replace").split("\0")[:-1]
-
-
-def wait_until(predicate: Any, timeout: float = 10, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def catches(pid: int, signum: int) -> bool:
@@ -403,7 +395,7 @@ def test_kill_term_reaches_trap(cid: str, bundle: Bundle, pyrunc: Pyrunc, sig: s
     running = pyrunc.start_background("run", "--bundle", bundle.path, cid)
     try:
         pid = pyrunc.wait_status(cid, "running")["pid"]
-        wait_until(lambda: catches(pid, signal.SIGTERM), what="the TERM trap")
+        wait_for(lambda: catches(pid, signal.SIGTERM), what="the TERM trap")
         killed = pyrunc("kill", cid, *([sig] if sig else []))
         assert killed.returncode == 0, killed.stderr
     finally:
@@ -417,7 +409,7 @@ def test_run_forwards_sigterm(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> None:
     running = pyrunc.start_background("run", "--bundle", bundle.path, cid)
     try:
         pid = pyrunc.wait_status(cid, "running")["pid"]
-        wait_until(lambda: catches(pid, signal.SIGTERM), what="the TERM trap")
+        wait_for(lambda: catches(pid, signal.SIGTERM), what="the TERM trap")
         os.kill(running.pid, signal.SIGTERM)
     finally:
         result = running.wait(timeout=15)
