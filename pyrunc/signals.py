@@ -19,11 +19,11 @@ SIGRTMAX = 64
 
 
 def parse_signal(text: str) -> int:
-    """A signal from `9`, `KILL`, `SIGKILL`, `sigkill` or `RTMIN+3`."""
+    """A signal from `9`, `KILL`, `SIGKILL`, `sigkill` or `RTMIN+3`; `0` (is it alive?) as runc."""
     value = text.strip()
     if value.isdigit():
         sig = int(value)
-        if 0 < sig <= SIGRTMAX:
+        if 0 <= sig <= SIGRTMAX:
             return sig
         raise PyruncError(f"invalid signal: {text}")
     name = value.upper()

@@ -58,16 +58,21 @@ def container_processes(container: Container) -> list[tuple[int, str]]:
 def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
     lock, container = store.lock(container_id, exclusive=False)
     with lock:
-        if container.status == "stopped":
+        stopped = container.status == "stopped"
+        if stopped and not all_processes:
             raise StateError("container not running")
         start_time = container.runtime.get("init_start_time", "")
         if all_processes:
             from pyrunc.cgroups.manager import from_runtime
 
+            # a stopped init may leave processes in the cgroup (a pid namespace shared with a
+            # pod's other containers, or the host's): --all still reaches them, as runc does
             cgroups = from_runtime(container.runtime)
             if cgroups is not None:
                 cgroups.signal_all(sig)
                 return
+            if stopped:
+                return  # nothing can be told apart as the container's any more: nothing to do
             # without a cgroup, only a pid namespace of its own tells the container's
             # processes apart; a shared one (even the host's) never gets more than the init
             if container.runtime.get("own_pid_ns"):
