@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pyrunc.errors import ConfigError
-
 CAPABILITIES: dict[str, int] = {
     name: number
     for number, name in enumerate(
@@ -26,19 +24,31 @@ def last_cap() -> int:
         return max(CAPABILITIES.values())
 
 
-def mask(names: tuple[str, ...] | list[str] | None, field: str, top: int) -> int:
-    """The bit mask of a list of CAP_* names; an unknown name is a config error.
+def mask(names: tuple[str, ...] | None, top: int, unknown: set[str] | None = None) -> int:
+    """The bit mask of a list of CAP_* names.
 
-    Names this kernel does not have (newer than `top`) are left out, as runc does.
+    A name this runtime or this kernel (newer than `top`) does not know is left out and added
+    to `unknown`, for one warning: runtime-spec 1.3.0 says such names MUST be logged and
+    SHOULD NOT fail, and runc and crun skip them.
     """
     bits = 0
-    for i, name in enumerate(names or ()):
-        number = CAPABILITIES.get(name.upper().removeprefix("CAP_"))
-        if number is None or not name.upper().startswith("CAP_"):
-            raise ConfigError(f"config.json: {field}[{i}]: unknown capability {name!r}")
-        if number <= top:
-            bits |= 1 << number
+    for name in names or ():
+        number = CAPABILITIES.get(name.removeprefix("CAP_")) if name.startswith("CAP_") else None
+        if number is None or number > top:
+            if unknown is not None:
+                unknown.add(name)
+            continue
+        bits |= 1 << number
     return bits
+
+
+def warn_unknown(unknown: set[str]) -> None:
+    """runc's warning for the names `mask` skipped."""
+    if unknown:
+        from pyrunc.log import get_logger
+
+        listing = " ".join(sorted(unknown))
+        get_logger().warning(f"ignoring unknown or unavailable capabilities: [{listing}]")
 
 
 def names_of(bits: int) -> list[str]:

@@ -71,11 +71,13 @@ def identity_ops(process: object, top: int) -> list[Op]:
     caps = process.capabilities
     out: list[Op] = []
     if caps is not None:
-        bounding = capabilities.mask(caps.bounding, "process.capabilities.bounding", top)
-        effective = capabilities.mask(caps.effective, "process.capabilities.effective", top)
-        permitted = capabilities.mask(caps.permitted, "process.capabilities.permitted", top)
-        inheritable = capabilities.mask(caps.inheritable, "process.capabilities.inheritable", top)
-        ambient = capabilities.mask(caps.ambient, "process.capabilities.ambient", top)
+        unknown: set[str] = set()
+        sets = [
+            capabilities.mask(getattr(caps, kind), top, unknown)
+            for kind in ("bounding", "effective", "permitted", "inheritable", "ambient")
+        ]
+        bounding, effective, permitted, inheritable, ambient = sets
+        capabilities.warn_unknown(unknown)
     else:
         bounding = effective = permitted = inheritable = ambient = 0
     if ambient & ~(permitted & inheritable):

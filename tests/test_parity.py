@@ -127,3 +127,30 @@ def test_kill_all_reaches_leftovers_of_stopped_container(rt: Runtime, bundle: Bu
     assert not pid_alive(leftover)
     rt.ok("kill", "--all", cid, "0")
     rt.ok("delete", cid)
+
+
+# --- capabilities ------------------------------------------------------------------------
+
+
+def cap_eff(rt: Runtime, cid: str, *exec_args: str) -> tuple[int, str]:
+    proc = rt.ok("exec", *exec_args, cid, "sh", "-c", "grep CapEff /proc/self/status")
+    return int(proc.stdout.split()[1], 16), proc.stderr
+
+
+def test_unknown_capabilities_warn_and_are_skipped(rt: Runtime, bundle: Bundle) -> None:
+    """runtime-spec 1.3.0: an unknown capability MUST be logged as a warning and SHOULD NOT
+    fail; runc warns naming it and skips it, in the config and in `exec --cap`."""
+    caps = bundle.process["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = ["CAP_KILL", "CAP_NO_SUCH_ONE", "CAP_CHOWN"]
+    bundle.set_args("sleep", "1000")
+    cid = new_id("pc")
+    created = rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    assert "CAP_NO_SUCH_ONE" in created.stderr and "warn" in created.stderr
+    eff, err = cap_eff(rt, cid)
+    assert eff == (1 << 5) | (1 << 0)  # KILL, CHOWN
+    assert "CAP_NO_SUCH_ONE" in err
+    eff, err = cap_eff(rt, cid, "--cap", "CAP_NET_RAW", "--cap", "CAP_NOT_EITHER")
+    assert eff == (1 << 5) | (1 << 0) | (1 << 13)
+    assert "CAP_NOT_EITHER" in err and "warn" in err
+    rt.ok("kill", cid, "KILL")
