@@ -253,6 +253,34 @@ def test_pids_zero_is_a_limit() -> None:
         plan({"pids": {"limit": -2}}, v1())
 
 
+def test_zero_means_unset_as_runc() -> None:
+    """runc 1.1.5 (libcontainer/cgroups/fs and fs2) leaves a resource alone when its value is 0
+    (docker 20.10 sends blockIO.weight 0 for "unset"); pids.limit 0 stays a limit (the spec)."""
+    doc = {
+        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernelTCP": 0,
+                   "disableOOMKiller": False},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimePeriod": 0,
+                "realtimeRuntime": 0, "cpus": "", "mems": ""},
+        "blockIO": {"weight": 0, "leafWeight": 0,
+                    "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]},
+        "network": {"classID": 0},
+    }
+    assert plan(doc, v1()) == []
+    v2_doc = {k: v for k, v in doc.items() if k != "network"}
+    assert plan(v2_doc, v2()) == []
+
+
+def test_v1_unlimited_memory_lifts_swap_first() -> None:
+    """`update --memory -1` alone: runc sets memsw to -1 too, first (else the kernel refuses a
+    memory limit above the memsw one with EINVAL)."""
+    writes = plan({"memory": {"limit": -1}}, v1(**{"memory.memsw.limit_in_bytes": "1048576"}))
+    assert files(writes) == [("memory.memsw.limit_in_bytes", "-1"),
+                             ("memory.limit_in_bytes", "-1")]
+    no_memsw = FakeHost("v1", {**V1_FILES, "memory": V1_FILES["memory"] - {
+        "memory.memsw.limit_in_bytes"}})
+    assert files(plan({"memory": {"limit": -1}}, no_memsw)) == [("memory.limit_in_bytes", "-1")]
+
+
 def test_absent_means_untouched() -> None:
     assert plan({}, v1()) == []
     assert plan({"memory": {}, "cpu": {}, "pids": {}}, v2()) == []

@@ -154,3 +154,105 @@ def test_unknown_capabilities_warn_and_are_skipped(rt: Runtime, bundle: Bundle) 
     assert eff == (1 << 5) | (1 << 0) | (1 << 13)
     assert "CAP_NOT_EITHER" in err and "warn" in err
     rt.ok("kill", cid, "KILL")
+
+
+# --- cgroup resources ----------------------------------------------------------------------
+
+V1 = Path("/sys/fs/cgroup")
+
+
+def v1_cgroup_file(rt: Runtime, cid: str, controller: str, name: str) -> str:
+    """A cgroup v1 file of the container's, found from its init's /proc/PID/cgroup."""
+    pid = rt.state(cid)["pid"]
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return (V1 / controllers / path.lstrip("/") / name).read_text().strip()
+    raise AssertionError(f"no {controller} cgroup for {cid}")
+
+
+def needs_v1(controller: str, name: str) -> None:
+    if not (V1 / controller / name).exists():
+        pytest.skip(f"this host has no cgroup v1 {controller} with {name}")
+
+
+def test_zero_resources_mean_unset(rt: Runtime, bundle: Bundle) -> None:
+    """docker 20.10 sends blockIO.weight 0 (and other zeros) for what its user did not set:
+    runc leaves those alone instead of writing 0."""
+    bundle.config["linux"]["resources"] = {
+        "blockIO": {"weight": 0, "leafWeight": 0},
+        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernelTCP": 0},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+        "network": {"classID": 0},
+    }
+    bundle.sh("echo ran")
+    proc = rt("run", "--bundle", bundle.path, new_id("pz"))
+    assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+
+
+def test_update_memory_unlimited_lifts_swap(rt: Runtime, bundle: Bundle) -> None:
+    """`update --memory -1` without --memory-swap on v1: runc lifts memsw first, else the
+    kernel refuses a memory limit above it (EINVAL)."""
+    needs_v1("memory", "memory.memsw.limit_in_bytes")
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20, "swap": 96 << 20}}
+    bundle.set_args("sleep", "1000")
+    cid = new_id("pm")
+    rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    assert v1_cgroup_file(rt, cid, "memory", "memory.memsw.limit_in_bytes") == str(96 << 20)
+    rt.ok("update", "--memory", "-1", cid)
+    unlimited = v1_cgroup_file(rt, cid, "memory", "memory.limit_in_bytes")
+    assert int(unlimited) > 1 << 60
+    assert v1_cgroup_file(rt, cid, "memory", "memory.memsw.limit_in_bytes") == unlimited
+    rt.ok("kill", cid, "KILL")
+
+
+@pytest.fixture
+def cpu_parent(rt: Runtime) -> Iterator[str]:
+    """A cgroup v1 cpu parent limited to half a CPU (quota 50000 per 100000), so that a
+    shorter period with the old quota exceeds it; removed at teardown in every hierarchy
+    (after `rt` deleted the containers)."""
+    del rt
+    needs_v1("cpu", "cpu.cfs_quota_us")
+    name = new_id("parb-cpu")
+    made = V1 / "cpu" / name
+    made.mkdir()
+    (made / "cpu.cfs_quota_us").write_text("50000")
+    yield name
+    for hierarchy in [*V1.iterdir(), V1]:
+        for sub in (hierarchy / name).glob("*") if (hierarchy / name).is_dir() else []:
+            if sub.is_dir():
+                sub.rmdir()
+        if (hierarchy / name).is_dir():
+            (hierarchy / name).rmdir()
+
+
+def test_update_cpu_period_retried_after_quota(
+    rt: Runtime, bundle: Bundle, cpu_parent: str
+) -> None:
+    """update --cpu-period 50000 --cpu-quota 25000 from quota 50000/period 100000 under a
+    parent of half a CPU: the period alone would mean a whole CPU (EINVAL); runc writes the
+    quota and then the period again."""
+    cid = new_id("pq")
+    bundle.config["linux"]["cgroupsPath"] = f"/{cpu_parent}/{cid}"
+    bundle.config["linux"]["resources"] = {"cpu": {"quota": 50000, "period": 100000}}
+    bundle.set_args("sleep", "1000")
+    rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    rt.ok("update", "--cpu-period", "50000", "--cpu-quota", "25000", cid)
+    assert v1_cgroup_file(rt, cid, "cpu", "cpu.cfs_period_us") == "50000"
+    assert v1_cgroup_file(rt, cid, "cpu", "cpu.cfs_quota_us") == "25000"
+    rt.ok("kill", cid, "KILL")
+    rt.wait_status(cid, "stopped")
+    rt.ok("delete", cid)
+
+
+def test_update_rdt_schemas_refused_without_resctrl(rt: Runtime, bundle: Bundle) -> None:
+    if Path("/sys/fs/resctrl/schemata").exists():
+        pytest.skip("this host has resctrl")
+    bundle.set_args("sleep", "1000")
+    cid = new_id("pr")
+    rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    for flag, what in (("--l3-cache-schema", "l3 cache schema is not enabled"),
+                       ("--mem-bw-schema", "memory bandwidth schema is not enabled")):
+        proc = rt("update", flag, "L3:0=f", cid)
+        assert proc.returncode == 1 and what in proc.stderr, proc.stderr
+    rt.ok("kill", cid, "KILL")

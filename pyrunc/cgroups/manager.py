@@ -26,7 +26,7 @@ from pyrunc.errors import CgroupError
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
 if TYPE_CHECKING:
     from pyrunc.cgroups.layout import Hierarchy, Layout
-    from pyrunc.cgroups.resources import Plan
+    from pyrunc.cgroups.resources import Plan, Write
 
 UNIFIED = ""
 OWN_TREE = "/pyrunc"  # paths.DEFAULT_PARENT: the default parent, pyrunc's own
@@ -52,6 +52,10 @@ def _write(path: str, value: str) -> None:
 
 def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
+
+
+class _Deferred(Exception):
+    """A `retry` write refused with EINVAL: to be tried again after the next one."""
 
 
 class Cgroups:
@@ -205,6 +209,18 @@ class Cgroups:
     def host(self, layout: Layout) -> CgroupHost:
         return CgroupHost(self, layout)
 
+    def _write(self, w: Write, deferrable: bool = False) -> None:
+        d = self.dir(UNIFIED) if w.v2 else self.dir_for(w.controller)
+        if d is None:
+            raise CgroupError(f"{w.field}: no {w.controller} cgroup for this container")
+        target = os.path.join(d, w.file)
+        try:
+            _write(target, w.value)
+        except OSError as e:
+            if deferrable and w.retry and e.errno == errno.EINVAL:
+                raise _Deferred() from None
+            raise CgroupError(f"{w.field}: write {w.value!r} to {target}: {_reason(e)}") from None
+
     def apply(self, plan: Plan) -> None:
         """Write a `resources.Plan` (validated already); the v2 device rules become eBPF."""
         unified_controllers = sorted(
@@ -212,17 +228,17 @@ class Cgroups:
         )
         if unified_controllers and self.layout == "hybrid":
             self.enable_v2(unified_controllers)
+        deferred: list[Write] = []
         for w in plan.writes:
-            d = self.dir(UNIFIED) if w.v2 else self.dir_for(w.controller)
-            if d is None:
-                raise CgroupError(f"{w.field}: no {w.controller} cgroup for this container")
-            target = os.path.join(d, w.file)
             try:
-                _write(target, w.value)
-            except OSError as e:
-                raise CgroupError(
-                    f"{w.field}: write {w.value!r} to {target}: {_reason(e)}"
-                ) from None
+                self._write(w, deferrable=True)
+            except _Deferred:
+                deferred.append(w)
+                continue
+            while deferred:
+                self._write(deferred.pop(0))
+        for w in deferred:
+            self._write(w)
         if plan.device_rules is not None:
             from pyrunc.cgroups import bpf, devices
 

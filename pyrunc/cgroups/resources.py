@@ -42,16 +42,19 @@ UNLIMITED = 2**63 - 1
 
 class Write:
     """Write `value` to `file` of `controller`'s directory (the cgroup2 one when `v2`); `field`
-    is the JSON path, for error messages."""
+    is the JSON path, for error messages. A `retry` write refused with EINVAL is tried again
+    after the next write (runc's cfs period, refused until the new quota is in)."""
 
-    __slots__ = ("controller", "file", "value", "field", "v2")
+    __slots__ = ("controller", "file", "value", "field", "v2", "retry")
 
-    def __init__(self, controller: str, file: str, value: str, field: str, v2: bool = False):
+    def __init__(self, controller: str, file: str, value: str, field: str, v2: bool = False,
+                 retry: bool = False):
         self.controller = controller
         self.file = file
         self.value = value
         self.field = field
         self.v2 = v2
+        self.retry = retry
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Write) and all(
@@ -118,6 +121,17 @@ def _max(value: int) -> str:
     return "max" if value == -1 else str(value)
 
 
+def _unset_zero(value: int | None) -> int | None:
+    """None for 0: runc's cgroup code (fs and fs2) leaves a resource alone when its value is
+    zero (memory limits, weights, classID, shares, periods), and docker sends 0 for unset."""
+    return None if value == 0 else value
+
+
+def _swappiness(value: int | None) -> int | None:
+    """None for an unset swappiness: absent, -1, or -1 sent as a uint64 (runc skips both)."""
+    return None if value is None or value in (-1, 2**64 - 1) else value
+
+
 def _parse_int(text: str | None) -> int | None:
     if text is None:
         return None
@@ -166,9 +180,12 @@ class _Planner:
             if value is not None and value < -1:
                 json = "kernelTCP" if name == "kernel_tcp" else name
                 raise CgroupError(f"{f}.{json}: must be -1 (unlimited) or a byte count")
-        limit, swap = m.limit, m.swap
-        if swap == 0:
-            swap = None  # runc's "unset"
+        # zero means "leave it" for the limits, as in runc's cgroup code (docker 20.10 sends
+        # zeros for what its user did not set)
+        limit, swap = _unset_zero(m.limit), _unset_zero(m.swap)
+        if limit == -1 and swap is None and not self.v2 and self.host.has_file(
+                "memory", "memory.memsw.limit_in_bytes"):
+            swap = -1  # runc: unlimited memory lifts the swap limit too (else EINVAL on v1)
         if m.check_before_update and self.update and limit is not None and limit != -1:
             self.need("memory", f"{f}.limit")
             usage = _parse_int(self.host.read(
@@ -210,13 +227,13 @@ class _Planner:
             self.add("memory", "memory.limit_in_bytes", limit, f"{f}.limit")
         if swap is not None and not swap_first:
             self.add("memory", *swap_write)
-        if m.reservation is not None:
+        if _unset_zero(m.reservation) is not None:
             self.add("memory", "memory.soft_limit_in_bytes", m.reservation, f"{f}.reservation")
-        if m.kernel_tcp is not None:
+        if _unset_zero(m.kernel_tcp) is not None:
             self.add("memory", "memory.kmem.tcp.limit_in_bytes", m.kernel_tcp, f"{f}.kernelTCP")
-        if m.swappiness is not None:
+        if _swappiness(m.swappiness) is not None:
             self.add("memory", "memory.swappiness", m.swappiness, f"{f}.swappiness")
-        if m.disable_oom_killer is not None:
+        if m.disable_oom_killer:
             self.add("memory", "memory.oom_control", int(m.disable_oom_killer),
                      f"{f}.disableOOMKiller")
         if m.use_hierarchy is not None:
@@ -231,12 +248,12 @@ class _Planner:
                 current = _parse_int(self.host.read("memory", "memory.max"))
                 base = None if current in (None, UNLIMITED) else current
             self.add("memory", "memory.swap.max", swap_v2(swap, base, f"{f}.swap"), f"{f}.swap")
-        if m.reservation is not None:
+        if _unset_zero(m.reservation) is not None:
             self.add("memory", "memory.low", _max(m.reservation), f"{f}.reservation")
         unsupported = []
-        if m.kernel_tcp is not None and m.kernel_tcp != -1:
+        if _unset_zero(m.kernel_tcp) not in (None, -1):
             unsupported.append(("kernelTCP", "has no kernel TCP memory limit"))
-        if m.swappiness is not None:
+        if _swappiness(m.swappiness) is not None:
             unsupported.append(("swappiness", "has no per-cgroup swappiness"))
         if m.disable_oom_killer:
             unsupported.append(("disableOOMKiller", "cannot disable the OOM killer"))
@@ -267,6 +284,9 @@ class _Planner:
             self.add("cpu", "cpu.shares", c.shares, f"{f}.shares")
         if c.period is not None and c.period != 0:
             self.add("cpu", "cpu.cfs_period_us", c.period, f"{f}.period")
+            # a shorter period may exceed the parent's quota with the old quota: the kernel
+            # says EINVAL, and runc tries again once the new quota is written
+            self.plan.writes[-1].retry = c.quota not in (None, 0)
         if c.quota is not None and c.quota != 0:
             self.add("cpu", "cpu.cfs_quota_us", c.quota, f"{f}.quota")
         if c.burst is not None:
@@ -315,7 +335,7 @@ class _Planner:
     def block_io(self, b: LinuxBlockIO) -> None:
         f = f"{PREFIX}.blockIO"
         ctrl = "io" if self.v2 else "blkio"
-        if b.weight is not None:
+        if _unset_zero(b.weight) is not None:
             self.need(ctrl, f"{f}.weight")
             if self.v2:
                 name = self.first_file(ctrl, ("io.bfq.weight", "io.weight"))
@@ -326,14 +346,14 @@ class _Planner:
             if name is None:
                 raise CgroupError(f"{f}.weight: this host's {ctrl} controller has no weight file")
             self.add(ctrl, name, value, f"{f}.weight")
-        if b.leaf_weight is not None:
+        if _unset_zero(b.leaf_weight) is not None:
             if self.v2:
                 raise CgroupError(f"{f}.leafWeight: cgroup v2 has no leaf weights")
             self.add(ctrl, "blkio.leaf_weight", b.leaf_weight, f"{f}.leafWeight",
                      f"this host's {ctrl} controller has no leaf_weight file")
         for i, wd in enumerate(b.weight_device or ()):
             field = f"{f}.weightDevice[{i}]"
-            if wd.weight is not None:
+            if _unset_zero(wd.weight) is not None:
                 self.need(ctrl, field)
                 if self.v2:
                     name = self.first_file(ctrl, ("io.bfq.weight", "io.weight"))
@@ -347,7 +367,7 @@ class _Planner:
                         f"{field}.weight: this host's {ctrl} controller has no weight_device file"
                     )
                 self.add(ctrl, name, f"{wd.major}:{wd.minor} {w}", f"{field}.weight")
-            if wd.leaf_weight is not None:
+            if _unset_zero(wd.leaf_weight) is not None:
                 if self.v2:
                     raise CgroupError(f"{field}.leafWeight: cgroup v2 has no leaf weights")
                 self.add(ctrl, "blkio.leaf_weight_device",
@@ -384,9 +404,9 @@ class _Planner:
 
     def network(self, n: LinuxNetwork) -> None:
         f = f"{PREFIX}.network"
-        if self.v2 and (n.class_id is not None or n.priorities):
+        if self.v2 and (_unset_zero(n.class_id) is not None or n.priorities):
             raise CgroupError(f"{f}: cgroup v2 has no net_cls or net_prio controller")
-        if n.class_id is not None:
+        if _unset_zero(n.class_id) is not None:
             self.add("net_cls", "net_cls.classid", n.class_id, f"{f}.classID")
         for i, p in enumerate(n.priorities or ()):
             self.add("net_prio", "net_prio.ifpriomap", f"{p.name} {p.priority}",

@@ -62,8 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for option, _section, _field, _parse, text in FLAGS:
         names = [option, "--cpu-share"] if option == "--cpu-shares" else [option]
         p.add_argument(*names, dest=option[2:].replace("-", "_"), help=text)
-    p.add_argument("--l3-cache-schema", help=argparse.SUPPRESS)
-    p.add_argument("--mem-bw-schema", help=argparse.SUPPRESS)
+    p.add_argument("--l3-cache-schema", help="the string of Intel RDT/CAT L3 cache schema")
+    p.add_argument("--mem-bw-schema", help="the string of Intel RDT/MBA memory bandwidth schema")
     p.add_argument("id", metavar="ID")
 
 
@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     from pyrunc.lifecycle.update import update
     from pyrunc.state import StateStore
 
+    if args.l3_cache_schema or args.mem_bw_schema:
+        # pyrunc has no intelRdt support: refused as runc refuses them on a host without it
+        kind = "CAT: l3 cache" if args.l3_cache_schema else "MBA: memory bandwidth"
+        raise PyruncError(f"Intel RDT/{kind} schema is not enabled")
     if args.resources:
         source = "stdin" if args.resources == "-" else args.resources
         try:
@@ -91,8 +95,6 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise PyruncError(f"read {source}: {(e.strerror or str(e)).lower()}") from None
     else:
-        if args.l3_cache_schema or args.mem_bw_schema:
-            raise PyruncError("intelRdt is not supported by pyrunc")
         data = document_from_flags(args)
         source = "update flags"
     update(StateStore(args.root), args.id, data, source)
