@@ -422,7 +422,7 @@ RUNC_LIST = ["c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0
 
 
 def test_podman_rules_keep_the_defaults() -> None:
-    rules = dev.container_rules([{"allow": False, "access": "rwm"}], [])
+    rules = dev.container_rules([{"allow": False, "access": "rwm"}])
     writes = dev.v1_writes(rules)
     assert writes[:2] == [("devices.deny", "a"), ("devices.deny", "a")]
     assert [line for _, line in writes[2:]] == RUNC_LIST
@@ -430,17 +430,18 @@ def test_podman_rules_keep_the_defaults() -> None:
     assert emu.list() == RUNC_LIST  # what runc 1.1.5 leaves in devices.list
 
 
-def test_linux_devices_allowed_and_explicit_denies_win() -> None:
-    linux_devices = [{"type": "c", "path": "/dev/foo", "major": 1, "minor": 3},
-                     {"type": "b", "path": "/dev/sdz", "major": 8, "minor": 99},
-                     {"type": "p", "path": "/dev/fifo"}]
+def test_only_resources_and_defaults_allow_and_explicit_denies_win() -> None:
+    """S13: nothing but linux.resources.devices and the defaults allows a device (a node of
+    linux.devices, say b 8:99, is not an input here at all)."""
     rules = dev.container_rules(
         [{"allow": False, "access": "rwm"}, {"allow": False, "type": "c", "major": 1, "minor": 3,
-                                             "access": "w"}],
-        linux_devices,
+                                             "access": "w"},
+         {"allow": True, "type": "b", "major": 8, "minor": 98, "access": "r"}],
     )
     emu = dev.Emulator().apply_all([dev.Rule(False, "a")] + rules)
-    assert emu.allows("b", 8, 99, "rw")
+    assert not emu.allows("b", 8, 99, "r")
+    assert emu.allows("b", 8, 98, "r")
+    assert not emu.allows("b", 8, 98, "w")
     assert not emu.allows("c", 1, 3, "w")
     assert emu.allows("c", 1, 3, "r")
     assert not emu.allows("b", 8, 0, "r")

@@ -1352,3 +1352,52 @@ def test_s10_load_config_on_many_mutations(busybox_bundle: Path) -> None:
                 assert "\n" not in message and len(message) < 2000, message
 
     check()
+
+
+# --- S11-S14: the attacks of issue 12 -----------------------------------------------------
+# Each of these worked against pyrunc before the fix (it says so in the commit that added it).
+
+
+@pytest.fixture
+def loop_device(tmp_path: Path) -> Any:
+    """A loop block device over a small file of known content: (path, major, minor)."""
+    backing = tmp_path / "loop-backing"
+    backing.write_bytes(b"LOOP-DEVICE-CONTENT\n" + b"root:x:0:0:root:/from-a-device:/bin/sh\n"
+                        + b"\0" * (1 << 16))
+    proc = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True,
+                          text=True, timeout=30)
+    if proc.returncode != 0:
+        pytest.skip(f"no loop device: {proc.stderr.strip()}")
+    path = proc.stdout.strip()
+    st = os.stat(path)
+    try:
+        yield path, os.major(st.st_rdev), os.minor(st.st_rdev)
+    finally:
+        subprocess.run(["losetup", "-d", path], capture_output=True, timeout=30)
+
+
+@pytest.mark.parametrize("resources", ["deny-all", "read-only"])
+def test_s13_linux_devices_never_widen_the_device_cgroup(
+    bundle: Bundle, pyrunc: Pyrunc, loop_device: Any, resources: str
+) -> None:
+    """Issue 12.2: a block device listed in linux.devices while linux.resources.devices denies
+    it (or allows only `r`): the node exists, access is what the resources say."""
+    from conftest import new_id
+
+    _path, major, minor = loop_device
+    bundle.config["linux"]["devices"] = [
+        {"path": "/dev/xblk", "type": "b", "major": major, "minor": minor, "fileMode": 0o666}]
+    rules: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+    if resources == "read-only":
+        rules.append({"allow": True, "type": "b", "major": major, "minor": minor, "access": "r"})
+    bundle.config["linux"]["resources"] = {"devices": rules}
+    bundle.sh("ls -l /dev/xblk >/dev/null && echo NODE; head -c 19 /dev/xblk; echo; "
+              "(exec 3<>/dev/xblk) 2>/dev/null && echo OPENED-FOR-WRITING; true")
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert proc.returncode == 0, proc.stderr
+    assert "NODE" in proc.stdout
+    assert "OPENED-FOR-WRITING" not in proc.stdout
+    if resources == "deny-all":
+        assert "LOOP-DEVICE-CONTENT" not in proc.stdout
+    else:
+        assert "LOOP-DEVICE-CONTENT" in proc.stdout

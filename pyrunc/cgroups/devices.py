@@ -5,10 +5,14 @@ The final list, applied in order from a deny-all start (as runc):
 
 1. the rules of `linux.resources.devices`, in their order (so `devices.list` shows them first,
    as crun does);
-2. runc's default allowances (below) and one `rwm` allowance per `linux.devices` entry, so that
-   podman's `[{"allow": false, "access": "rwm"}]` keeps /dev/null & co usable;
+2. runc's default allowances (below), so that podman's `[{"allow": false, "access": "rwm"}]`
+   keeps /dev/null & co usable;
 3. the deny rules that came after the last deny-all rule, once more, so an explicit deny still
    wins over a default (runc appends its defaults last, where nothing can override them).
+
+`linux.devices` is not an input (S13): it creates nodes, and access to them is what the rules
+above say, as in runc and crun. A client that wants a node usable lists it in
+`linux.resources.devices` too (podman and docker do).
 
 v2 has no devices controller: the same list is reduced to what the v1 kernel code would hold (a
 default plus exceptions, `Emulator`) and compiled to a BPF_PROG_TYPE_CGROUP_DEVICE program that
@@ -97,20 +101,7 @@ def from_spec(rule: object) -> Rule:
     )
 
 
-def node_rules(devices: Iterable[object]) -> list[Rule]:
-    """`rwm` allowances for the nodes of `linux.devices` (FIFOs are not device-controlled)."""
-    out = []
-    for dev in devices:
-        kind = str(_field(dev, "type"))
-        if kind == "p":
-            continue
-        out.append(Rule(True, "b" if kind == "b" else "c", int(_field(dev, "major", 0) or 0),
-                        int(_field(dev, "minor", 0) or 0), "rwm"))
-    return out
-
-
-def container_rules(resource_rules: Iterable[object], linux_devices: Iterable[object] = ()
-                    ) -> list[Rule]:
+def container_rules(resource_rules: Iterable[object]) -> list[Rule]:
     """The ordered rules for a container (see the module docstring), after the deny-all start."""
     user = [r if isinstance(r, Rule) else from_spec(r) for r in resource_rules]
     cut = 0
@@ -119,7 +110,7 @@ def container_rules(resource_rules: Iterable[object], linux_devices: Iterable[ob
             cut = i + 1
     defaults = [Rule(True, t, ma, mi, acc) for t, ma, mi, acc in DEFAULT_ALLOWED]
     denies = [r for r in user[cut:] if not r.allow]
-    return user + defaults + node_rules(linux_devices) + denies
+    return user + defaults + denies
 
 
 def v1_writes(rules: Iterable[Rule]) -> list[tuple[str, str]]:

@@ -450,11 +450,10 @@ class _Planner:
             self.plan.writes.append(Write("devices", name, line, f"{PREFIX}.devices"))
 
 
-def plan(resources: LinuxResources | None, host: Host, *, linux_devices: Iterable[object] = (),
-         update: bool = False) -> Plan:
+def plan(resources: LinuxResources | None, host: Host, *, update: bool = False) -> Plan:
     """The writes for `resources` (a LinuxResources) on `host`. On create (not `update`) the
-    device list is always set up (deny-all, runc's defaults, `linux.devices`, the rules); an
-    update leaves devices alone, as runc does."""
+    device list is always set up (deny-all, the rules, runc's defaults; never `linux.devices`,
+    S13); an update leaves devices alone, as runc does."""
     p = _Planner(host, update)
     r = resources
     if r is not None:
@@ -473,7 +472,7 @@ def plan(resources: LinuxResources | None, host: Host, *, linux_devices: Iterabl
         if r.rdma:
             p.rdma(r.rdma)
     if not update:
-        rules = dev.container_rules(r.devices if r is not None else (), linux_devices)
+        rules = dev.container_rules(r.devices if r is not None else ())
         p.devices(rules)
     if r is not None and r.unified:
         p.unified(r.unified)  # last: a v2 key may deliberately override a converted value

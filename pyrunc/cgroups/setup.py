@@ -32,7 +32,7 @@ def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
     runtime["cgroup"] = record
     cg = Cgroups.create(lay, path, record)
     cg.check_usable()
-    plan = resources.plan(linux.resources, cg.host(lay), linux_devices=linux.devices or ())
+    plan = resources.plan(linux.resources, cg.host(lay))
     if plan.warnings:
         from pyrunc.log import get_logger
 
