@@ -332,13 +332,14 @@ cdef extern from *:
         return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
     }
 
-    static int pyrunc_open_exec(const char *path) {
+    static int pyrunc_open_exec(const char *path, int host_side) {
         /* the executable, refusing /proc magic links such as /proc/self/exe: executing the
-           runtime's own binary is how CVE-2019-5736 began (S1) */
+           runtime's own binary is how CVE-2019-5736 began (S1). A hook run on the host side
+           (never in the container) may name one: dockerd's prestart hook is /proc/PID/exe */
         struct open_how how;
         memset(&how, 0, sizeof(how));
         how.flags = O_PATH | O_CLOEXEC;
-        how.resolve = RESOLVE_NO_MAGICLINKS;
+        how.resolve = host_side ? 0 : RESOLVE_NO_MAGICLINKS;
         return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
     }
 
@@ -479,7 +480,7 @@ cdef extern from *:
                              int recursive, int userns) nogil
     int pyrunc_open_tree_clone(const char *path, int recursive) nogil
     int pyrunc_move_mount(int from_fd, int to_fd) nogil
-    int pyrunc_open_exec(const char *path) nogil
+    int pyrunc_open_exec(const char *path, int host_side) nogil
     int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) nogil
     int ELOOP
     unsigned long long SECCOMP_FILTER_FLAG_NEW_LISTENER
@@ -578,7 +579,7 @@ cdef enum:
     OP_CAPSET = 21        # a=effective b=permitted c=inheritable d=ambient e=last cap
     OP_UMASK = 22         # a
     OP_CHDIR = 23         # s1
-    OP_FIND_EXEC = 24     # s1=name s2=PATH
+    OP_FIND_EXEC = 24     # s1=name s2=PATH a=host side (a hook outside the container: magic links allowed)
     OP_READY = 25         # tell the parent the init is ready, wait for its go-ahead
     OP_WAIT_START = 26    # a=O_PATH fd of the exec fifo
     OP_CLOEXEC_FROM = 27  # a=first fd to mark close-on-exec
@@ -1018,9 +1019,9 @@ cdef int do_setuser(Op *op) noexcept nogil:
     return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
 
 
-cdef void open_exec(Ctx *ctx, const char *name) noexcept nogil:
+cdef void open_exec(Ctx *ctx, const char *name, int host_side) noexcept nogil:
     cdef char msg[MSG_MAX]
-    ctx.exec_fd = pyrunc_open_exec(ctx.exec_path)
+    ctx.exec_fd = pyrunc_open_exec(ctx.exec_path, host_side)
     if ctx.exec_fd < 0 and (errno == EPERM or errno == ENOSYS):
         return  # openat2 refused by a seccomp filter: execve by path (the exe is sealed)
     if ctx.exec_fd < 0:
@@ -1044,7 +1045,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         r = pyrunc_is_executable_file(name)
         if r == 1:
             snprintf(ctx.exec_path, PATH_MAX, "%s", name)
-            open_exec(ctx, name)
+            open_exec(ctx, name, <int>op.a)
             return
         if r < 0:
             snprintf(msg, MSG_MAX, "exec: \"%s\": stat %s", name, name)
@@ -1065,7 +1066,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
                 snprintf(msg, MSG_MAX, "exec: \"%s\": cannot run executable found relative to "
                          "current directory", name)
                 child_fail(ctx, msg, 0)
-            open_exec(ctx, name)
+            open_exec(ctx, name, <int>op.a)
             return
         if end == NULL:
             break

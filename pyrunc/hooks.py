@@ -114,7 +114,8 @@ def _run_one(hook: dict, payload: bytes, in_pid: int) -> tuple[int, bytes]:
             op(ops.DUP2, "stdout", out_w, 1),
             op(ops.DUP2, "stderr", out_w, 2),
             op(ops.CLOEXEC_FROM, "close file descriptors", 3),
-            op(ops.FIND_EXEC, "find hook", s=(path, None)),
+            # a hook outside the container may be a /proc/PID/exe (dockerd's prestart hook)
+            op(ops.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
             op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or []),
         ]
         pid, sock = _fast.spawn(plan, 0, pid_ns)

@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 # the containers-common files as Debian 12 packages them
 # podman (brings conmon), netavark and iptables (the bridge network backend podman 4 prefers and
 # its firewall tool: Debian's podman pulls in neither), containerd (ctr and the runc v2 shim) and
-# umoci (builds the OCI image containerd imports): tests/test_podman.py, tests/test_containerd.py
+# umoci (builds the OCI image containerd imports): tests/test_podman.py, tests/test_containerd.py;
+# docker.io (dockerd 20.10 and its client): tests/test_docker.py
 packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps
-          golang-github-containers-common podman netavark iptables containerd umoci)
+          golang-github-containers-common podman netavark iptables containerd umoci docker.io)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -256,3 +256,23 @@ def test_update_rdt_schemas_refused_without_resctrl(rt: Runtime, bundle: Bundle)
         proc = rt("update", flag, "L3:0=f", cid)
         assert proc.returncode == 1 and what in proc.stderr, proc.stderr
     rt.ok("kill", cid, "KILL")
+
+
+# --- hooks -------------------------------------------------------------------------------
+
+
+def test_host_hook_through_proc_exe(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    """dockerd's prestart hook is /proc/<dockerd's pid>/exe: a hook that runs on the host side
+    may be a /proc magic link (only what runs in the container may not, S1)."""
+    host_proc = subprocess.Popen(["/bin/busybox", "sleep", "100"])
+    try:
+        marker = tmp_path / f"hook-ran-{rt.name}"
+        bundle.config["hooks"] = {"prestart": [
+            {"path": f"/proc/{host_proc.pid}/exe", "args": ["touch", str(marker)]}]}
+        bundle.sh("echo ran")
+        proc = rt("run", "--bundle", bundle.path, new_id("ph"))
+        assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+        assert marker.exists()
+    finally:
+        host_proc.kill()
+        host_proc.wait()
