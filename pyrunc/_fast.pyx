@@ -444,6 +444,149 @@ cdef extern from *:
         return -1;
     }
 
+    struct pyrunc_dirent64 {
+        unsigned long long d_ino;
+        long long d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+    };
+    static char pyrunc_copy_buf[65536];
+
+    static int pyrunc_copy_file(int srcdir, int dstdir, const char *name, const struct stat *st) {
+        int in, out, ret = 0, e;
+        ssize_t n, w;
+        char *p;
+        in = openat(srcdir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (in < 0) return -1;
+        out = openat(dstdir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     st->st_mode & 07777);
+        if (out < 0) { e = errno; close(in); errno = e; return -1; }
+        for (;;) {
+            n = read(in, pyrunc_copy_buf, sizeof(pyrunc_copy_buf));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) { if (n < 0) ret = -1; break; }
+            p = pyrunc_copy_buf;
+            while (n > 0) {
+                w = write(out, p, (size_t)n);
+                if (w < 0) { if (errno == EINTR) continue; ret = -1; break; }
+                p += w; n -= w;
+            }
+            if (ret < 0) break;
+        }
+        if (ret == 0 && (fchown(out, st->st_uid, st->st_gid) < 0 ||
+                         fchmod(out, st->st_mode & 07777) < 0))
+            ret = -1;
+        e = errno; close(in); close(out); errno = e;
+        return ret;
+    }
+
+    static int pyrunc_copy_tree(int src, int dst, int depth) {
+        /* tmpcopyup: the content of the directory `src` into the (new, empty) `dst`: files,
+           directories, symlinks and device nodes with their modes and owners; no malloc, no
+           path outside the two fds */
+        char buf[4096], link[4096];
+        long n, off;
+        int dirfd, s2, d2, r, e;
+        struct stat st;
+        if (depth > 128) { errno = ELOOP; return -1; }
+        dirfd = openat(src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) return -1;
+        for (;;) {
+            n = syscall(SYS_getdents64, dirfd, buf, sizeof(buf));
+            if (n < 0) goto fail;
+            if (n == 0) break;
+            for (off = 0; off < n; ) {
+                struct pyrunc_dirent64 *d = (struct pyrunc_dirent64 *)(buf + off);
+                const char *name = d->d_name;
+                off += d->d_reclen;
+                if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) goto fail;
+                switch (st.st_mode & S_IFMT) {
+                case S_IFDIR:
+                    if (mkdirat(dst, name, 0700) < 0) goto fail;
+                    s2 = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                    if (s2 < 0) goto fail;
+                    d2 = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                    if (d2 < 0) { e = errno; close(s2); errno = e; goto fail; }
+                    r = pyrunc_copy_tree(s2, d2, depth + 1);
+                    if (r == 0 && (fchown(d2, st.st_uid, st.st_gid) < 0 ||
+                                   fchmod(d2, st.st_mode & 07777) < 0))
+                        r = -1;
+                    e = errno; close(s2); close(d2); errno = e;
+                    if (r < 0) goto fail;
+                    break;
+                case S_IFREG:
+                    if (pyrunc_copy_file(dirfd, dst, name, &st) < 0) goto fail;
+                    break;
+                case S_IFLNK:
+                    r = (int)readlinkat(dirfd, name, link, sizeof(link) - 1);
+                    if (r < 0) goto fail;
+                    link[r] = 0;
+                    if (symlinkat(link, dst, name) < 0 ||
+                        fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        goto fail;
+                    break;
+                case S_IFCHR: case S_IFBLK: case S_IFIFO:
+                    if (mknodat(dst, name, st.st_mode, st.st_rdev) < 0 ||
+                        fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                        fchmodat(dst, name, st.st_mode & 07777, 0) < 0)
+                        goto fail;
+                    break;
+                default:  /* sockets are not copied */
+                    break;
+                }
+            }
+        }
+        close(dirfd);
+        return 0;
+    fail:
+        e = errno; close(dirfd); errno = e;
+        return -1;
+    }
+
+    static int pyrunc_tmpfs_finish(int rootfd, const char *dest, int lower, int copyup) {
+        /* the new tmpfs at `dest` takes the mode of the directory `lower` it covers (runc) and,
+           with tmpcopyup, its content */
+        struct stat st;
+        int top, r = 0, e;
+        if (fstat(lower, &st) < 0) return -1;
+        top = pyrunc_open_in_root(rootfd, dest, O_RDONLY | O_DIRECTORY);
+        if (top < 0) return -1;
+        if (copyup) r = pyrunc_copy_tree(lower, top, 0);
+        if (r == 0) r = fchmod(top, st.st_mode & 07777);
+        e = errno; close(top); errno = e;
+        return r;
+    }
+
+    static int pyrunc_refused_option(const char *fstype, const char *data, char *out,
+                                     size_t outlen) {
+        /* after mount(2) said EINVAL: which option of `data` the filesystem refuses, tried one
+           by one with fsconfig on a context of its own (1: found, in `out`) */
+        char buf[4096];
+        char *opt, *next, *value;
+        int fs, r;
+        if (!fstype || !data || !*data || strlen(data) >= sizeof(buf)) return 0;
+        fs = (int)syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC);
+        if (fs < 0) return 0;
+        snprintf(buf, sizeof(buf), "%s", data);
+        for (opt = buf; opt; opt = next) {
+            next = strchr(opt, ',');
+            if (next) *next++ = 0;
+            if (!*opt) continue;
+            snprintf(out, outlen, "%s", opt);
+            value = strchr(opt, '=');
+            if (value) *value++ = 0;
+            if (value)
+                r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, opt, value, 0);
+            else
+                r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, opt, NULL, 0);
+            if (r < 0 && errno == EINVAL) { close(fs); return 1; }
+        }
+        close(fs);
+        return 0;
+    }
+
     static int pyrunc_join_session_keyring(const char *name) {
         /* KEYCTL_JOIN_SESSION_KEYRING: a keyring of the container's own, not the caller's */
         long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
@@ -473,6 +616,9 @@ cdef extern from *:
     void pyrunc_set_errno(int e) nogil
     void pyrunc_reset_signals() nogil
     int pyrunc_join_session_keyring(const char *name) nogil
+    int pyrunc_tmpfs_finish(int rootfd, const char *dest, int lower, int copyup) nogil
+    int pyrunc_refused_option(const char *fstype, const char *data, char *out,
+                              size_t outlen) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
     int pyrunc_pidfd_open(int pid) nogil
     int pyrunc_recv_fd(int sock, char *buf, int len, int *fd) nogil
@@ -600,6 +746,7 @@ cdef enum:
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
+    OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -786,7 +933,54 @@ cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
     fd = open_target(ctx, op.s2, <int>op.b)
     if fd < 0:
         return -1
-    return mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False)
+    if mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False) < 0:
+        name_refused_option(ctx, op)
+        return -1
+    return 0
+
+
+cdef void name_refused_option(Ctx *ctx, Op *op) noexcept nogil:
+    """A mount failed with EINVAL: when one of its data options is what the filesystem refuses,
+    the error names it (the kernel's EINVAL alone does not say which)."""
+    cdef char option[512]
+    cdef char msg[MSG_MAX]
+    if errno != 22 or op.s4 == NULL or op.s3 == NULL:
+        return
+    if pyrunc_refused_option(op.s3, op.s4, option, sizeof(option)):
+        snprintf(msg, MSG_MAX, "%s: option \"%s\" is not supported by %s", op.desc, option,
+                 op.s3)
+        child_fail(ctx, msg, 22)
+    pyrunc_set_errno(22)
+
+
+cdef int do_tmpfs(Ctx *ctx, Op *op) noexcept nogil:
+    """A tmpfs at a target inside the root; the directory it covers gives it its mode and, with
+    tmpcopyup, its content (read through an fd opened before the mount hides it)."""
+    cdef int lower, fd, saved
+    cdef char msg[MSG_MAX]
+    lower = pyrunc_open_in_root(ctx.rootfd, op.s2, O_PATH | O_DIRECTORY)
+    if lower < 0 and errno != ENOENT:
+        return -1
+    fd = open_target(ctx, op.s2, TGT_DIR)
+    if fd >= 0 and mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False) < 0:
+        name_refused_option(ctx, op)
+        fd = -1
+    if fd < 0:
+        saved = errno
+        if lower >= 0:
+            close(lower)
+        pyrunc_set_errno(saved)
+        return -1
+    if lower < 0:
+        return 0
+    if pyrunc_tmpfs_finish(ctx.rootfd, op.s2, lower, <int>op.b) < 0:
+        saved = errno
+        close(lower)
+        snprintf(msg, MSG_MAX, "%s: %s %s", op.desc,
+                 "copy the content of" if op.b else "set the mode of", op.s2)
+        child_fail(ctx, msg, saved)
+    close(lower)
+    return 0
 
 
 cdef int do_mount_setattr(Ctx *ctx, Op *op) noexcept nogil:
@@ -1267,6 +1461,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = -1 if ret < 0 else 0
         elif op.code == OP_MOUNT_SETATTR:
             ret = do_mount_setattr(&ctx, op)
+        elif op.code == OP_TMPFS:
+            ret = do_tmpfs(&ctx, op)
         elif op.code == OP_MOVE_MOUNT:
             ret = do_move_mount(&ctx, op)
         elif op.code == OP_CLOSE_OTHERS:

@@ -6,7 +6,7 @@ from pyrunc import SPEC_VERSION, __version__, seccomp
 from pyrunc.capabilities import CAPABILITIES
 from pyrunc.hooks import KINDS
 from pyrunc.namespaces import FLAGS
-from pyrunc.rootfs import FLAG_OPTIONS, PROPAGATION, RECURSIVE_OPTIONS
+from pyrunc.rootfs import EXTENSIONS, FLAG_OPTIONS, PROPAGATION, RECURSIVE_OPTIONS
 
 
 def features() -> dict:
@@ -15,7 +15,8 @@ def features() -> dict:
         "ociVersionMax": SPEC_VERSION,
         "hooks": list(KINDS),
         "mountOptions": sorted(
-            set(FLAG_OPTIONS) | set(PROPAGATION) | set(RECURSIVE_OPTIONS) | {"idmap", "ridmap"}
+            set(FLAG_OPTIONS) | set(PROPAGATION) | set(RECURSIVE_OPTIONS) | set(EXTENSIONS)
+            | {"idmap", "ridmap"}
         ),
         "linux": {
             "namespaces": sorted(FLAGS),

@@ -150,11 +150,15 @@ def compile_plan(
             emit(op(ops.MASK, f"mask {path}", s=(path,)))
         for path in linux.readonly_paths or ():
             emit(op(ops.READONLY, f"make {path} read-only", s=(path,)))
+        # read-only at last, once the console has its /dev/console (runc's finalizeRootfs)
+        finalize = rootfs.readonly_remount_ops(mounts)
         if spec.root.readonly:
-            emit(op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC))
+            finalize.append(
+                op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC)
+            )
 
         seccomp = seccomp_op(linux)
-        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp))
+        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp, finalize))
         if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
             emit(seccomp)  # the notify fd must reach the runtime before `create` returns
         emit(op(ops.READY, "report ready"))
@@ -191,13 +195,17 @@ def process_ops(
     keyring: str | None,
     preserve_fds: int,
     seccomp_op: Op | None = None,
+    finalize: list[Op] | None = None,
 ) -> list[Op]:
-    """From setsid to the executable lookup: shared by the init and by `exec`."""
+    """From setsid to the executable lookup: shared by the init and by `exec`.
+
+    `finalize` (the init's read-only remounts) comes right after the console is set up."""
     out = [op(ops.SETSID, "setsid")]
     if proc.terminal:
         size = proc.console_size
         out.append(op(ops.CONSOLE, "set up the console", console_fd,
                       size.height if size else 0, size.width if size else 0))
+    out += finalize or ()
     if keyring:
         out.append(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
     out += process.rlimit_ops(tuple(proc.rlimits or ()))

@@ -28,6 +28,7 @@ MS_BIND = 4096
 MS_MOVE = 8192
 MS_REC = 16384
 MS_SILENT = 32768
+MS_POSIXACL = 1 << 16
 MS_UNBINDABLE = 1 << 17
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
@@ -47,7 +48,8 @@ FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "sync": (False, MS_SYNCHRONOUS), "async": (True, MS_SYNCHRONOUS),
     "mand": (False, MS_MANDLOCK), "nomand": (True, MS_MANDLOCK),
     "dirsync": (False, MS_DIRSYNC),
-    "nosymfollow": (False, MS_NOSYMFOLLOW),
+    "nosymfollow": (False, MS_NOSYMFOLLOW), "symfollow": (True, MS_NOSYMFOLLOW),
+    "acl": (False, MS_POSIXACL), "noacl": (True, MS_POSIXACL),
     "noatime": (False, MS_NOATIME), "atime": (True, MS_NOATIME),
     "nodiratime": (False, MS_NODIRATIME), "diratime": (True, MS_NODIRATIME),
     "relatime": (False, MS_RELATIME), "norelatime": (True, MS_RELATIME),
@@ -111,20 +113,27 @@ DEV_SYMLINKS = (
 DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
+# options that are neither flags nor data: runtime extensions (runc's `features` lists them)
+EXTENSIONS = ("tmpcopyup",)
+
+
 class MountOptions:
     """A mount's options split into flags, propagation and the filesystem's data string."""
 
-    __slots__ = ("flags", "propagation", "data", "attr_set", "attr_clr", "idmap")
+    __slots__ = ("flags", "propagation", "data", "attr_set", "attr_clr", "idmap", "copyup")
 
     def __init__(self, options: tuple[str, ...] | list[str] | None) -> None:
         self.flags = 0
         self.propagation: list[int] = []
         self.attr_set = self.attr_clr = 0
         self.idmap = ""  # "idmap" or "ridmap"
+        self.copyup = False  # tmpcopyup: the directory's content is copied into the new tmpfs
         data: list[str] = []
         for option in options or ():
             if option in ("idmap", "ridmap"):
                 self.idmap = option
+            elif option == "tmpcopyup":
+                self.copyup = True
             elif option in RECURSIVE_OPTIONS:
                 set_bits, clear_bits = RECURSIVE_OPTIONS[option]
                 self.attr_set = (self.attr_set & ~clear_bits) | set_bits
@@ -226,20 +235,46 @@ def mount_ops(
                 out.append(
                     op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest))
                 )
+        elif m.type == "tmpfs":
+            # mounted read-write, remounted read-only at the end (readonly_remount_ops): the
+            # root of the new tmpfs takes the mode of the directory it covers, and /dev gets
+            # its nodes and submounts first (runc)
+            desc = f"mount tmpfs to {dest}"
+            out.append(op(ops.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup),
+                          s=(m.source or "tmpfs", dest, "tmpfs", opts.data)))
         else:
+            if opts.copyup:
+                raise ConfigError(f"config.json: {where}.options: tmpcopyup needs a tmpfs mount")
             if m.type in ("proc", "sysfs"):
                 # security.md: /proc and /sys never allow suid, exec or device files
                 opts.flags |= MS_NOSUID | MS_NOEXEC | MS_NODEV
+            flags = opts.flags & ~MS_RDONLY if dest == "/dev" else opts.flags
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"
             out.append(
-                op(ops.MOUNT, desc, opts.flags, ops.TGT_DIR, s=(source, dest, m.type, opts.data))
+                op(ops.MOUNT, desc, flags, ops.TGT_DIR, s=(source, dest, m.type, opts.data))
             )
         if opts.attr_set or opts.attr_clr:
             out.append(op(ops.MOUNT_SETATTR, f"set recursive attributes of {dest}",
                           opts.attr_set, opts.attr_clr, 1, s=(dest,)))
         for prop in opts.propagation:
             out.append(op(ops.MOUNT, f"set propagation of {dest}", prop, ops.TGT_EXISTING,
+                          s=(None, dest)))
+    return out
+
+
+def readonly_remount_ops(mounts: tuple) -> list[Op]:
+    """The read-only remounts of tmpfs mounts and of a fresh /dev, after everything was made
+    in them (runc's finalizeRootfs): a bind remount changes only the per-mount flags."""
+    out: list[Op] = []
+    for m in mounts:
+        dest = container_path(m.destination)
+        opts = MountOptions(m.options)
+        if m.type == "bind" or opts.is_bind or not opts.flags & MS_RDONLY:
+            continue
+        if m.type == "tmpfs" or dest == "/dev":
+            flags = (opts.flags & _REMOUNT_FLAGS) | MS_REMOUNT | MS_BIND | MS_RDONLY
+            out.append(op(ops.MOUNT, f"remount {dest} read-only", flags, ops.TGT_EXISTING,
                           s=(None, dest)))
     return out
 

@@ -1,0 +1,245 @@
+"""Differential tests of mounts, the process and hooks (issue 14, part A): each scenario runs with
+pyrunc and with runc 1.1.5 on the same bundle, and what a user sees (output, exit status, the
+mount table, file owners) must be the same.
+
+Every test gets both runtimes through the `both` fixture: a private --root each, container ids
+from new_id (they name cgroups too), and a teardown that force-deletes what a test left.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Bundle, new_id
+
+RUNTIMES = ("pyrunc", "runc")
+
+
+class Runtime:
+    """`rt(*args)` runs `RUNTIME --root ROOT *args` to completion, output into files."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root
+        if name == "pyrunc":
+            self.argv = [sys.executable, "-m", "pyrunc"]
+        else:
+            path = shutil.which(name)
+            if path is None:
+                pytest.skip(f"{name} is not installed: bash tests/setup.sh")
+            self.argv = [path]
+
+    def cmd(self, *args: Any) -> list[str]:
+        return [*self.argv, "--root", str(self.root), *map(str, args)]
+
+    def __call__(self, *args: Any, timeout: float = 30, **kw: Any) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            kw.setdefault("stdin", subprocess.DEVNULL)
+            proc = subprocess.Popen(self.cmd(*args), stdout=out, stderr=err,
+                                    cwd=kw.pop("cwd", REPO), **kw)
+            try:
+                rc = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(
+                proc.args, rc, out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"),
+            )
+
+    def run(self, bundle: Bundle, *flags: Any) -> subprocess.CompletedProcess:
+        """`run` the bundle in the foreground; the container is gone afterwards."""
+        cid = new_id(f"para-{self.name}")
+        proc = self("run", *flags, "--bundle", bundle.path, cid)
+        self("delete", "--force", cid)
+        return proc
+
+
+@pytest.fixture
+def both(tmp_path: Path) -> Iterator[dict[str, Runtime]]:
+    rts = {}
+    for name in RUNTIMES:
+        root = tmp_path / f"root-{name}"
+        root.mkdir(mode=0o700)
+        rts[name] = Runtime(name, root)
+    yield rts
+    for rt in rts.values():
+        for cid in os.listdir(rt.root):
+            rt("delete", "--force", cid)
+        left = os.listdir(rt.root)
+        shutil.rmtree(rt.root, ignore_errors=True)
+        assert not left, f"{rt.name} left {left}"
+
+
+def outputs(both: dict[str, Runtime], bundle: Bundle, *flags: Any) -> dict[str, tuple[int, str]]:
+    """(exit status, stdout) of the bundle with each runtime."""
+    out = {}
+    for name, rt in both.items():
+        proc = rt.run(bundle, *flags)
+        out[name] = (proc.returncode, proc.stdout)
+        if proc.returncode != 0:
+            out[name] += (proc.stderr,)  # type: ignore[assignment]
+    return out
+
+
+def assert_same(both: dict[str, Runtime], bundle: Bundle, *flags: Any, status: int = 0) -> str:
+    """Both runtimes give the same exit status and stdout; returns the stdout."""
+    got = outputs(both, bundle, *flags)
+    assert got["runc"][0] == status, f"runc itself: {got['runc']}"
+    if got["pyrunc"][:2] != got["runc"][:2]:
+        diff = difflib.unified_diff(got["runc"][1].splitlines(), got["pyrunc"][1].splitlines(),
+                                    "runc", "pyrunc", lineterm="")
+        raise AssertionError(f"status runc {got['runc'][0]}, pyrunc {got['pyrunc'][0]} "
+                             f"{got['pyrunc'][2:]}\n" + "\n".join(diff))
+    return got["pyrunc"][1]
+
+
+# the mount table of the container, mount options and super options per mount point, with
+# what differs between two runs (ids, device numbers, tmpfs inode counts) left out
+MOUNT_TABLE = r"""
+while read -r id parent dev root point opts rest; do
+  case "$point" in {prefix}*) ;; *) continue ;; esac
+  set -- $rest
+  tags=""; while [ "$1" != "-" ]; do tags="$tags ${{1%%:*}}"; shift; done
+  super=$(echo "$4" | tr , '\n' | grep -v '^inode64$' | sort | tr '\n' ,)
+  echo "$point $root $opts |$tags| $2 $super"
+done < /proc/self/mountinfo | sort
+"""
+
+
+def mount_table(prefix: str) -> str:
+    return MOUNT_TABLE.format(prefix=prefix)
+
+
+# --- mount options ---------------------------------------------------------------------
+
+# runc 1.1.5's `features` mountOptions, each on a mount of its own (bind, rbind and remount
+# need a source or an existing mount and are tested elsewhere)
+RUNC_OPTIONS = sorted(
+    set(json.loads(subprocess.run(["runc", "features"], capture_output=True, text=True)
+                   .stdout or '{"mountOptions": []}')["mountOptions"])
+    - {"bind", "rbind", "remount"}
+) if shutil.which("runc") else []
+# listed by runc 1.1.5, which fails on them with EINVAL: it hands `defaults` to the kernel as
+# data, and its `ratime`/`rnostrictatime` clear one bit of the atime field, which
+# mount_setattr refuses (libcontainer/specconv/spec_linux.go, recAttrFlags). pyrunc does what
+# mount(8) says: no flag for `defaults`, relatime for the other two.
+RUNC_REFUSES = {"defaults": "relatime", "ratime": "relatime", "rnostrictatime": "relatime"}
+
+
+def _option_mounts(bundle: Bundle, src: Path, options: list[str]) -> None:
+    """A mount per option at /o/OPTION. The recursive ones on bind mounts: runc 1.1.5 returns
+    from mountToRootfs' tmpfs case before setRecAttr (libcontainer/rootfs_linux.go), so it
+    ignores them on a tmpfs (pyrunc applies them there too, as the spec says)."""
+    from pyrunc.rootfs import RECURSIVE_OPTIONS
+
+    for option in options:
+        if option in RECURSIVE_OPTIONS:
+            bundle.add_mount(f"/o/{option}", "bind", str(src), ["rbind", option])
+        else:
+            bundle.add_mount(f"/o/{option}", "tmpfs", "tmpfs", [option, "size=1m"])
+    bundle.sh(mount_table("/o/"))
+
+
+def test_every_mount_option_runc_lists(
+    bundle: Bundle, both: dict[str, Runtime], tmp_path: Path
+) -> None:
+    """Every option of runc's `features` is accepted and gives the mount runc gives."""
+    assert len(RUNC_OPTIONS) > 50, RUNC_OPTIONS
+    (tmp_path / "src").mkdir()
+    _option_mounts(bundle, tmp_path / "src", [o for o in RUNC_OPTIONS if o not in RUNC_REFUSES])
+    table = assert_same(both, bundle)
+    assert len(table.splitlines()) == len(RUNC_OPTIONS) - len(RUNC_REFUSES)
+    opts = {line.split()[0][3:]: line.split()[2] for line in table.splitlines()}
+    assert opts["rro"] == "ro,relatime" and opts["nosymfollow"] == "rw,relatime,nosymfollow"
+    assert opts["symfollow"] == opts["tmpcopyup"] == opts["acl"] == "rw,relatime"
+
+    bundle.config["mounts"] = bundle.original["mounts"]
+    _option_mounts(bundle, tmp_path / "src", sorted(RUNC_REFUSES))
+    proc = both["pyrunc"].run(bundle)
+    assert proc.returncode == 0, proc.stderr
+    for line in proc.stdout.splitlines():
+        point, _, opts = line.split()[:3]
+        assert opts == "rw," + RUNC_REFUSES[point[3:]], line
+
+
+def test_unknown_option_is_an_error_naming_it(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    bundle.add_mount("/scratch", "tmpfs", "tmpfs", ["nosuid", "no-such-option", "size=1m"])
+    bundle.sh("true")
+    got = outputs(both, bundle)
+    assert got["runc"][0] != 0 and got["pyrunc"][0] != 0, got
+    assert "no-such-option" in got["pyrunc"][2], got["pyrunc"]
+
+
+def _image_dir(rootfs: Path) -> None:
+    """/data of the image: files of other owners and modes, a subdirectory, a symlink (no fifo:
+    runc's copy-up fails on one, lchown of a file it did not make)."""
+    data = rootfs / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a").write_text("alpha\n")
+    (data / "sub" / "b").write_text("beta\n" * 10000)
+    os.chown(data / "a", 0, 1001)
+    os.chmod(data / "a", 0o640)
+    os.chmod(data / "sub", 0o751)
+    os.chown(data / "sub", 7, 8)
+    os.symlink("a", data / "link")
+    os.chmod(data, 0o1777)
+
+
+LIST_DATA = (
+    "cd /data && for f in . a sub sub/b link; do stat -c '%n %F %a %u:%g %s' $f; done; "
+    "cat a; md5sum sub/b; touch new && echo writable; "
+)
+
+
+def test_tmpcopyup_copies_the_image_directory(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    _image_dir(bundle.rootfs)
+    bundle.add_mount("/data", "tmpfs", "tmpfs", ["tmpcopyup", "nosuid", "size=4m"])
+    bundle.sh(LIST_DATA + mount_table("/data"))
+    out = assert_same(both, bundle)
+    assert ". directory 1777 0:0" in out and "a regular file 640 0:1001 6" in out
+    assert "alpha\n" in out and "writable\n" in out and "/data / rw,nosuid" in out
+    assert not (bundle.rootfs / "data" / "new").exists()
+
+
+def test_a_tmpfs_takes_the_mode_of_the_directory_it_covers(
+    bundle: Bundle, both: dict[str, Runtime]
+) -> None:
+    _image_dir(bundle.rootfs)
+    bundle.add_mount("/data", "tmpfs", "tmpfs", ["size=1m", "mode=700"])
+    bundle.sh("stat -c '%a' /data; ls -A /data | wc -l")
+    assert assert_same(both, bundle) == "1777\n0\n"
+
+
+def test_read_only_tmpfs(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    _image_dir(bundle.rootfs)
+    bundle.add_mount("/data", "tmpfs", "tmpfs", ["ro", "tmpcopyup", "size=1m"])
+    bundle.sh("cat /data/a; touch /data/x 2>&1; " + mount_table("/data"))
+    out = assert_same(both, bundle)
+    assert "alpha\n" in out and "Read-only file system" in out and "/data / ro," in out
+
+
+def test_read_only_dev(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    """A read-only tmpfs /dev gets its nodes, links and submounts first (runc)."""
+    dev = next(m for m in bundle.config["mounts"] if m["destination"] == "/dev")
+    dev["options"].append("ro")
+    bundle.sh(
+        "ls -l /dev/null /dev/zero /dev/ptmx /dev/fd | cut -c1-10; touch /dev/x 2>&1; "
+        "echo ok > /dev/null && echo null works; echo shm > /dev/shm/f && cat /dev/shm/f; "
+        + mount_table("/dev")
+    )
+    out = assert_same(both, bundle)
+    assert "Read-only file system" in out and "/dev / ro,nosuid" in out and "shm\n" in out
