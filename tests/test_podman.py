@@ -406,3 +406,61 @@ def test_pid_host_stop_signals_every_process(
         assert wait_until(lambda: not pid_alive(bg), timeout=5)
     finally:
         podman("rm", "--force", "--time", "0", name)
+
+
+# --- mounts ----------------------------------------------------------------------------
+
+# what the container sees of a mount point: fs type and per-mount flags (mountinfo fields 5, 6
+# and the type after "-"), the tmpfs size, and whether it can be written
+MOUNT_OF = (
+    'm() { awk -v p="$1" \'$5 == p { for (i = 7; $i != "-"; i++); '
+    'print $5, $6, $(i + 1), ($(i + 3) ~ /size=/ ? "sized" : "") }\' /proc/self/mountinfo; '
+    'touch "$1/.w" 2>/dev/null && echo "$1 writable" || echo "$1 read-only"; }; '
+)
+
+
+def _mounts_seen(podman: Podman, runtime: str, *args: str, points: tuple[str, ...]) -> str:
+    script = MOUNT_OF + "; ".join(f"m {p}" for p in points)
+    proc = podman("run", "--rm", "--runtime", runtime, *args, IMAGE, "sh", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_read_only(podman: Podman, runtime: str) -> None:
+    """--read-only: / is read-only, /tmp /run /var/tmp are tmpfs copied up from the image
+    (podman's `tmpcopyup`), /dev/shm has its size."""
+    out = _mounts_seen(podman, runtime, "--read-only",
+                       points=("/", "/tmp", "/run", "/var/tmp", "/dev/shm"))
+    assert out.splitlines() == [
+        "/ ro,relatime overlay ", "/ read-only",
+        "/tmp rw,nosuid,nodev,relatime tmpfs ", "/tmp writable",
+        "/run rw,nosuid,nodev,relatime tmpfs ", "/run writable",
+        "/var/tmp rw,nosuid,nodev,relatime tmpfs ", "/var/tmp writable",
+        "/dev/shm rw,nosuid,nodev,noexec,relatime tmpfs sized", "/dev/shm writable",
+    ]
+
+
+def test_read_only_keeps_the_image_content_of_tmp(podman: Podman, runtime: str) -> None:
+    """tmpcopyup: the image's /etc copied into a tmpfs (`--mount type=tmpfs,tmpcopyup`)."""
+    proc = podman("run", "--rm", "--runtime", runtime, "--read-only",
+                  "--mount", "type=tmpfs,destination=/etc,tmpcopyup", IMAGE,
+                  "sh", "-c", "grep -c root /etc/passwd; touch /etc/x && echo writable; "
+                  "awk '$5 == \"/etc\" {print $5}' /proc/self/mountinfo")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["1", "writable", "/etc"]
+
+
+def test_tmpfs_option(podman: Podman, runtime: str) -> None:
+    out = _mounts_seen(podman, runtime, "--tmpfs", "/scratch:rw,size=1m,mode=1777",
+                       "--tmpfs", "/ro:ro,size=1m", points=("/scratch", "/ro"))
+    assert out.splitlines() == [
+        "/scratch rw,nosuid,nodev,relatime tmpfs sized", "/scratch writable",
+        "/ro ro,nosuid,nodev,relatime tmpfs sized", "/ro read-only",
+    ]
+
+
+def test_shm_size(podman: Podman, runtime: str) -> None:
+    proc = podman("run", "--rm", "--runtime", runtime, "--shm-size", "3m", IMAGE,
+                  "sh", "-c", "df -k /dev/shm | tail -1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[1] == "3072", proc.stdout
