@@ -1,89 +1,146 @@
-"""Builds the compiled modules and the `pyrunc` command.
+"""Builds the compiled modules, the `pyrunc` launcher and the man pages.
 
 - pyrunc._fast (syscalls and the init executor) and pyrunc._seccomp (filters compiled with
-  libseccomp, kept apart so that hot commands never load the library);
-- the `pyrunc` launcher (see `launcher()`): a script, not a pip console-script wrapper, so that
-  every command starts Python without `site`.
+  libseccomp, kept apart so that hot commands never load the library): from the .pyx with
+  Cython when it is installed, else from the generated .c files the sdist ships;
+- the `pyrunc` command: src/launcher.c, compiled (see its header and docs/packaging.md for why
+  not a script); it finds the interpreter and package of the installation it lands in, so a
+  wheel is right wherever it is installed;
+- man pages for pyrunc and each command, from the CLI's argparse declarations
+  (pyrunc/manpages.py), installed under share/man/man8.
+
+Missing build tools (a C compiler, Python's or libseccomp's headers) stop the build with one
+line saying what to install, before any compiler output.
 """
 
-import hashlib
 import os
-import shlex
+import shutil
 import sys
 import sysconfig
+import tempfile
 
-from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Distribution, Extension, setup
+from setuptools.command.build_ext import build_ext
+
+build_scripts = Distribution().get_command_class("build_scripts")  # setuptools' distutils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-# Line 2 is both shell and Python: sh runs the `exec`s (the '''' are empty strings to it, the
-# rest a comment); Python sees a string literal and goes on to the code below. The first exec
-# is the protected interpreter of pyrunc/sealed.py (S1): once it is mounted, create, run and
-# exec need no second interpreter.
-LAUNCHER = """\
-#!/bin/sh
-''''[ -x {protected} ] && exec {protected} -s -S -P "$0" "$@"; exec {python} -s -S -P "$0" "$@" #'''
-# The pyrunc command, written by pyrunc's setup.py for the interpreter that installed it.
-# It runs without `site` (-S): on a typical machine site and the .pth files it executes cost
-# 5-25 ms per command, several times runc's whole `state`. The directories site would add for
-# pyrunc are written here at install time instead; PYTHONPATH is still honoured.
-import sys
-
-sys.path += {paths!r}
-try:
-    from pyrunc.cli import run
-except ImportError:  # the install moved: let site find it
-    import site
-
-    site.main()
-    from pyrunc.cli import run
-run()
-"""
+PYX = ("_fast", "_seccomp")
+INSTALL_HINT = {
+    "compiler": "a C compiler (apt-get install gcc; dnf install gcc)",
+    "Python.h": "Python's headers (apt-get install python3-dev; dnf install python3-devel)",
+    "seccomp.h": "libseccomp's headers (apt-get install libseccomp-dev; "
+    "dnf install libseccomp-devel)",
+}
 
 
-def protected_executable(real_executable: str) -> str:
-    """The path pyrunc.sealed.protected_executable gives (tests check that they agree)."""
-    directory, name = os.path.split(real_executable)
-    key = hashlib.sha256(directory.encode()).hexdigest()[:16]
-    return f"/run/pyrunc-exe/{key}/{name}"
+def stop(missing: str) -> None:
+    sys.stderr.write(f"error: building pyrunc needs {INSTALL_HINT[missing]}\n")
+    raise SystemExit(1)
 
 
-def launcher() -> list[str]:
-    """Write the launcher for this build; pip installs it as is (only `#!python` lines are
-    rewritten, and they lose their flags: hence `#!/bin/sh`)."""
-    editable = "editable_wheel" in sys.argv or "develop" in sys.argv
-    paths = [HERE] if editable else []
-    for key in ("purelib", "platlib"):
-        path = sysconfig.get_paths()[key]
-        if path not in paths:
-            paths.append(path)
-    text = LAUNCHER.format(
-        python=shlex.quote(sys.executable),
-        protected=shlex.quote(protected_executable(os.path.realpath(sys.executable))),
-        paths=paths,
-    )
-    compile(text, "pyrunc launcher", "exec")  # line 2 must stay valid Python
-    out = os.path.join("build", "launcher", "pyrunc")
-    os.makedirs(os.path.join(HERE, "build", "launcher"), exist_ok=True)
-    with open(os.path.join(HERE, out), "w") as f:
-        f.write(text)
-    os.chmod(os.path.join(HERE, out), 0o755)
-    return [out]
+def check_toolchain(compiler) -> None:
+    """One clear line for what is missing, instead of pages of compiler errors."""
+    from distutils.errors import CompileError
+
+    if not shutil.which(compiler.compiler_so[0]):
+        stop("compiler")
+    with tempfile.TemporaryDirectory() as tmp:
+        for header in ("Python.h", "seccomp.h"):
+            src = os.path.join(tmp, f"probe_{header[:-2]}.c")
+            with open(src, "w") as f:
+                f.write(f"#include <{header}>\nint main(void) {{ return 0; }}\n")
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                saved = os.dup(2)
+                os.dup2(devnull, 2)  # the probe's errors are the line below, not gcc's pages
+                try:
+                    compiler.compile([src], output_dir=tmp,
+                                     include_dirs=[sysconfig.get_paths()["include"]])  # fmt: skip
+                finally:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+                    os.close(devnull)
+            except CompileError:
+                stop(header)
+
+
+class BuildExt(build_ext):
+    def build_extensions(self) -> None:
+        check_toolchain(self.compiler)
+        super().build_extensions()
+
+
+class BuildLauncher(build_scripts):
+    """Compiles src/launcher.c as the `pyrunc` script (build_scripts would copy a file)."""
+
+    def run(self) -> None:
+        from distutils.ccompiler import new_compiler
+        from distutils.sysconfig import customize_compiler
+
+        compiler = new_compiler()
+        customize_compiler(compiler)
+        if not shutil.which(compiler.compiler_so[0]):
+            stop("compiler")
+        macros = [("PY_SHORT", f'"{sys.version_info[0]}.{sys.version_info[1]}"')]
+        if self.editable:
+            macros.append(("EDITABLE_ROOT", '"' + HERE.replace("\\", "\\\\").replace('"', '\\"')
+                           + '"'))  # fmt: skip
+        os.makedirs(self.build_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            objects = compiler.compile([os.path.join(HERE, "src", "launcher.c")], output_dir=tmp,
+                                       macros=macros, extra_postargs=["-O2", "-Wall"])  # fmt: skip
+            compiler.link_executable(objects, "pyrunc", output_dir=self.build_dir,
+                                     extra_postargs=["-s"])  # fmt: skip
+        os.chmod(os.path.join(self.build_dir, "pyrunc"), 0o755)
+
+    @property
+    def editable(self) -> bool:
+        return any(c in sys.argv for c in ("editable_wheel", "develop")) or bool(
+            os.environ.get("PYRUNC_EDITABLE_BUILD")
+        )
+
+    def get_outputs(self) -> list[str]:
+        return [os.path.join(self.build_dir, "pyrunc")]
+
+
+def extensions() -> list[Extension]:
+    """From the .pyx with Cython when it is installed; else the generated .c (the sdist)."""
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        cythonize = None
+    exts = []
+    for name in PYX:
+        c = os.path.join("pyrunc", f"{name}.c")
+        pyx = os.path.join("pyrunc", f"{name}.pyx")
+        if cythonize is None and not os.path.exists(os.path.join(HERE, c)):
+            sys.stderr.write("error: building pyrunc from a git checkout needs Cython >= 3.0 "
+                             "(pip install Cython), or build from the sdist\n")  # fmt: skip
+            raise SystemExit(1)
+        libraries = ["seccomp"] if name == "_seccomp" else []
+        exts.append(Extension(f"pyrunc.{name}", [pyx if cythonize else c],
+                              libraries=libraries, extra_compile_args=["-O2"]))  # fmt: skip
+    if cythonize is None:
+        return exts
+    return cythonize(exts, compiler_directives={"language_level": "3"}, quiet=True)
+
+
+def man_pages() -> list[str]:
+    """Written now (setup() needs the file list): pyrunc/manpages.py, on this checkout."""
+    sys.path.insert(0, HERE)
+    try:
+        from pyrunc import manpages
+    finally:
+        sys.path.remove(HERE)
+    return [os.path.relpath(p, HERE) for p in manpages.write(os.path.join(HERE, "build", "man"))]
 
 
 setup(
-    ext_modules=cythonize(
-        [
-            Extension("pyrunc._fast", ["pyrunc/_fast.pyx"], extra_compile_args=["-O2"]),
-            Extension(
-                "pyrunc._seccomp",
-                ["pyrunc/_seccomp.pyx"],
-                libraries=["seccomp"],
-                extra_compile_args=["-O2"],
-            ),
-        ],
-        compiler_directives={"language_level": "3"},
-    ),
-    scripts=launcher(),
+    ext_modules=extensions(),
+    # a placeholder name: BuildLauncher compiles the real one; the list must be non-empty for
+    # setuptools to run build_scripts and install_scripts
+    scripts=["src/launcher.c"],
+    cmdclass={"build_ext": BuildExt, "build_scripts": BuildLauncher},
+    data_files=[("share/man/man8", man_pages())],
 )

@@ -13,7 +13,7 @@ written through that link:
   /run/pyrunc, where it would take a container id); it stays until reboot (or `umount`). Its
   files are overlay inodes on a read-only mount: opening them for writing fails with EROFS, and
   a file handle taken from them does not name the host's file. The `pyrunc` launcher
-  (setup.py) execs the interpreter from there when it exists, so these commands start one
+  (src/launcher.c) execs the interpreter from there when it exists, so these commands start one
   interpreter, not two;
 - otherwise (the first command after boot, a `python -m pyrunc`, a kernel without overlayfs), the
   command re-executes itself once, from the protected interpreter (mounting it first) or, where
@@ -32,7 +32,7 @@ _SEALS = ("F_SEAL_SEAL", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_WRITE")
 def protected_executable(real_executable: str) -> str:
     """Where the protected copy of `real_executable` (a resolved path) appears once mounted.
 
-    setup.py computes the same path for the launcher; tests check that they agree.
+    src/launcher.c computes the same path; tests/test_packaging.py checks that they agree.
     """
     try:
         from _sha256 import sha256  # the C module itself: hashlib would load OpenSSL

@@ -133,30 +133,31 @@ def run_in_pty(
 # --- the pyrunc a client runs --------------------------------------------------------
 
 
-def _interpreter_of(script: Path) -> str | None:
-    try:
-        first = script.read_bytes().split(b"\n", 1)[0].decode()
-    except (OSError, UnicodeDecodeError):
+def launcher_package(script: Path) -> Path | None:
+    """The pyrunc/__init__.py that the `pyrunc` launcher `script` runs (its Python's verbose
+    import log names it), or None when it does not run."""
+    if not os.access(script, os.X_OK):
         return None
-    if not first.startswith("#!/"):
-        return None
-    return first[2:].split()[0]
+    env = dict(os.environ, PYTHONVERBOSE="1")
+    env.pop("PYTHONPATH", None)
+    probe = run_cmd([str(script), "--version"], env=env, cwd="/", timeout=30)
+    for line in probe.stderr.splitlines():
+        # "# .../pyrunc/__pycache__/__init__...pyc matches .../pyrunc/__init__.py", or
+        # "# code object from '.../pyrunc/__init__.py'"
+        words = line.replace("'", " ").split()
+        if probe.returncode == 0 and words and words[-1].endswith("/pyrunc/__init__.py"):
+            return Path(words[-1])
+    return None
 
 
 def pyrunc_executable(tmp: Path) -> Path:
     """The absolute path of a `pyrunc` executable for podman and containerd's shim, which run
-    it without PATH: the console script installed beside this interpreter (its shebang names
-    the interpreter by absolute path), as a user would configure it, when it runs this
-    checkout; else (another checkout installed in editable mode) a script of the same form
-    in `tmp` that imports pyrunc from this checkout."""
+    it without PATH: the launcher installed beside this interpreter, as a user would
+    configure it, when it runs this checkout; else (another checkout installed in editable
+    mode) a script in `tmp` that imports pyrunc from this checkout."""
     script = Path(sys.executable).parent / "pyrunc"
-    interpreter = _interpreter_of(script)
-    if interpreter and os.access(script, os.X_OK):
-        probe = run_cmd(
-            [interpreter, "-c", "import pyrunc; print(pyrunc.__file__)"], cwd="/", timeout=30
-        )
-        if probe.returncode == 0 and Path(probe.stdout.strip()) == REPO / "pyrunc/__init__.py":
-            return script
+    if launcher_package(script) == REPO / "pyrunc/__init__.py":
+        return script
     wrapper = tmp / "pyrunc"
     wrapper.write_text(
         f"#!{sys.executable}\n"

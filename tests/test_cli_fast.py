@@ -517,7 +517,7 @@ def test_the_installed_command_state_imports_nothing_heavy(cid: str, bundle: Bun
     """`pyrunc state` as users run it: the launcher pip installed (setup.py), whose interpreter
     runs without site, so neither site's .pth files nor anything pyrunc does not need."""
     launcher = Path(sys.executable).parent / "pyrunc"
-    if not launcher.is_file() or not launcher.read_text().startswith("#!/bin/sh"):
+    if not launcher.is_file():
         pytest.skip(f"no pyrunc launcher next to {sys.executable} (not pip-installed here)")
     bundle.set_args("sleep", "100")
     pyrunc("create", "--bundle", bundle.path, cid, check=True)
