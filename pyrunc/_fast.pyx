@@ -176,6 +176,38 @@ cdef extern from *:
         return st.f_type == PROC_SUPER_MAGIC;
     }
 
+    static int pyrunc_is_procfs_root(int fd) {
+        /* the root directory of a procfs instance (PROC_ROOT_INO), not a directory inside one
+           that something bind-mounted somewhere */
+        struct stat st;
+        if (!pyrunc_is_procfs(fd) || fstat(fd, &st) < 0) return 0;
+        return S_ISDIR(st.st_mode) && st.st_ino == 1;
+    }
+
+    static int pyrunc_open_beneath(int dirfd, const char *path, int flags) {
+        /* path strictly beneath dirfd: no "..", no symlink, no magic link, no mount crossed */
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (unsigned long long)(flags | O_CLOEXEC);
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+                      RESOLVE_NO_XDEV;
+        return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    }
+
+    static int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (unsigned long long)(flags | O_CLOEXEC);
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    }
+
+    static long pyrunc_statfs_type(const char *path) {
+        struct statfs st;
+        if (statfs(path, &st) < 0) return -1;
+        return (long)st.f_type;
+    }
+
     static int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
                               unsigned int min) {
         struct stat st;
@@ -605,6 +637,10 @@ cdef extern from *:
     int pyrunc_capset(unsigned long long eff, unsigned long long perm, unsigned long long inh) nogil
     int pyrunc_loopback_up() nogil
     int pyrunc_is_procfs(int fd) nogil
+    int pyrunc_is_procfs_root(int fd) nogil
+    int pyrunc_open_beneath(int dirfd, const char *path, int flags) nogil
+    int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) nogil
+    long pyrunc_statfs_type(const char *path) nogil
     int pyrunc_is_dir(int fd) nogil
     int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
                        unsigned int min) nogil
@@ -642,6 +678,7 @@ cdef extern from *:
     int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
 
     int O_PATH, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_RDWR, O_CREAT, O_NOCTTY
+    int EXDEV, ENOTDIR
     int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, MSG_NOSIGNAL
     unsigned long MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY, MS_PRIVATE, MS_SLAVE, MS_MOVE
     int MNT_DETACH
@@ -747,6 +784,7 @@ cdef enum:
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
+                          # c=TGT_* flags of the target
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -754,6 +792,9 @@ cdef enum:
     TGT_DIR = 1           # inside the root; create missing directories
     TGT_FILE = 2          # inside the root; create missing parents and an empty file
     TGT_EXISTING = 3      # inside the root; must exist
+    TGT_MODE_MASK = 0xff
+    TGT_NOT_PROC = 0x100  # flag: refuse a target on procfs (a mount inside /proc, S14)
+    TGT_ORDINARY = 0x200  # flag: the final component must be a directory, not a symlink
 
 cdef enum:
     MSG_MAX = 4096
@@ -779,6 +820,7 @@ cdef struct Op:
 cdef struct Ctx:
     int sock
     int rootfd
+    int procfd            # the container's procfs root, verified (S14); -1 until needed
     int devnull
     int exec_fd
     char exec_path[PATH_MAX]
@@ -926,11 +968,45 @@ cdef int mount_on(int fd, const char *source, const char *fstype, unsigned long 
     return ret
 
 
+cdef int open_guarded_target(Ctx *ctx, Op *op, const char *path, unsigned long long mode
+                             ) noexcept nogil:
+    """open_target, plus the checks the plan asks for with TGT_NOT_PROC / TGT_ORDINARY (S14):
+    a refusal ends the child with runc's wording."""
+    cdef char msg[MSG_MAX]
+    cdef int fd
+    if mode & TGT_ORDINARY:
+        # never through a symlink: the final component itself must be a directory
+        fd = pyrunc_open_in_root(ctx.rootfd, path, O_PATH | O_NOFOLLOW)
+        if fd < 0 and errno == ENOENT:
+            fd = open_target(ctx, path, TGT_DIR)
+            if fd < 0:
+                return -1
+            close(fd)
+            fd = pyrunc_open_in_root(ctx.rootfd, path, O_PATH | O_NOFOLLOW)
+        if fd < 0:
+            return -1
+        if pyrunc_is_dir(fd) != 1:
+            close(fd)
+            snprintf(msg, MSG_MAX, "%s: filesystem \"%s\" must be mounted on ordinary directory",
+                     op.desc, op.s3 if op.s3 != NULL else path)
+            child_fail(ctx, msg, 0)
+    else:
+        fd = open_target(ctx, path, <int>(mode & TGT_MODE_MASK))
+        if fd < 0:
+            return -1
+    if (mode & TGT_NOT_PROC) and pyrunc_is_procfs(fd):
+        close(fd)
+        snprintf(msg, MSG_MAX, "%s: \"%s\" cannot be mounted because it is inside /proc",
+                 op.desc, path)
+        child_fail(ctx, msg, 0)
+    return fd
+
+
 cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
     cdef int fd
     if op.b == TGT_ABSOLUTE:
         return mount(op.s1, op.s2, op.s3, <unsigned long>op.a, op.s4)
-    fd = open_target(ctx, op.s2, <int>op.b)
+    fd = open_guarded_target(ctx, op, op.s2, op.b)
     if fd < 0:
         return -1
     if mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False) < 0:
@@ -961,7 +1037,7 @@ cdef int do_tmpfs(Ctx *ctx, Op *op) noexcept nogil:
     lower = pyrunc_open_in_root(ctx.rootfd, op.s2, O_PATH | O_DIRECTORY)
     if lower < 0 and errno != ENOENT:
         return -1
-    fd = open_target(ctx, op.s2, TGT_DIR)
+    fd = open_guarded_target(ctx, op, op.s2, TGT_DIR | op.c)
     if fd >= 0 and mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False) < 0:
         name_refused_option(ctx, op)
         fd = -1
@@ -998,7 +1074,7 @@ cdef int do_mount_setattr(Ctx *ctx, Op *op) noexcept nogil:
 cdef int do_move_mount(Ctx *ctx, Op *op) noexcept nogil:
     """Attach a detached mount tree (made by the parent) at a target inside the root."""
     cdef int target, ret, saved
-    target = open_target(ctx, op.s1, <int>op.c)
+    target = open_guarded_target(ctx, op, op.s1, op.c)
     if target < 0:
         return -1
     ret = pyrunc_move_mount(<int>op.a, target)
@@ -1109,13 +1185,29 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
 
 
 cdef int do_write_proc(Ctx *ctx, Op *op) noexcept nogil:
+    """A sysctl: `s1` (a path below the procfs root) written through an fd that cannot have
+    been redirected (S14). The root is the container's /proc, opened without following any
+    symlink and checked to be the root of a procfs instance; the file is resolved strictly
+    beneath it, crossing no mount (a bind over /proc/sys/net) and following no symlink."""
+    cdef char msg[MSG_MAX]
     cdef int fd, ret
     cdef size_t n
-    fd = open(op.s1, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+    if ctx.procfd < 0:
+        ctx.procfd = pyrunc_open_in_root_nosymlinks(ctx.rootfd, "/proc", O_PATH | O_DIRECTORY)
+        if ctx.procfd < 0 or not pyrunc_is_procfs_root(ctx.procfd):
+            if ctx.procfd >= 0:
+                close(ctx.procfd)
+                ctx.procfd = -1
+            snprintf(msg, MSG_MAX, "%s: /proc is not a procfs mount of the container", op.desc)
+            child_fail(ctx, msg, 0)
+    fd = pyrunc_open_beneath(ctx.procfd, op.s1, O_WRONLY | O_NOCTTY)
+    if fd < 0 and (errno == EXDEV or errno == ELOOP):
+        snprintf(msg, MSG_MAX, "%s: refusing /proc/%s: its path crosses a mount or a symlink",
+                 op.desc, op.s1)
+        child_fail(ctx, msg, 0)
     if fd < 0:
         return -1
     if not pyrunc_is_procfs(fd):
-        # something in the rootfs stands where procfs should be: refuse to write through it
         close(fd)
         pyrunc_set_errno(EPERM)
         return -1
@@ -1347,6 +1439,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     cdef int i, ret
     ctx.sock = sock
     ctx.rootfd = -1
+    ctx.procfd = -1
     ctx.devnull = -1
     ctx.exec_fd = -1
     ctx.exec_path[0] = 0
@@ -1641,7 +1734,10 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
 
 
 cdef write_offsets(bytes offsets):
-    """/proc/self/timens_offsets: only writable before a process enters the new namespace."""
+    """/proc/self/timens_offsets: only writable before a process enters the new namespace.
+
+    The runtime's own /proc/self, before any container process exists: nothing can stand in
+    the way (S4)."""
     cdef int fd
     if not offsets:
         return
@@ -1695,6 +1791,14 @@ def read_in_root(bytes root, bytes path, int limit=1 << 20) -> bytes:
     finally:
         free(buf)
         close(fd)
+
+
+def statfs_type(bytes path) -> int:
+    """statfs(2)'s f_type of `path` (the parent checks that a bind source is procfs)."""
+    cdef long t = pyrunc_statfs_type(path)
+    if t < 0:
+        raise OSError(errno, strerror(errno).decode())
+    return int(t)
 
 
 def pidfd_open(int pid) -> int:

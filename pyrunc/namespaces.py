@@ -128,6 +128,7 @@ def mapped_userns(uid_map: str, gid_map: str) -> int:
     pid, sock = _fast.spawn([ops.op(ops.SYNC, "wait for the maps", s=("userns",))], CLONE_NEWUSER)
     try:
         os.read(sock, 64)
+        # the runtime's /proc and our own unreaped child (no container is involved yet)
         for name, text in (("uid_map", uid_map), ("gid_map", gid_map)):
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(text)

@@ -57,6 +57,9 @@ TGT_ABSOLUTE = 0
 TGT_DIR = 1
 TGT_FILE = 2
 TGT_EXISTING = 3
+# flags or-ed into the target mode of a config mount (S14)
+TGT_NOT_PROC = 0x100   # refuse a target that resolved onto procfs (a mount inside /proc)
+TGT_ORDINARY = 0x200   # the final component must be a directory, never a symlink (proc, sysfs)
 
 Op = tuple
 

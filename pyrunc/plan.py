@@ -17,7 +17,7 @@ from pyrunc.ops import Op, op
 SYNC_NAMESPACES = "namespaces"   # uid/gid maps, cgroups, oom_score_adj
 SYNC_PRE_PIVOT = "pre-pivot"     # prestart and createRuntime hooks
 
-PROC_SYS = "/proc/sys/"
+PROC_SYS = "sys/"  # sysctl paths are relative to the container's procfs root (S14)
 
 
 class InitPlan:
@@ -141,8 +141,9 @@ def compile_plan(
         if "network" in ns.new:
             emit(op(ops.LOOPBACK, "bring up the loopback interface"))
         for key, value in sorted((linux.sysctl or {}).items()):
-            path = PROC_SYS + key.replace(".", "/")
-            emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(path, value)))
+            # written through an fd resolved beneath the container's verified procfs root,
+            # crossing no mount and following no symlink (S14, see do_write_proc)
+            emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(sysctl_path(key), value)))
         # the container's /dev/null: what masked files are bound to, and what stdio given on a
         # /dev/null (the host's) is reopened as
         emit(op(ops.OPEN_DEVNULL, "open /dev/null in the container", int(bool(linux.masked_paths))))
@@ -316,6 +317,9 @@ def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
             "config.json: domainname: setting it requires a uts namespace of its own"
         )
     for key in spec.linux.sysctl or {}:
+        if key == "kernel.hostname":
+            raise ConfigError(f"config.json: linux.sysctl.{key}: not allowed, as it conflicts "
+                              "with the OCI \"hostname\" field (as runc and crun)")
         kind = sysctl_namespace(key)
         if kind is None or not _own_namespace(ns, kind):
             raise ConfigError(
@@ -324,21 +328,36 @@ def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
             )
 
 
-# sysctls that belong to a namespace (the others are the host's: never written, S4)
+# The kernel's namespaced sysctls (ipc/ipc_sysctl.c, ipc/mq_sysctl.c, kernel/utsname_sysctl.c;
+# every net.* table is per network namespace): a key is written only if it names one of them
+# exactly, never by prefix; the others are the host's (S14).
 IPC_SYSCTLS = frozenset((
-    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.msg_next_id", "kernel.sem",
+    "kernel.sem_next_id", "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+    "kernel.shm_rmid_forced", "kernel.shm_next_id", "fs.mqueue.queues_max",
+    "fs.mqueue.msg_max", "fs.mqueue.msgsize_max", "fs.mqueue.msg_default",
+    "fs.mqueue.msgsize_default",
 ))  # fmt: skip
+UTS_SYSCTLS = frozenset(("kernel.domainname",))  # kernel.hostname: refused, as runc does
 PROC_NS_NAMES = {"ipc": "ipc", "network": "net", "uts": "uts"}
 
 
+def sysctl_path(key: str) -> str:
+    """The key's file below the procfs root: dots become slashes (runc 1.1.5)."""
+    return PROC_SYS + key.replace(".", "/")
+
+
 def sysctl_namespace(key: str) -> str | None:
-    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+    """The namespace a key belongs to, None for the host's (or a malformed key)."""
+    parts = key.replace(".", "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    if key in IPC_SYSCTLS:
         return "ipc"
-    if key.startswith("net."):
-        return "network"
-    if key in ("kernel.hostname", "kernel.domainname"):
+    if key in UTS_SYSCTLS:
         return "uts"
+    if parts[0] == "net" and len(parts) > 1:
+        return "network"
     return None
 
 

@@ -187,6 +187,48 @@ def container_path(dest: str) -> str:
     return os.path.normpath(os.path.join("/", dest))
 
 
+# runc's allow-list of mounts inside /proc (what lxcfs emulates); anything else there is refused
+PROC_MOUNTS_ALLOWED = frozenset((
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+))  # fmt: skip
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
+    """Refuse a mount inside /proc (S14, as runc's checkProcMount) and say how the child must
+    check the target: /proc itself takes only procfs (a proc mount, or a bind of a procfs); a
+    mount anywhere else must not land on procfs, even through a symlink of the rootfs; proc
+    and sysfs go on ordinary directories only."""
+    flags = 0
+    if m.type in ("proc", "sysfs") or dest in ("/proc", "/sys"):
+        flags |= ops.TGT_ORDINARY
+    if dest == "/proc":
+        if m.type == "proc":
+            return flags
+        opts = MountOptions(m.options)
+        if m.type == "bind" or opts.is_bind:
+            from pyrunc import _fast
+
+            source = m.source or ""
+            if not os.path.isabs(source):
+                source = os.path.join(bundle, source)
+            try:
+                if _fast.statfs_type(source.encode()) == PROC_SUPER_MAGIC:
+                    return flags
+            except OSError:
+                pass
+        raise ConfigError(f"config.json: {where}.destination: \"/proc\" cannot be mounted "
+                          "because it is not of type proc")
+    if dest.startswith("/proc/"):
+        if dest not in PROC_MOUNTS_ALLOWED:
+            raise ConfigError(f"config.json: {where}.destination: \"{dest}\" cannot be mounted "
+                              "because it is inside /proc")
+        return flags
+    return flags | ops.TGT_NOT_PROC
+
+
 def mount_ops(
     mounts: tuple,
     bundle: str,
@@ -204,6 +246,7 @@ def mount_ops(
         if m.type == "bind":
             opts.flags |= MS_BIND
         where = f"mounts[{i}]"
+        guard = proc_guard(where, dest, m, bundle)
         if m.type == "cgroup":
             if cgroup_source is None:
                 raise ConfigError(f"config.json: {where}: cgroup mounts need /proc/self/mountinfo")
@@ -221,7 +264,7 @@ def mount_ops(
                 raise ConfigError(
                     f"config.json: {where}.source: {source}: {e.strerror.lower()}"
                 ) from None
-            kind = ops.TGT_DIR if is_dir else ops.TGT_FILE
+            kind = (ops.TGT_DIR if is_dir else ops.TGT_FILE) | guard
             desc = f"mount {source} to {dest}"
             if idmap_trees and i in idmap_trees:
                 out.append(op(ops.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
@@ -240,7 +283,7 @@ def mount_ops(
             # root of the new tmpfs takes the mode of the directory it covers, and /dev gets
             # its nodes and submounts first (runc)
             desc = f"mount tmpfs to {dest}"
-            out.append(op(ops.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup),
+            out.append(op(ops.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup), guard,
                           s=(m.source or "tmpfs", dest, "tmpfs", opts.data)))
         else:
             if opts.copyup:
@@ -252,7 +295,8 @@ def mount_ops(
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"
             out.append(
-                op(ops.MOUNT, desc, flags, ops.TGT_DIR, s=(source, dest, m.type, opts.data))
+                op(ops.MOUNT, desc, flags, ops.TGT_DIR | guard,
+                   s=(source, dest, m.type, opts.data))
             )
         if opts.attr_set or opts.attr_clr:
             out.append(op(ops.MOUNT_SETATTR, f"set recursive attributes of {dest}",

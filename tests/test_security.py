@@ -686,7 +686,9 @@ def test_s4_sysctl_through_a_fake_proc_is_refused(bundle: Bundle, pyrunc: Pyrunc
 def test_s4_sysctl_through_a_bind_mount_over_proc_is_refused(
     bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
 ) -> None:
-    """CVE-2019-16884 style: the config (or image) puts a plain directory over /proc/sys."""
+    """CVE-2019-16884 style: the config puts a plain directory over /proc/sys/kernel. Refused
+    as a mount inside /proc (S14); a mount made where the config check cannot see it is
+    test_s14_sysctl_through_a_mount_made_behind_the_configs_back."""
     decoy = tmp_path / "decoy-kernel"
     decoy.mkdir()
     (decoy / "shmmax").write_text("original\n")
@@ -695,7 +697,8 @@ def test_s4_sysctl_through_a_bind_mount_over_proc_is_refused(
     bundle.sh("cat /proc/sys/kernel/shmmax")
     proc = pyrunc("run", "--bundle", bundle.path, "sec1")
     assert proc.returncode == 1, proc.stdout
-    assert "kernel.shmmax" in one_line(proc.stderr)
+    line = one_line(proc.stderr)
+    assert "/proc/sys/kernel" in line and "cannot be mounted because it is inside /proc" in line
     assert (decoy / "shmmax").read_text() == "original\n"
 
 
@@ -969,16 +972,12 @@ def test_s8_reused_pid_is_not_signalled(
     forge_state_pid(pyrunc.root, "sec1", bystander.pid)
     state = pyrunc.state("sec1")
     assert (state["status"], state["pid"]) == ("stopped", 0)
-    for args in (("kill", "sec1", "KILL"), ("kill", "sec1", "TERM")):
+    for args in (("kill", "sec1", "KILL"), ("kill", "--all", "sec1", "KILL"),
+                 ("kill", "sec1", "TERM")):  # fmt: skip
         proc = pyrunc(*args)
         assert proc.returncode == 1, args
         assert "not running" in one_line(proc.stderr)
         assert bystander.poll() is None, args
-    # --all of a stopped container signals what is left in its cgroup (runc does too), and
-    # only that: the bystander is not in it
-    proc = pyrunc("kill", "--all", "sec1", "KILL")
-    assert proc.returncode == 0, proc.stderr
-    assert bystander.poll() is None
     proc = pyrunc("delete", "--force", "sec1")
     assert proc.returncode == 0, proc.stderr
     time.sleep(0.1)
@@ -1402,3 +1401,158 @@ def test_s13_linux_devices_never_widen_the_device_cgroup(
         assert "LOOP-DEVICE-CONTENT" not in proc.stdout
     else:
         assert "LOOP-DEVICE-CONTENT" in proc.stdout
+
+
+def _restore(path: Path, value: str) -> None:
+    if path.read_text() != value:
+        path.write_text(value)
+
+
+def test_s14_sysctl_through_a_symlink_in_a_bind_mount_over_proc_sys_net(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Issue 12.1: the config binds a bundle directory at /proc/sys/net (right after /proc);
+    in it `x` is a symlink to /proc/sys/kernel, and linux.sysctl asks for
+    net.x.printk_ratelimit_burst. The HOST's value must not change: the mount is refused
+    (inside /proc, as runc refuses it)."""
+    from conftest import new_id
+
+    host = Path("/proc/sys/kernel/printk_ratelimit_burst")
+    before = host.read_text()
+    fake = bundle.path / "fake-net"
+    fake.mkdir()
+    (fake / "x").symlink_to("/proc/sys/kernel")
+    mounts = bundle.config["mounts"]
+    at = next(i for i, m in enumerate(mounts) if m["destination"] == "/proc") + 1
+    mounts.insert(at, {"destination": "/proc/sys/net", "type": "bind", "source": str(fake),
+                       "options": ["rbind"]})
+    bundle.config["linux"]["sysctl"] = {"net.x.printk_ratelimit_burst": str(int(before) + 3)}
+    bundle.set_args("true")
+    try:
+        proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+        assert host.read_text() == before
+        assert proc.returncode == 1, proc.stderr
+        assert "/proc/sys/net" in one_line(proc.stderr)
+    finally:
+        _restore(host, before)
+
+
+def test_s14_sysctl_through_a_mount_made_behind_the_configs_back(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """The same redirection made where no config check can see it: a createRuntime hook
+    (standing for any process sharing the init's mount namespace) binds the directory over
+    <rootfs>/proc/sys/net before pivot_root. The write is resolved beneath pyrunc's own
+    procfs root without crossing mounts or following symlinks, so it fails."""
+    from conftest import new_id
+
+    host = Path("/proc/sys/kernel/printk_ratelimit_burst")
+    before = host.read_text()
+    fake = tmp_path / "fake-net"
+    fake.mkdir()
+    (fake / "x").symlink_to("/proc/sys/kernel")
+    target = bundle.rootfs / "proc" / "sys" / "net"
+    code = ("import json, subprocess, sys; pid = json.load(sys.stdin)['pid']; "
+            f"subprocess.run(['nsenter', '-t', str(pid), '-m', 'mount', '--bind', {str(fake)!r}, "
+            f"{str(target)!r}], check=True)")
+    bundle.config["hooks"] = {"createRuntime": [{"path": sys.executable,
+                                                 "args": [sys.executable, "-c", code]}]}
+    bundle.config["linux"]["sysctl"] = {"net.x.printk_ratelimit_burst": str(int(before) + 3)}
+    bundle.set_args("true")
+    try:
+        proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+        assert host.read_text() == before
+        assert proc.returncode == 1, proc.stderr
+        assert "net.x.printk_ratelimit_burst" in one_line(proc.stderr)
+    finally:
+        _restore(host, before)
+
+
+def _refused(pyrunc: Pyrunc, bundle: Bundle, *words: str) -> None:
+    from conftest import new_id
+
+    bundle.set_args("true")
+    proc = pyrunc("create", "--bundle", bundle.path, new_id("sec"))
+    assert proc.returncode == 1, proc.stdout
+    line = one_line(proc.stderr)
+    for word in words:
+        assert word in line, (word, line)
+    assert os.listdir(pyrunc.root) == []
+
+
+@pytest.mark.parametrize("key", [
+    "kernel.hostname",               # runc: conflicts with the `hostname` field
+    "kernel.printk_ratelimit_burst",  # the host's
+    "kernel.msg_not_a_sysctl", "kernel.shm", "fs.mqueue", "fs.mqueue.",  # not in the set
+    "net..ipv4.ip_forward", "net.ipv4/../../kernel/printk", "net.ipv4.ip_forward.",
+])  # fmt: skip
+def test_s14_sysctl_keys_outside_the_namespaced_set_are_refused(
+    bundle: Bundle, pyrunc: Pyrunc, key: str
+) -> None:
+    bundle.config["linux"]["sysctl"] = {key: "1"}
+    _refused(pyrunc, bundle, f"linux.sysctl.{key}")
+
+
+def test_s14_namespaced_sysctls_are_written(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    from conftest import new_id
+
+    bundle.config["linux"]["sysctl"] = {"kernel.msgmax": "4242", "kernel.sem": "1 2 3 4",
+                                        "fs.mqueue.msg_max": "77", "kernel.domainname": "dom",
+                                        "net.ipv4.ip_forward": "1"}
+    bundle.sh("cat /proc/sys/kernel/msgmax /proc/sys/fs/mqueue/msg_max "
+              "/proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward; "
+              "cat /proc/sys/kernel/sem | tr -s ' \\t' ' '")
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4242", "77", "dom", "1", "1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize(("dest", "type_", "words"), [
+    ("/proc/sys/net", "bind", ("mounts[", "/proc/sys/net", "inside /proc")),
+    ("/proc/kcore", "bind", ("/proc/kcore", "inside /proc")),
+    ("/proc/self/../sys/kernel", "bind", ("/proc/sys/kernel", "inside /proc")),
+    ("/proc", "tmpfs", ("/proc", "not of type proc")),
+    ("/proc", "bind", ("/proc", "not of type proc")),
+])  # fmt: skip
+def test_s14_mounts_inside_proc_are_refused(
+    bundle: Bundle, pyrunc: Pyrunc, dest: str, type_: str, words: tuple[str, ...]
+) -> None:
+    source = bundle.path / "mount-source"
+    source.mkdir()
+    if dest == "/proc/kcore":
+        source = bundle.rootfs / "etc" / "hostname"
+        source.write_text("x\n")
+    bundle.add_mount(dest, type_, str(source) if type_ == "bind" else "tmpfs",
+                     ["rbind"] if type_ == "bind" else [])
+    _refused(pyrunc, bundle, *words)
+
+
+def test_s14_lxcfs_style_mounts_inside_proc_are_allowed(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    from conftest import new_id
+
+    fake = bundle.path / "cpuinfo"
+    fake.write_text("processor : lxcfs-style\n")
+    bundle.add_mount("/proc/cpuinfo", "bind", str(fake), ["bind", "ro"])
+    bundle.add_mount("/proc", "bind", "/proc", ["rbind"])  # a procfs source on /proc: runc too
+    bundle.add_mount("/proc/cpuinfo", "bind", str(fake), ["bind", "ro"])
+    bundle.sh("cat /proc/cpuinfo")
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert (proc.returncode, proc.stdout) == (0, "processor : lxcfs-style\n"), proc.stderr
+
+
+@pytest.mark.parametrize("what", ["proc-symlink", "sys-symlink", "proc-file"])
+def test_s14_proc_and_sys_must_be_ordinary_directories(
+    bundle: Bundle, pyrunc: Pyrunc, what: str
+) -> None:
+    """runc: `filesystem "proc" must be mounted on ordinary directory`. A symlink there (even
+    one pointing inside the rootfs) is refused, never followed."""
+    name = what.split("-")[0]
+    where = bundle.rootfs / name
+    shutil.rmtree(where)
+    (bundle.rootfs / "elsewhere").mkdir()
+    if what.endswith("symlink"):
+        where.symlink_to("elsewhere")
+    else:
+        where.write_text("")
+    _refused(pyrunc, bundle, "must be mounted on ordinary directory")
+    assert os.listdir(bundle.rootfs / "elsewhere") == []

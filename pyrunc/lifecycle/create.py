@@ -271,7 +271,12 @@ def connect_console(path: str) -> int:
 
 
 def write_id_maps(pid: int, linux: object) -> None:
-    """uid_map and gid_map of a new user namespace, written by the parent (it holds the caps)."""
+    """uid_map and gid_map of a new user namespace, written by the parent (it holds the caps).
+
+    Safe from redirection (S4/S14): the path is in the runtime's own /proc, which nothing of the
+    container can mount over (the init mounts in its own namespace, beneath the rootfs, after
+    making "/" private; without a mount namespace still only beneath the rootfs), and the pid
+    is our own child, unreaped while it waits at the sync point, so it cannot be reused."""
     for name, mappings in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
         if not mappings:
             field = "uidMappings" if name == "uid_map" else "gidMappings"
@@ -318,6 +323,7 @@ def _drive(
             if "user" in plan.ns.new:
                 write_id_maps(init.pid, spec.linux)
             if spec.process is not None and spec.process.oom_score_adj is not None:
+                # the runtime's own /proc and our unreaped child, as for the id maps above
                 try:
                     with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
                         f.write(str(spec.process.oom_score_adj))
