@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "events": "display container events such as OOM notifications, cpu, memory, and IO usage "
     "statistics",
     "update": "update container resource constraints",
+    "network": "create, list, inspect and remove bridge networks (pyrunc's own)",
 }
 
 

@@ -35,7 +35,7 @@ def features() -> dict:
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
-            "netDevices": {"enabled": False},
+            "netDevices": {"enabled": True},
         },
         "annotations": {"org.pyrunc.version": __version__},
     }

@@ -242,8 +242,6 @@ def check_host_features(spec: object) -> list[str]:
             warnings.append(f"{field} skipped: SELinux is not enabled on this host")
     if linux.intel_rdt is not None and not _is_mounted("resctrl"):
         raise ConfigError("config.json: linux.intelRdt: resctrl is not mounted on this host")
-    if linux.net_devices:
-        raise ConfigError("config.json: linux.netDevices: moving network devices is not supported")
     return warnings
 
 

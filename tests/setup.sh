@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # podman (brings conmon), netavark and iptables (the bridge network backend podman 4 prefers and
 # its firewall tool: Debian's podman pulls in neither), containerd (ctr and the runc v2 shim) and
 # umoci (builds the OCI image containerd imports): tests/test_podman.py, tests/test_containerd.py;
-# docker.io (dockerd 20.10 and its client): tests/test_docker.py
-packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps
+# docker.io (dockerd 20.10 and its client): tests/test_docker.py;
+# nftables: libnftables, which pyrunc's bridge networks use for NAT and published ports
+packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps nftables
           golang-github-containers-common podman netavark iptables containerd umoci docker.io)
 missing=()
 for p in "${packages[@]}"; do

@@ -891,10 +891,6 @@ def test_intel_rdt_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
     assert_refused(pyrunc, bundle, "linux.intelRdt", "resctrl")
 
 
-def test_net_devices_are_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
-    bundle.config["linux"]["netDevices"] = {"dummy0": {"name": "eth1"}}
-    assert_refused(pyrunc, bundle, "linux.netDevices")
-
 
 # --- annotations ---------------------------------------------------------------------
 

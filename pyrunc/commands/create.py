@@ -16,6 +16,10 @@ def add_create_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pivot", action="store_true", help="do not use pivot_root")
     p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's keyring")
     p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
+    p.add_argument("--network", metavar="NAME[:ip=ADDRESS]",
+                   help="join a pyrunc bridge network (needs a new network namespace)")
+    p.add_argument("--publish", action="append", metavar="HOSTPORT:PORT[/PROTO]",
+                   help="publish a container port on the host's addresses (with --network)")
     p.add_argument("id", metavar="ID")
 
 
@@ -38,6 +42,8 @@ def create_options(args: argparse.Namespace) -> dict:
         "no_pivot": args.no_pivot,
         "no_new_keyring": args.no_new_keyring,
         "preserve_fds": args.preserve_fds,
+        "network": getattr(args, "network", None),
+        "publish": getattr(args, "publish", None),
     }
 
 

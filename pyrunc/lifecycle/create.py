@@ -111,11 +111,27 @@ def create(
     preserve_fds: int = 0,
     listen_fds: int = 0,
     relay_console: bool = False,
+    network: str | None = None,
+    publish: list[str] | None = None,
 ) -> tuple[Container, InitProcess]:
-    """Create the container; on any failure everything done so far is undone."""
+    """Create the container; on any failure everything done so far is undone.
+
+    `network` ("NAME[:ip=A.B.C.D]") and `publish` (["HOSTPORT:PORT[/tcp|udp]", ...]) join a
+    pyrunc bridge network (pyrunc.network), as the org.pyrunc.network* annotations do.
+    """
     bundle = os.path.abspath(bundle)
     config_bytes = read_config(os.path.join(bundle, "config.json"))
     spec = load_config(config_bytes, "config.json")
+    net_request = None
+    annotations = spec.annotations or {}
+    if network or publish or any(k.startswith("org.pyrunc.network") for k in annotations):
+        from pyrunc.network.attach import request_from
+
+        net_request = request_from(network, publish, dict(annotations))
+        if net_request is not None:
+            _check_new_netns(spec, net_request.source)
+    if spec.linux is not None and spec.linux.net_devices:
+        _check_new_netns(spec, "config.json: linux.netDevices")
     terminal = spec.process is not None and bool(spec.process.terminal)
     relay = None
     if terminal and not console_socket and relay_console:
@@ -136,7 +152,11 @@ def create(
     init: InitProcess | None = None
     data: dict = {}
     host_mounts: dict | None = None
+    attachment = None
     try:
+        if net_request is not None:
+            spec, attachment = _prepare_network(spec, store.root, container_id, state_dir,
+                                                net_request)
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
         fifo_fd = os.open(os.path.join(state_dir, EXEC_FIFO), os.O_PATH | os.O_CLOEXEC)
@@ -159,6 +179,10 @@ def create(
         )
         for warning in check_host_features(spec):
             get_logger().warning(warning)
+        if spec.linux.net_devices:
+            from pyrunc.network.devices import check_devices
+
+            check_devices(spec.linux.net_devices)
         if "mount" not in plan.ns.kinds:
             # the init's mounts land in this mount namespace: remember what covered the rootfs
             # so that a failed create and delete can take them away again
@@ -198,7 +222,10 @@ def create(
         if host_mounts is not None:
             data["pyrunc"]["host_mounts"] = host_mounts
         container = Container(store, container_id, data)
-        _drive(init, spec, container, plan, all_hooks)
+        if attachment is not None:
+            data["pyrunc"]["network"] = {k: attachment.record[k] for k in
+                                         ("network", "ip", "host_veth", "ports")}
+        _drive(init, spec, container, plan, all_hooks, attachment)
         if host_mounts is not None:
             from pyrunc.mountinfo import top_mount_id
 
@@ -215,6 +242,8 @@ def create(
         if init is not None:
             init.abort()
         _destroy_cgroups(data)
+        if net_request is not None:
+            _teardown_network(state_dir)
         if host_mounts is not None:
             _detach_host_mounts(host_mounts)
         store.remove(container_id)
@@ -290,6 +319,47 @@ def write_id_maps(pid: int, linux: object) -> None:
             raise PyruncError(f"write {name} of the init: {reason}") from None
 
 
+def _check_new_netns(spec: object, field: str) -> None:
+    """Networking needs a network namespace of the container's own, made by create."""
+    linux = spec.linux
+    for ns in (linux.namespaces if linux is not None else None) or ():
+        if ns.type == "network":
+            if ns.path:
+                raise ConfigError(f"{field}: needs a new network namespace, "
+                                  f"not the one at {ns.path}")
+            return
+    raise ConfigError(f"{field}: needs a new network namespace (linux.namespaces)")
+
+
+def _prepare_network(spec: object, root: str, container_id: str, state_dir: str,
+                     req: object) -> tuple[object, object]:
+    """Lease an address and record the intent; resolv.conf/hosts become bind mounts."""
+    from pyrunc.network.attach import prepare
+
+    att = prepare(root, container_id, state_dir, req, spec.hostname)
+    if att.mounts:
+        # the spec classes are immutable (pyrunc.spec.compiled): a copy with more mounts
+        mount_cls = type(spec.mounts[0]) if spec.mounts else None
+        if mount_cls is None:
+            from pyrunc.spec.compiled import Mount as mount_cls
+        extra = tuple(mount_cls(destination=m["destination"], source=m["source"],
+                                type=m["type"], options=tuple(m["options"]))
+                      for m in att.mounts)
+        fields = {name: getattr(spec, name) for name in type(spec).__slots__}
+        fields["mounts"] = tuple(spec.mounts or ()) + extra
+        spec = type(spec)(**fields)
+    return spec, att
+
+
+def _teardown_network(state_dir: str) -> None:
+    from pyrunc.network.attach import teardown
+
+    try:
+        teardown(state_dir)
+    except PyruncError as e:
+        get_logger().warning(f"cleaning up after the failed create: {e}")
+
+
 def _detach_host_mounts(record: dict) -> None:
     """Unmount what the init of a failed create mounted in this namespace (no mount namespace);
     a failure here must not hide the first one."""
@@ -314,7 +384,8 @@ def _destroy_cgroups(data: dict) -> None:
 
 
 def _drive(
-    init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict
+    init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict,
+    attachment: object | None = None,
 ) -> None:
     """Answer the child's sync points until it reports ready."""
     while True:
@@ -337,6 +408,15 @@ def _drive(
 
             setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"],
                           root=container.store.root)
+            # the container's network namespace exists; its process has not started
+            if spec.linux.net_devices:
+                from pyrunc.network.devices import move_devices
+
+                move_devices(init.pid, spec.linux.net_devices)
+            if attachment is not None:
+                from pyrunc.network.attach import setup as setup_network
+
+                setup_network(attachment, init.pid)
         elif tag == SYNC_PRE_PIVOT:
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
             # lifecycle steps 3-5 come after step 2 ("creating"): the status is "created"

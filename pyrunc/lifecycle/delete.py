@@ -40,7 +40,8 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         if not force:
             raise
         # runc: --force of a missing container is not an error; a create that died before
-        # writing its state leaves only the directory, which goes too
+        # writing its state leaves only the directory (and what its intent files name)
+        _teardown_network(store.path(container_id))
         store.remove(container_id)
         return
     with lock:
@@ -68,6 +69,7 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
             detach_host_mounts(
                 host_mounts["rootfs"], host_mounts["before"], host_mounts.get("ours")
             )
+        _teardown_network(container.dir)
         state = container.hook_state("stopped")
         poststop = container.runtime.get("hooks", {}).get("poststop")
         store.remove(container_id)
@@ -75,3 +77,11 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         from pyrunc.hooks import run_hooks
 
         run_hooks("poststop", poststop, state, warn_only=True)
+
+
+def _teardown_network(state_dir: str) -> None:
+    """The veth, lease and nftables elements a networked create recorded (network.json)."""
+    if os.path.exists(os.path.join(state_dir, "network.json")):
+        from pyrunc.network.attach import teardown
+
+        teardown(state_dir)

@@ -1,0 +1,167 @@
+"""Networks and their address leases, under the state root (`<root>/.networks/NAME.json`).
+
+Every change happens under one exclusive flock (`.networks/.lock`) and is written atomically
+(temporary file, fsync, rename, fsync of the directory), so concurrent pyrunc processes never
+hand out the same address and a crash leaves either the old file or the new one. A lease names
+its container; a lease whose container directory is gone (a create killed before it could
+record anything) is free again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import re
+
+from pyrunc import jsonlite
+from pyrunc.errors import PyruncError
+
+DIR = ".networks"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+IFNAME_MAX = 15
+
+
+def valid_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise PyruncError(f"invalid network name {name!r}: letters, digits, '_', '.', '-'")
+    return name
+
+
+def valid_ifname(name: str, what: str) -> str:
+    if not name or len(name) > IFNAME_MAX or name in (".", "..") or any(
+        c in name for c in "/: \t\n"
+    ):
+        raise PyruncError(f"{what}: invalid interface name {name!r}")
+    return name
+
+
+def write_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, jsonlite.dumps(data, separators=(",", ":")).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            return jsonlite.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except ValueError as e:
+        raise PyruncError(f"{path} is corrupt: {e}") from None
+
+
+class NetworkStore:
+    """The networks of one state root; use as a context manager to hold the lock."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.dir = os.path.join(self.root, DIR)
+        self._fd = -1
+
+    def __enter__(self) -> NetworkStore:
+        try:
+            os.makedirs(self.dir, 0o700, exist_ok=True)
+        except OSError as e:
+            raise PyruncError(f"cannot create {self.dir}: {e.strerror}") from None
+        self._fd = os.open(os.path.join(self.dir, ".lock"),
+                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tidy()
+        os.close(self._fd)
+        self._fd = -1
+
+    def tidy(self) -> None:
+        """No networks left: the directory goes too (the state root lists only containers)."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        if names == [".lock"]:
+            try:
+                os.unlink(os.path.join(self.dir, ".lock"))
+                os.rmdir(self.dir)
+            except OSError:
+                pass
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, valid_name(name) + ".json")
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(n[:-5] for n in os.listdir(self.dir) if n.endswith(".json"))
+        except FileNotFoundError:
+            return []
+
+    def load(self, name: str) -> dict:
+        data = read_json(self.path(name))
+        if data is None:
+            raise PyruncError(f"network {name} does not exist")
+        return data
+
+    def save(self, net: dict) -> None:
+        write_atomic(self.path(net["name"]), net)
+
+    def remove(self, name: str) -> None:
+        try:
+            os.unlink(self.path(name))
+        except FileNotFoundError:
+            pass
+
+    def live_leases(self, net: dict) -> dict[str, str]:
+        """address -> container id, only for containers whose directory still exists."""
+        return {ip: cid for ip, cid in net.get("leases", {}).items()
+                if os.path.isdir(os.path.join(self.root, cid))}
+
+    def lease(self, net: dict, container_id: str, wanted: str | None) -> str:
+        """Give the container an address (the one asked for, or the lowest free one)."""
+        subnet = ipaddress.IPv4Network(net["subnet"])
+        leases = self.live_leases(net)
+        for ip, cid in leases.items():
+            if cid == container_id:
+                return ip
+        reserved = {net["gateway"], str(subnet.network_address), str(subnet.broadcast_address)}
+        if wanted is not None:
+            try:
+                addr = ipaddress.IPv4Address(wanted)
+            except ValueError:
+                raise PyruncError(f"ip={wanted}: not an IPv4 address") from None
+            if addr not in subnet or str(addr) in reserved:
+                raise PyruncError(f"ip={wanted}: not a free host address of {subnet}")
+            if str(addr) in leases:
+                raise PyruncError(f"ip={wanted}: already leased to {leases[str(addr)]}")
+            ip = str(addr)
+        else:
+            ip = next((str(a) for a in subnet.hosts()
+                       if str(a) not in leases and str(a) not in reserved), "")
+            if not ip:
+                raise PyruncError(f"network {net['name']}: no free address in {subnet}")
+        leases[ip] = container_id
+        net["leases"] = leases
+        self.save(net)
+        return ip
+
+    def release(self, name: str, container_id: str) -> None:
+        try:
+            net = self.load(name)
+        except PyruncError:
+            return
+        leases = net.get("leases", {})
+        kept = {ip: cid for ip, cid in leases.items() if cid != container_id}
+        if kept != leases:
+            net["leases"] = kept
+            self.save(net)
