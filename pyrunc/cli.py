@@ -175,6 +175,7 @@ _CREATE: _Command = (
         "--pid-file": ("pid_file", None),
         "--console-socket": ("console_socket", None),
         "--preserve-fds": ("preserve_fds", None),
+        "--network": ("network", None),
     },
     {
         "bundle": ".",
@@ -183,6 +184,8 @@ _CREATE: _Command = (
         "no_pivot": False,
         "no_new_keyring": False,
         "preserve_fds": 0,
+        "network": None,
+        "publish": [],
     },
     ("id",),
     1,

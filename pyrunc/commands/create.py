@@ -18,7 +18,7 @@ def add_create_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
     p.add_argument("--network", metavar="NAME[:ip=ADDRESS]",
                    help="join a pyrunc bridge network (needs a new network namespace)")
-    p.add_argument("--publish", action="append", metavar="HOSTPORT:PORT[/PROTO]",
+    p.add_argument("--publish", action="append", default=[], metavar="HOSTPORT:PORT[/PROTO]",
                    help="publish a container port on the host's addresses (with --network)")
     p.add_argument("id", metavar="ID")
 
