@@ -619,6 +619,26 @@ cdef extern from *:
         return 0;
     }
 
+    static int pyrunc_fix_stdio(unsigned int uid) {
+        /* runc's fixStdioPermissions: stdio (a pty, pipes) becomes the process user's, unless
+           it is /dev/null or already theirs; the group stays (devpts gives ptys gid=5). An
+           owner the user namespace does not map is left alone. */
+        struct stat st;
+        int fd;
+        for (fd = 0; fd < 3; fd++) {
+            if (fstat(fd, &st) < 0) {
+                if (errno == EBADF) continue;
+                return -1;
+            }
+            if (st.st_uid == uid ||
+                (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3))
+                continue;
+            if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM)
+                return -1;
+        }
+        return 0;
+    }
+
     static int pyrunc_join_session_keyring(const char *name) {
         /* KEYCTL_JOIN_SESSION_KEYRING: a keyring of the container's own, not the caller's */
         long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
@@ -653,6 +673,7 @@ cdef extern from *:
     void pyrunc_reset_signals() nogil
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_tmpfs_finish(int rootfd, const char *dest, int lower, int copyup) nogil
+    int pyrunc_fix_stdio(unsigned int uid) nogil
     int pyrunc_refused_option(const char *fstype, const char *data, char *out,
                               size_t outlen) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
@@ -783,6 +804,7 @@ cdef enum:
     OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
+    OP_FIX_STDIO = 46     # a=uid: stdio becomes the process user's (runc)
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
                           # c=TGT_* flags of the target
 
@@ -823,6 +845,7 @@ cdef struct Ctx:
     int procfd            # the container's procfs root, verified (S14); -1 until needed
     int devnull
     int exec_fd
+    int cwd_done
     char exec_path[PATH_MAX]
 
 
@@ -1248,6 +1271,21 @@ cdef int do_readonly(Ctx *ctx, Op *op) noexcept nogil:
 
 
 cdef int do_chdir(Ctx *ctx, Op *op) noexcept nogil:
+    """chdir to the cwd, before the process drops its privileges (a=1: a permission error
+    leaves it to the second try) and after (a=2: unless the first one succeeded), as runc."""
+    cdef int ret
+    if op.a == 2 and ctx.cwd_done:
+        return 0
+    ret = chdir_in_root(ctx, op)
+    if op.a == 1:
+        if ret == 0:
+            ctx.cwd_done = 1
+        elif errno == EACCES or errno == EPERM:
+            return 0
+    return ret
+
+
+cdef int chdir_in_root(Ctx *ctx, Op *op) noexcept nogil:
     """chdir to the cwd resolved inside the root, never through a /proc magic link (S2)."""
     cdef int fd, ret, saved
     fd = open_target(ctx, op.s1, TGT_DIR)
@@ -1443,6 +1481,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     ctx.devnull = -1
     ctx.exec_fd = -1
     ctx.exec_path[0] = 0
+    ctx.cwd_done = 0
     # nothing in the container may ptrace us or read our memory before execve (S1, S6)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
         child_fail(&ctx, "prctl(PR_SET_DUMPABLE)", errno)
@@ -1556,6 +1595,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_mount_setattr(&ctx, op)
         elif op.code == OP_TMPFS:
             ret = do_tmpfs(&ctx, op)
+        elif op.code == OP_FIX_STDIO:
+            ret = pyrunc_fix_stdio(<unsigned int>op.a)
         elif op.code == OP_MOVE_MOUNT:
             ret = do_move_mount(&ctx, op)
         elif op.code == OP_CLOSE_OTHERS:

@@ -89,6 +89,11 @@ def identity_ops(process: object, top: int) -> list[Op]:
         get_logger().debug(f"ambient capabilities not inheritable, skipped: {skipped}")
         ambient &= permitted & inheritable
     out.append(op(ops.DROP_BOUNDING, "drop capabilities from the bounding set", bounding, top))
+    # the cwd first as root (a directory only root may enter), again after the drop (one only
+    # the user may enter); stdio becomes the user's (runc's finalizeNamespace and setupUser)
+    out.append(op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
+                  s=(process.cwd,)))
+    out.append(op(ops.FIX_STDIO, "fix stdio permissions", user.uid))
     out.append(op(ops.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
     out.append(op(ops.SETUSER, f"set user {user.uid}:{user.gid}", user.uid, user.gid))
     out.append(op(ops.CAPSET, "set capabilities", effective, permitted, inheritable, ambient, top))
@@ -104,7 +109,8 @@ def exec_ops(process: object) -> list[Op]:
     umask = (process.user or _ROOT).umask
     return [
         op(ops.UMASK, "umask", DEFAULT_UMASK if umask is None else umask),
-        op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", s=(process.cwd,)),
+        op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 2,
+           s=(process.cwd,)),
         op(ops.FIND_EXEC, "find executable", s=(args[0], env_value(tuple(env), "PATH"))),
     ]
 

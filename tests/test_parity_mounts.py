@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, Bundle, new_id
+from helpers_clients import run_in_pty
 
 RUNTIMES = ("pyrunc", "runc")
 
@@ -243,3 +244,50 @@ def test_read_only_dev(bundle: Bundle, both: dict[str, Runtime]) -> None:
     )
     out = assert_same(both, bundle)
     assert "Read-only file system" in out and "/dev / ro,nosuid" in out and "shm\n" in out
+
+
+# --- the process -----------------------------------------------------------------------
+
+
+def test_a_cwd_only_root_may_enter(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    """chdir before the user drops its privileges, and again after (runc's finalizeNamespace):
+    a cwd only root can enter works for another user; stdio becomes the user's."""
+    (bundle.rootfs / "root").chmod(0o700)
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.process["cwd"] = "/root"
+    bundle.sh("pwd; ls . 2>&1 | sed 's/.*: //'; stat -L -c %u /proc/self/fd/1")
+    assert assert_same(both, bundle) == "/root\nPermission denied\n1000\n"
+
+
+PTY_OWNER = "stat -c '%u %g %a' $(tty); stat -c %u /proc/self/fd/0"
+
+
+def test_the_terminal_belongs_to_the_user(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    """create/run with a terminal: the pty slave is process.user's, group tty (devpts gid=5)."""
+    bundle.process["terminal"] = True
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.sh(PTY_OWNER)
+    seen = {}
+    for name, rt in both.items():
+        cid = new_id(f"para-{name}")
+        rc, out = run_in_pty(rt.cmd("run", "--bundle", bundle.path, cid), timeout=30)
+        rt("delete", "--force", cid)
+        seen[name] = (rc, out)
+    assert seen["runc"] == (0, "1000 5 620\n1000\n"), seen
+    assert seen["pyrunc"] == seen["runc"]
+
+
+def test_exec_t_terminal_belongs_to_the_user(bundle: Bundle, both: dict[str, Runtime]) -> None:
+    bundle.sh("sleep 60")
+    seen = {}
+    for name, rt in both.items():
+        cid = new_id(f"para-{name}")
+        proc = rt("run", "--detach", "--bundle", bundle.path, cid)
+        assert proc.returncode == 0, proc.stderr
+        try:
+            seen[name] = run_in_pty(rt.cmd("exec", "-t", "--user", "1000:1000", cid,
+                                           "sh", "-c", PTY_OWNER), timeout=30)
+        finally:
+            rt("delete", "--force", cid)
+    assert seen["runc"] == (0, "1000 5 620\n1000\n"), seen
+    assert seen["pyrunc"] == seen["runc"]
