@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "statistics",
     "update": "update container resource constraints",
     "network": "create, list, inspect and remove bridge networks (pyrunc's own)",
+    "help": "shows a list of commands or help for one command",
 }
 
 
@@ -68,7 +69,8 @@ def global_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-format", default="text", choices=("text", "json"))
     p.add_argument("--debug", action="store_true", help="enable debug logging")
     p.add_argument("--systemd-cgroup", action="store_true", help="use systemd to manage cgroups")
-    p.add_argument("--rootless", default="auto", help="ignore cgroup permission errors")
+    p.add_argument("--rootless", default="auto",
+                   help="ignore cgroup permission errors ('true', 'false', or 'auto')")
     p.add_argument("--criu", default="criu", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true", help="print the version")
     p.add_argument("command", nargs="?", choices=tuple(COMMANDS), metavar="COMMAND")
@@ -192,9 +194,10 @@ _CREATE: _Command = (
 )
 _QUICK["create"] = _CREATE
 _QUICK["run"] = (
-    {**_CREATE[0], "-d": "detach", "--detach": "detach", "--keep": "keep"},
+    {**_CREATE[0], "-d": "detach", "--detach": "detach", "--keep": "keep",
+     "--no-subreaper": "no_subreaper"},
     _CREATE[1],
-    {**_CREATE[2], "detach": False, "keep": False},
+    {**_CREATE[2], "detach": False, "keep": False, "no_subreaper": False},
     ("id",),
     1,
 )
@@ -349,6 +352,62 @@ def main(argv: list[str] | None = None) -> int:
     return dispatch(argv)
 
 
+def commit() -> str:
+    """The git commit this pyrunc was built from, when it runs from a checkout (runc prints the
+    one it was built from); else its version."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    git = os.path.join(here, ".git")
+    try:
+        if os.path.isfile(git):  # a worktree: "gitdir: PATH"
+            with open(git) as f:
+                git = f.read().split(":", 1)[1].strip()
+        with open(os.path.join(git, "HEAD")) as f:
+            head = f.read().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            for base in (git, _common_dir(git)):
+                try:
+                    with open(os.path.join(base, ref)) as f:
+                        return f.read().strip()
+                except OSError:
+                    continue
+            return ref
+        return head
+    except (OSError, IndexError):
+        return f"v{__version__}"
+
+
+def _common_dir(git: str) -> str:
+    try:
+        with open(os.path.join(git, "commondir")) as f:
+            return os.path.join(git, f.read().strip())
+    except OSError:
+        return git
+
+
+def check_rootless(value: str) -> None:
+    """--rootless is true, false or auto (Go's ParseBool spellings, as runc)."""
+    if value.lower() == "auto" or value == "":
+        return
+    if value not in ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false",
+                     "False"):
+        raise PyruncError(f"invalid --rootless value {value!r}: expected true, false or auto")
+
+
+def print_help(words: list[str]) -> int:
+    """`pyrunc help` (the global help) or `pyrunc help COMMAND` (that command's)."""
+    if not words:
+        global_parser().print_help()
+        return 0
+    name = words[0]
+    if name not in COMMANDS or name == "help":
+        raise PyruncError(f"No help topic for '{name}'")
+    parser = command_parser(name)
+    __import__(f"pyrunc.commands.{name}", fromlist=["add_arguments"]).add_arguments(parser)
+    parser.print_help()
+    return 0
+
+
 def dispatch(argv: list[str]) -> int:
     from pyrunc import log
 
@@ -358,11 +417,17 @@ def dispatch(argv: list[str]) -> int:
         opts = global_parser().parse_args(argv) if quick is None else quick[0]
         logger = log.configure(opts.log, opts.log_format, opts.debug)
         if opts.version:
-            sys.stdout.write(f"pyrunc version {__version__}\nspec: {SPEC_VERSION}\n")
+            sys.stdout.write(
+                f"pyrunc version {__version__}\ncommit: {commit()}\nspec: {SPEC_VERSION}\n"
+            )
             return 0
         if opts.command is None:
             global_parser().print_help()
             return 0
+        if opts.command == "help":  # runc's `help [COMMAND]`
+            return print_help(opts.args)
+        if opts.command in ("create", "run"):
+            check_rootless(opts.rootless)
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])

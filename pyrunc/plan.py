@@ -39,10 +39,15 @@ def rootfs_path(spec: object, bundle: str) -> str:
         raise ConfigError("config.json: root.path: required property missing")
     path = spec.root.path
     if not os.path.isabs(path):
-        path = os.path.join(bundle, path)
-    path = os.path.realpath(path)
-    if not os.path.isdir(path):
+        path = os.path.join(os.path.realpath(bundle), path)
+    path = os.path.normpath(path)
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
         raise ConfigError(f"config.json: root.path: {path}: not a directory")
+    if real != path:  # runc refuses a rootfs reached through a symlink
+        raise ConfigError(
+            "config.json: root.path: invalid rootfs: not an absolute path, or a symlink"
+        )
     return path
 
 

@@ -276,3 +276,74 @@ def test_host_hook_through_proc_exe(rt: Runtime, bundle: Bundle, tmp_path: Path)
     finally:
         host_proc.kill()
         host_proc.wait()
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_run_no_subreaper(rt: Runtime, bundle: Bundle) -> None:
+    bundle.sh("echo ran")
+    proc = rt("run", "--no-subreaper", "--bundle", bundle.path, new_id("ps"))
+    assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+
+
+def test_rootless_takes_true_false_auto(rt: Runtime, bundle: Bundle) -> None:
+    bundle.sh("echo ran")
+    for value in ("true", "false", "auto"):
+        proc = rt("run", "--bundle", bundle.path, new_id("pl"), global_args=("--rootless", value))
+        assert (proc.returncode, proc.stdout) == (0, "ran\n"), (value, proc.stderr)
+    proc = rt("run", "--bundle", bundle.path, new_id("pl"), global_args=("--rootless", "maybe"))
+    assert proc.returncode == 1 and "maybe" in proc.stderr, proc.stderr
+    assert not os.listdir(rt.root)
+
+
+def test_help_command(rt: Runtime) -> None:
+    proc = rt("help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("create", "exec", "list", "update"):
+        assert command in proc.stdout
+    proc = rt("help", "list")
+    assert proc.returncode == 0, proc.stderr
+    assert "--format" in proc.stdout and "--quiet" in proc.stdout
+
+
+def test_version_lines(rt: Runtime) -> None:
+    lines = rt.ok("--version").stdout.splitlines()
+    assert lines[0].startswith(f"{rt.name} version ")
+    assert lines[1].startswith("commit: ")
+    assert any(line.startswith("spec: ") for line in lines)
+
+
+def test_list_json_is_compact(rt: Runtime, bundle: Bundle) -> None:
+    bundle.set_args("sleep", "1000")
+    cid = new_id("pj")
+    rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    out = rt.ok("list", "--format", "json").stdout
+    assert out.startswith('[{"ociVersion":"') and out.endswith("}]\n"), out
+    assert ", " not in out and '": ' not in out
+    (row,) = json.loads(out)
+    assert set(row) >= {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created",
+                        "owner"}
+    assert (row["id"], row["status"]) == (cid, "running")
+    rt.ok("kill", cid, "KILL")
+
+
+def test_rootfs_symlink_refused(rt: Runtime, bundle: Bundle) -> None:
+    (bundle.path / "real-rootfs").mkdir()
+    os.rename(bundle.rootfs, bundle.path / "real-rootfs" / "fs")
+    os.symlink("real-rootfs/fs", bundle.rootfs)
+    proc = rt("run", "--bundle", bundle.path, new_id("py"))
+    assert proc.returncode == 1
+    assert "invalid rootfs: not an absolute path, or a symlink" in proc.stderr, proc.stderr
+    assert not os.listdir(rt.root)
+
+
+def test_missing_bundle_and_config(rt: Runtime, bundle: Bundle, tmp_path: Path) -> None:
+    proc = rt("run", "--bundle", tmp_path / "no-such-bundle", new_id("pb"))
+    assert proc.returncode == 1
+    assert "no-such-bundle: no such file or directory" in proc.stderr, proc.stderr
+    os.unlink(bundle.config_path)
+    proc = rt("run", "--bundle", bundle.path, new_id("pb"))
+    assert proc.returncode == 1
+    assert "JSON specification file config.json not found" in proc.stderr, proc.stderr
+    assert not os.listdir(rt.root)

@@ -39,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = [c.oci_state() for c in containers]
     if args.format == "json":
-        # runc prints `null` for an empty list
-        sys.stdout.write((jsonlite.dumps(rows) if rows else "null") + "\n")
+        # runc prints compact JSON, `null` for an empty list, and the owner's name
+        for row in rows:
+            row["owner"] = row["owner"] or "root"
+        text = jsonlite.dumps(rows, separators=(",", ":")) if rows else "null"
+        sys.stdout.write(text + "\n")
     else:
         sys.stdout.write(table(rows))
     return 0

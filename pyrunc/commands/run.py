@@ -13,6 +13,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_create_arguments(p)
     p.add_argument("-d", "--detach", action="store_true", help="detach from the container")
     p.add_argument("--keep", action="store_true", help="do not delete the container after exit")
+    # runc's run makes itself a child subreaper unless told not to; pyrunc's run never becomes
+    # one (the init is its direct child), so the flag is accepted and changes nothing
+    p.add_argument("--no-subreaper", action="store_true",
+                   help="disable the use of the subreaper used to reap reparented processes")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -270,6 +270,11 @@ def read_config(path: str) -> bytes:
             return f.read()
     except OSError as e:
         reason = (e.strerror or str(e)).lower()
+        bundle = os.path.dirname(path)
+        if not os.path.isdir(bundle):  # runc fails its chdir to the bundle first
+            raise ConfigError(f"bundle {bundle}: {reason}") from None
+        if isinstance(e, FileNotFoundError):  # runc's words
+            raise ConfigError("JSON specification file config.json not found") from None
         raise ConfigError(f"config.json: cannot read {path}: {reason}") from None
 
 
