@@ -36,8 +36,9 @@ COMMANDS: dict[str, str] = {
     "statistics",
     "update": "update container resource constraints",
     "network": "create, list, inspect and remove bridge networks (pyrunc's own)",
-    "help": "shows a list of commands or help for one command",
 }
+# `help [COMMAND]` (runc's) is the CLI's own, no module
+HELP = "shows a list of commands or help for one command"
 
 
 def _parser_class() -> type:
@@ -61,7 +62,8 @@ def global_parser() -> argparse.ArgumentParser:
     p = _parser_class()(
         prog="pyrunc",
         description="pyrunc: an OCI container runtime in Python",
-        epilog="commands:\n" + "\n".join(f"  {k:<10} {v}" for k, v in COMMANDS.items()),
+        epilog="commands:\n"
+        + "\n".join(f"  {k:<10} {v}" for k, v in {**COMMANDS, "help": HELP}.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--root", default=None, help="root directory for storage of container state")
@@ -73,7 +75,7 @@ def global_parser() -> argparse.ArgumentParser:
                    help="ignore cgroup permission errors ('true', 'false', or 'auto')")
     p.add_argument("--criu", default="criu", help=argparse.SUPPRESS)
     p.add_argument("-v", "--version", action="store_true", help="print the version")
-    p.add_argument("command", nargs="?", choices=tuple(COMMANDS), metavar="COMMAND")
+    p.add_argument("command", nargs="?", choices=(*COMMANDS, "help"), metavar="COMMAND")
     p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
@@ -396,11 +398,11 @@ def check_rootless(value: str) -> None:
 
 def print_help(words: list[str]) -> int:
     """`pyrunc help` (the global help) or `pyrunc help COMMAND` (that command's)."""
-    if not words:
+    if not words or words[0] == "help":
         global_parser().print_help()
         return 0
     name = words[0]
-    if name not in COMMANDS or name == "help":
+    if name not in COMMANDS:
         raise PyruncError(f"No help topic for '{name}'")
     parser = command_parser(name)
     __import__(f"pyrunc.commands.{name}", fromlist=["add_arguments"]).add_arguments(parser)
