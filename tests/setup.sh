@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 # its firewall tool: Debian's podman pulls in neither), containerd (ctr and the runc v2 shim) and
 # umoci (builds the OCI image containerd imports): tests/test_podman.py, tests/test_containerd.py;
 # docker.io (dockerd 20.10 and its client): tests/test_docker.py;
-# nftables: libnftables, which pyrunc's bridge networks use for NAT and published ports
+# nftables: libnftables, which pyrunc's bridge networks use for NAT and published ports;
+# containernetworking-plugins (bridge, host-local, loopback for containerd's CRI plugin) and
+# util-linux (nsenter, ipcmk, ipcrm): tests/test_cri.py
 packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps nftables
-          golang-github-containers-common podman netavark iptables containerd umoci docker.io)
+          golang-github-containers-common podman netavark iptables containerd umoci docker.io
+          containernetworking-plugins util-linux)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
