@@ -347,3 +347,63 @@ def test_missing_bundle_and_config(rt: Runtime, bundle: Bundle, tmp_path: Path) 
     assert proc.returncode == 1
     assert "JSON specification file config.json not found" in proc.stderr, proc.stderr
     assert not os.listdir(rt.root)
+
+
+@pytest.fixture
+def squatted_cgroup(rt: Runtime) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A cgroup (every v1 hierarchy and cgroup2) that already holds a host process; the
+    process and the directories are removed at teardown, after `rt` deleted the containers."""
+    del rt
+    name = new_id("parb-ne")
+    squatter = subprocess.Popen(["sleep", "1000"])
+    made = []
+    try:
+        for hierarchy in sorted(V1.iterdir()):
+            d = hierarchy / name
+            if not (hierarchy / "cgroup.procs").exists():
+                continue
+            d.mkdir()
+            made.append(d)
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                if (hierarchy / f).exists():
+                    (d / f).write_text((hierarchy / f).read_text())
+            (d / "cgroup.procs").write_text(str(squatter.pid))
+        yield name, squatter
+    finally:
+        squatter.kill()
+        squatter.wait()
+        for d in reversed(made):
+            for sub in sorted(d.glob("*/"), reverse=True):
+                if sub.is_dir():
+                    sub.rmdir()
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+def test_non_empty_cgroup_warns_frozen_refused(
+    rt: Runtime, bundle: Bundle, squatted_cgroup: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    """runc 1.1.5 warns about a cgroup that already has processes and goes on; a frozen one
+    stays an error."""
+    name, squatter = squatted_cgroup
+    bundle.config["linux"]["cgroupsPath"] = f"/{name}"
+    bundle.sh("echo ran")
+    proc = rt("run", "--bundle", bundle.path, new_id("pn"))
+    assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+    assert "level=warning" in proc.stderr
+    assert "container's cgroup is not empty: 1 process(es) found" in proc.stderr
+    assert squatter.poll() is None
+    freezer = V1 / "freezer" / name / "freezer.state"
+    if not freezer.exists():
+        return
+    freezer.write_text("FROZEN")
+    try:
+        proc = rt("run", "--bundle", bundle.path, new_id("pn"))
+        assert proc.returncode == 1 and "frozen" in proc.stderr, proc.stderr
+    finally:
+        freezer.write_text("THAWED")
+    assert not os.listdir(rt.root)

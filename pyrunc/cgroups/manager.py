@@ -184,15 +184,18 @@ class Cgroups:
                         ) from None
 
     def check_usable(self) -> None:
-        """The spec lets a runtime refuse an unfit cgroup: one with processes in it already
-        (runc's words), or a frozen one."""
+        """The spec lets a runtime refuse an unfit cgroup. runc 1.1.5 only warns about one
+        with processes in it already (its words; clients such as docker's `--cgroup-parent`
+        setups rely on it) and refuses a frozen one."""
         for d in self.dirs:
             procs = (_read(os.path.join(d["dir"], "cgroup.procs")) or "").split()
             if procs:
-                raise CgroupError(
-                    f"container's cgroup is not empty: {len(procs)} process(es) found "
-                    f"in {d['dir']}"
+                from pyrunc.log import get_logger
+
+                get_logger().warning(
+                    f"container's cgroup is not empty: {len(procs)} process(es) found"
                 )
+                break
         if self.is_frozen():
             raise CgroupError(f"container's cgroup {self.path} is frozen")
 

@@ -54,7 +54,14 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
         start_time = container.runtime.get("init_start_time", "")
         if status != "stopped":
             signal_process(container.pid, start_time, SIGKILL)
-        if cgroups is not None:
+        # a stopped init of its own pid namespace took every process of it along: what is
+        # left in the cgroup is someone else's (a cgroup shared on purpose, which runc only
+        # warns about) and runc leaves it alone; unless frozen (v1 keeps a frozen task alive)
+        shared_leftovers = (
+            status == "stopped" and container.runtime.get("own_pid_ns")
+            and cgroups is not None and not cgroups.is_frozen()
+        )
+        if cgroups is not None and not shared_leftovers:
             # the rest of the container (also what a stopped one left, as runc does); this
             # thaws a paused (v1) container too, so that its processes can die
             cgroups.signal_all(SIGKILL)
