@@ -1362,6 +1362,87 @@ def test_s10_load_config_on_many_mutations(busybox_bundle: Path) -> None:
 # Each of these worked against pyrunc before the fix (it says so in the commit that added it).
 
 
+def _ns_proc_scan(init: int, marker: str) -> str:
+    """As a root process of the container with CAP_SYS_PTRACE (the host's root entered into
+    its pid and mount namespaces: the container's /proc): try every /proc/*/fd/* and report
+    the ones through which `marker` (a file in a host directory) can be read."""
+    script = (f"for f in /proc/[0-9]*/fd/*; do cat \"$f/{marker}\" 2>/dev/null && "
+              "echo \"ESCAPED-THROUGH $f\"; done; true")
+    proc = subprocess.run(["nsenter", "-t", str(init), "-p", "-m", "--", "/bin/sh", "-c", script],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out += [int(x) for x in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def test_s11_exec_child_holds_no_host_fd_once_in_the_container(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Issue 12.4: `pyrunc exec ID true` run by a caller that holds a host directory (fd N,
+    inheritable). The exec child is held, deterministically, at its first sync point (inside
+    the container's namespaces): the container is paused and the exec joins its frozen
+    cgroup (--ignore-paused). A container root with CAP_SYS_PTRACE then scans /proc/*/fd/*."""
+    from conftest import new_id
+
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    fd = leaked_dir_fd(host_dir)
+    cid = new_id("sec")
+    held = None
+    try:
+        init = start_sleeper(pyrunc, bundle, cid)
+        assert pyrunc("pause", cid).returncode == 0
+        held = pyrunc.start_background("exec", "--ignore-paused", cid, "true", pass_fds=(fd,))
+
+        def exec_child_joined() -> bool:
+            for child in _children(held.pid):
+                try:
+                    if cid in Path(f"/proc/{child}/cgroup").read_text():
+                        return True
+                except OSError:
+                    pass
+            return False
+
+        wait_for(exec_child_joined, what="the exec child in the container's cgroup")
+        found = _ns_proc_scan(init, "host-secret")
+        assert "host data" not in found, found
+    finally:
+        os.close(fd)
+        pyrunc("resume", cid)
+        if held is not None:
+            result = held.wait(30)
+            assert result.returncode == 0, result.stderr
+
+
+def test_s11_init_holds_only_its_own_fds(bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path) -> None:
+    """The init between create and start, seen from a container process allowed to look
+    (the same scan): no fd of it leads to a host directory the caller held."""
+    from conftest import new_id
+
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    fd = leaked_dir_fd(host_dir)
+    cid = new_id("sec")
+    try:
+        bundle.set_args("sleep", "1000")
+        proc = pyrunc("create", "--bundle", bundle.path, cid, pass_fds=(fd,))
+        assert proc.returncode == 0, proc.stderr
+        init = pyrunc.state(cid)["pid"]
+        assert "host data" not in _ns_proc_scan(init, "host-secret")
+        assert str(host_dir) not in fds_of(init).values(), fds_of(init)
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture
 def loop_device(tmp_path: Path) -> Any:
     """A loop block device over a small file of known content: (path, major, minor)."""

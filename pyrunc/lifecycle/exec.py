@@ -76,7 +76,15 @@ def exec_process(
 
                 relay, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 console_fd = child_end.detach()
-        steps = [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind]) for fd, _, kind in joined]
+        # S11: nothing of the caller's (a host directory, a shim's socket) is still open when
+        # the child joins the container's namespaces, where a container process allowed to
+        # ptrace could open it through /proc/PID/fd: close (not only mark close-on-exec)
+        # every fd but stdio, --preserve-fds, the console and the namespaces to join
+        keep = [fd for fd, _, _ in joined] + ([console_fd] if console_fd >= 0 else [])
+        steps = [op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
+                    ids=keep)]
+        steps += [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
+                  for fd, _, kind in joined]
         steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
         steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
         seccomp = plan.seccomp_op(spec.linux)
