@@ -202,6 +202,97 @@ cdef extern from *:
         return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
     }
 
+    #define PYRUNC_WALK_DEPTH 128
+    static int pyrunc_walk_in_root(int rootfd, const char *path) {
+        /* The directory `path` names inside the root, without openat2 (a seccomp filter may
+           refuse it): one component at a time, openat(O_PATH|O_NOFOLLOW); a symlink is read
+           and expanded by hand (an absolute one from the root), ".." never goes above the
+           root, and a symlink on procfs (/proc/self, the magic links /proc/N/cwd, fd/N, root)
+           is refused, never followed (S2). Returns an O_PATH fd of the directory. */
+        int stack[PYRUNC_WALK_DEPTH];
+        int depth = 0, links = 0, fd, cur, i, result = -1, err = 0;
+        char rest[PATH_MAX], link[PATH_MAX], tmp[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        size_t len, clen;
+        const char *p;
+        char comp[256];
+        if (strlen(path) >= sizeof(rest)) { errno = ENAMETOOLONG; return -1; }
+        snprintf(rest, sizeof(rest), "%s", path);
+        p = rest;
+        for (;;) {
+            while (*p == '/') p++;
+            if (!*p) break;
+            clen = strcspn(p, "/");
+            if (clen >= sizeof(comp)) { err = ENAMETOOLONG; goto out; }
+            memcpy(comp, p, clen); comp[clen] = 0;
+            p += clen;
+            if (!strcmp(comp, ".")) continue;
+            if (!strcmp(comp, "..")) {
+                if (depth > 0) close(stack[--depth]);
+                continue;
+            }
+            cur = depth ? stack[depth - 1] : rootfd;
+            fd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0 || fstat(fd, &st) < 0) { err = errno; if (fd >= 0) close(fd); goto out; }
+            if (S_ISLNK(st.st_mode)) {
+                if (pyrunc_is_procfs(fd) || ++links > 40) { close(fd); err = ELOOP; goto out; }
+                n = readlinkat(fd, "", link, sizeof(link) - 1);
+                close(fd);
+                if (n < 0) { err = errno; goto out; }
+                link[n] = 0;
+                len = strlen(p);
+                if ((size_t)n + len + 2 >= sizeof(tmp)) { err = ENAMETOOLONG; goto out; }
+                snprintf(tmp, sizeof(tmp), "%s/%s", link, p);
+                memcpy(rest, tmp, strlen(tmp) + 1);
+                p = rest;
+                if (link[0] == '/')
+                    while (depth > 0) close(stack[--depth]);
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode)) { close(fd); err = ENOTDIR; goto out; }
+            if (depth == PYRUNC_WALK_DEPTH) { close(fd); err = ENAMETOOLONG; goto out; }
+            stack[depth++] = fd;
+        }
+        if (depth > 0) {
+            result = stack[--depth];
+        } else {
+            result = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (result < 0) err = errno;
+        }
+    out:
+        for (i = 0; i < depth; i++) close(stack[i]);
+        if (err) { errno = err; return -1; }
+        return result;
+    }
+
+    static int pyrunc_same_mount_dir(int a, int b) {
+        /* the same directory of the same mount (a bind mount of the rootfs elsewhere is not
+           the rootfs) */
+        struct statx sa, sb;
+        if (statx(a, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sa) < 0 ||
+            statx(b, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sb) < 0) return 0;
+        return sa.stx_dev_major == sb.stx_dev_major && sa.stx_dev_minor == sb.stx_dev_minor &&
+               sa.stx_ino == sb.stx_ino && sa.stx_mnt_id == sb.stx_mnt_id;
+    }
+
+    static int pyrunc_cwd_inside(int rootfd) {
+        /* 1 if the cwd is the root or below it (walking ".." up the mount tree meets the
+           root), 0 if the walk reaches the top of its tree without meeting it, -1 on error */
+        int cur = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), up, i;
+        if (cur < 0) return -1;
+        for (i = 0; i < 4096; i++) {
+            if (pyrunc_same_mount_dir(cur, rootfd)) { close(cur); return 1; }
+            up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (up < 0) { int e = errno; close(cur); errno = e; return -1; }
+            if (pyrunc_same_mount_dir(up, cur)) { close(up); close(cur); return 0; }
+            close(cur);
+            cur = up;
+        }
+        close(cur);
+        return 0;
+    }
+
     static long pyrunc_statfs_type(const char *path) {
         struct statfs st;
         if (statfs(path, &st) < 0) return -1;
@@ -661,6 +752,8 @@ cdef extern from *:
     int pyrunc_open_beneath(int dirfd, const char *path, int flags) nogil
     int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) nogil
     long pyrunc_statfs_type(const char *path) nogil
+    int pyrunc_walk_in_root(int rootfd, const char *path) nogil
+    int pyrunc_cwd_inside(int rootfd) nogil
     int pyrunc_is_dir(int fd) nogil
     int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
                        unsigned int min) nogil
@@ -1286,21 +1379,30 @@ cdef int do_chdir(Ctx *ctx, Op *op) noexcept nogil:
 
 
 cdef int chdir_in_root(Ctx *ctx, Op *op) noexcept nogil:
-    """chdir to the cwd resolved inside the root, never through a /proc magic link (S2)."""
+    """chdir to the cwd resolved inside the root, never through a /proc magic link (S2), then
+    check that the cwd really is inside the root (runc's CVE-2024-21626 check), or fail."""
+    cdef char msg[MSG_MAX]
     cdef int fd, ret, saved
     fd = open_target(ctx, op.s1, TGT_DIR)
+    if fd < 0 and (errno == EPERM or errno == ENOSYS):
+        # a seccomp filter (loaded before this point without no_new_privs) refuses openat2:
+        # walk the path by hand, never a plain chdir that would follow a magic link
+        fd = pyrunc_walk_in_root(ctx.rootfd, op.s1)
     if fd < 0:
-        if errno == EPERM or errno == ENOSYS:
-            # a seccomp filter (loaded before this point without no_new_privs) refuses
-            # openat2: plain chdir; every fd of the runtime was closed at the start, so no
-            # magic link can lead out
-            return chdir(op.s1)
         return -1
     ret = fchdir(fd)
     saved = errno
     close(fd)
     pyrunc_set_errno(saved)
-    return ret
+    if ret < 0:
+        return -1
+    ret = pyrunc_cwd_inside(ctx.rootfd)
+    if ret == 1:
+        return 0
+    if ret == 0:
+        snprintf(msg, MSG_MAX, "%s: the cwd is outside the container's root", op.desc)
+        child_fail(ctx, msg, 0)
+    return -1
 
 
 cdef int do_rlimit(Op *op) noexcept nogil:

@@ -1443,6 +1443,45 @@ def test_s11_init_holds_only_its_own_fds(bundle: Bundle, pyrunc: Pyrunc, tmp_pat
         os.close(fd)
 
 
+NO_OPENAT2 = {"defaultAction": "SCMP_ACT_ALLOW",
+              "syscalls": [{"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+
+
+def test_s2_exec_cwd_without_openat2_never_reaches_the_host(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Issue 12.3: a seccomp profile makes openat2 fail with EPERM (older Docker profiles),
+    noNewPrivileges is false, and the caller of `exec` holds a host directory: --cwd
+    /proc/self/fd/N must not lead there, whether the fd is closed (the default) or passed on
+    (--preserve-fds). Cwds inside the container, through symlinks too, still work."""
+    from conftest import new_id
+
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    fd = leaked_dir_fd(host_dir)
+    bundle.process["noNewPrivileges"] = False
+    bundle.config["linux"]["seccomp"] = NO_OPENAT2
+    bundle.config["root"]["readonly"] = False
+    (bundle.rootfs / "srv" / "real").mkdir(parents=True)
+    (bundle.rootfs / "lnk").symlink_to("srv/real")
+    (bundle.rootfs / "srv" / "up").symlink_to("../../../../srv")
+    cid = new_id("sec")
+    try:
+        start_sleeper(pyrunc, bundle, cid)
+        for extra in ([], ["--preserve-fds", str(fd - 2)]):
+            proc = pyrunc("exec", *extra, "--cwd", f"/proc/self/fd/{fd}", cid, "sh", "-c",
+                          "pwd -P; ls -a", pass_fds=(fd,))  # fmt: skip
+            assert "host-secret" not in proc.stdout.split(), (extra, proc.stdout)
+            assert proc.returncode == 255, (extra, proc.stdout, proc.stderr)
+            assert "cwd" in one_line(proc.stderr), proc.stderr
+        for cwd, want in (("/lnk", "/srv/real"), ("/srv/up/real/../real", "/srv/real"),
+                          ("/tmp/../..", "/")):
+            proc = pyrunc("exec", "--cwd", cwd, cid, "pwd", "-P")
+            assert (proc.returncode, proc.stdout.strip()) == (0, want), (cwd, proc.stderr)
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture
 def loop_device(tmp_path: Path) -> Any:
     """A loop block device over a small file of known content: (path, major, minor)."""
