@@ -14,10 +14,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from pyrunc.errors import PyruncError
+from pyrunc.network._pyroute2 import IPRoute, NetlinkError
 
 CLONE_NEWNET = 0x40000000
 IFA_F_PERMANENT = 0x80
