@@ -94,9 +94,12 @@ def request_from(network: str | None, publish: list[str] | None,
 
 def host_veth_name(root: str, container_id: str) -> str:
     """15 characters at most (IFNAMSIZ): a hash of the state root and the id."""
-    import hashlib
+    try:
+        from _sha256 import sha256  # the C module itself: hashlib would load OpenSSL
+    except ImportError:  # Python >= 3.12 names it _sha2
+        from hashlib import sha256
 
-    return "pyr" + hashlib.sha256(f"{root}\0{container_id}".encode()).hexdigest()[:12]
+    return "pyr" + sha256(f"{root}\0{container_id}".encode()).hexdigest()[:12]
 
 
 class Attachment:
@@ -166,8 +169,9 @@ def setup(att: Attachment, pid: int) -> None:
 
     r = att.record
     prefixlen = int(r["subnet"].split("/")[1])
-    links.ensure_bridge(r["bridge"], r["gateway"], prefixlen, r["nat"])
-    links.attach(pid, r["bridge"], r["host_veth"], r["ip"], prefixlen, r["gateway"])
+    with links.IPRoute() as ipr:
+        links.ensure_bridge(ipr, r["bridge"], r["gateway"], prefixlen, r["nat"])
+        links.attach(ipr, pid, r["bridge"], r["host_veth"], r["ip"], prefixlen, r["gateway"])
     nft.attach(r["subnet"], r["nat"], [tuple(p) for p in r["ports"]], r["ip"])
 
 

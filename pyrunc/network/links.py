@@ -56,8 +56,13 @@ def _reason(e: NetlinkError) -> str:
 
 
 def index_of(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+    """One RTM_GETLINK by name (link_lookup would dump every link of the host)."""
+    try:
+        return ipr.link("get", ifname=name)[0]["index"]
+    except NetlinkError as e:
+        if e.code in (errno.ENODEV, errno.ENOENT):
+            return None
+        raise
 
 
 def write_sysctl(path: str, value: str) -> None:
@@ -72,59 +77,46 @@ def write_sysctl(path: str, value: str) -> None:
                           f"{(e.strerror or str(e)).lower()}") from None
 
 
-def ensure_bridge(bridge: str, gateway: str, prefixlen: int, nat: bool) -> None:
+def ensure_bridge(ipr: IPRoute, bridge: str, gateway: str, prefixlen: int, nat: bool) -> None:
     """The bridge, up, with the gateway address: made on first use, left alone after."""
-    with IPRoute() as ipr:
+    idx = index_of(ipr, bridge)
+    if idx is None:
+        try:
+            ipr.link("add", ifname=bridge, kind="bridge")
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:  # another create made it first
+                raise PyruncError(f"create bridge {bridge}: {_reason(e)}") from None
         idx = index_of(ipr, bridge)
         if idx is None:
-            try:
-                ipr.link("add", ifname=bridge, kind="bridge")
-            except NetlinkError as e:
-                if e.code != errno.EEXIST:  # another create made it first
-                    raise PyruncError(f"create bridge {bridge}: {_reason(e)}") from None
-            idx = index_of(ipr, bridge)
-            if idx is None:
-                raise PyruncError(f"create bridge {bridge}: it vanished")
-        have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)}
-        if gateway not in have:
-            try:
-                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
-            except NetlinkError as e:
-                if e.code != errno.EEXIST:
-                    raise PyruncError(f"bridge {bridge}: add {gateway}: {_reason(e)}") from None
-        ipr.link("set", index=idx, state="up")
+            raise PyruncError(f"create bridge {bridge}: it vanished")
+    have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)}
+    if gateway not in have:
+        try:
+            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise PyruncError(f"bridge {bridge}: add {gateway}: {_reason(e)}") from None
+    ipr.link("set", index=idx, state="up")
     # published ports answer on 127.0.0.1 too: loopback-sourced packets may be routed out
     write_sysctl(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet", "1")
     if nat:
         write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
 
 
-def remove_bridge(bridge: str) -> None:
-    with IPRoute() as ipr:
-        idx = index_of(ipr, bridge)
-        if idx is not None:
-            try:
-                ipr.link("del", index=idx)
-            except NetlinkError as e:
-                if e.code != errno.ENODEV:
-                    raise PyruncError(f"remove bridge {bridge}: {_reason(e)}") from None
-
-
-def attach(pid: int, bridge: str, host_veth: str, address: str, prefixlen: int,
-           gateway: str, ifname: str = "eth0") -> None:
+def attach(ipr: IPRoute, pid: int, bridge: str, host_veth: str, address: str,
+           prefixlen: int, gateway: str, ifname: str = "eth0") -> None:
     """A veth pair: `host_veth` on the bridge, its peer `ifname` in the container of `pid`
     with the address and a default route via the gateway; `lo` up there too."""
-    with IPRoute() as ipr:
-        br = index_of(ipr, bridge)
-        if br is None:
-            raise PyruncError(f"bridge {bridge} does not exist")
-        try:
-            ipr.link("add", ifname=host_veth, kind="veth",
-                     peer={"ifname": ifname, "net_ns_pid": pid})
-        except NetlinkError as e:
-            raise PyruncError(f"create veth {host_veth}: {_reason(e)}") from None
-        idx = index_of(ipr, host_veth)
-        ipr.link("set", index=idx, master=br, state="up")
+    br = index_of(ipr, bridge)
+    if br is None:
+        raise PyruncError(f"bridge {bridge} does not exist")
+    try:
+        ipr.link("add", ifname=host_veth, kind="veth",
+                 peer={"ifname": ifname, "net_ns_pid": pid})
+    except NetlinkError as e:
+        raise PyruncError(f"create veth {host_veth}: {_reason(e)}") from None
+    idx = index_of(ipr, host_veth)
+    ipr.link("set", index=idx, master=br, state="up")
     with netns_of(pid) as ns:
         lo = index_of(ns, "lo")
         if lo is not None:
@@ -141,17 +133,6 @@ def attach(pid: int, bridge: str, host_veth: str, address: str, prefixlen: int,
 
 
 # --- linux.netDevices ---------------------------------------------------------------------------
-
-
-def check_devices(devices: dict[str, str]) -> None:
-    """Before the container exists: every host device is there (config-linux.md: the runtime
-    MUST check that the move is possible)."""
-    with IPRoute() as ipr:
-        for host in devices:
-            if index_of(ipr, host) is None:
-                raise PyruncError(
-                    f"config.json: linux.netDevices.{host}: no such network device on the host"
-                )
 
 
 def move_devices(pid: int, devices: dict[str, str]) -> None:
