@@ -730,6 +730,93 @@ cdef extern from *:
         return 0;
     }
 
+    #include <poll.h>
+    #include <time.h>
+    static char pyrunc_hook_out[2048];
+
+    static int pyrunc_write_all(int fd, const char *p, size_t n) {
+        ssize_t w;
+        while (n > 0) {
+            w = write(fd, p, n);
+            if (w < 0) { if (errno == EINTR) continue; return -1; }
+            p += w; n -= (size_t)w;
+        }
+        return 0;
+    }
+
+    static int pyrunc_run_hook(const char *path, char *const argv[], char *const envp[],
+                               const char *state_head, const char *state_tail, int timeout,
+                               int *status, size_t *outlen) {
+        /* a startContainer hook, from the init: the state on its stdin (with the init's pid
+           as the container sees it), stdout and stderr collected; returns -1 with errno when
+           it could not be started, else its wait status in *status (-1: timed out) */
+        int in[2], out[2], pid, r, left;
+        char num[32];
+        struct pollfd pfd;
+        struct timespec start, now;
+        ssize_t n;
+        *outlen = 0;
+        *status = 0;
+        if (pipe2(in, O_CLOEXEC) < 0) return -1;
+        if (pipe2(out, O_CLOEXEC) < 0) { close(in[0]); close(in[1]); return -1; }
+        pid = (int)pyrunc_raw_clone(0);
+        if (pid < 0) {
+            int e = errno;
+            close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+            errno = e;
+            return -1;
+        }
+        if (pid == 0) {
+            if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0) _exit(127);
+            execve(path, argv, envp);
+            dprintf(2, "exec %s: %s", path, strerror(errno));
+            _exit(127);
+        }
+        close(in[0]);
+        close(out[1]);
+        snprintf(num, sizeof(num), "%d", getpid());
+        signal(SIGPIPE, SIG_IGN);
+        pyrunc_write_all(in[1], state_head, strlen(state_head));
+        pyrunc_write_all(in[1], num, strlen(num));
+        pyrunc_write_all(in[1], state_tail, strlen(state_tail));
+        close(in[1]);
+        signal(SIGPIPE, SIG_DFL);
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        pfd.fd = out[0];
+        pfd.events = POLLIN;
+        for (;;) {
+            left = -1;
+            if (timeout > 0) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                left = timeout * 1000 - (int)((now.tv_sec - start.tv_sec) * 1000 +
+                                              (now.tv_nsec - start.tv_nsec) / 1000000);
+                if (left <= 0) { kill(pid, SIGKILL); *status = -1; break; }
+            }
+            r = poll(&pfd, 1, left);
+            if (r < 0 && errno == EINTR) continue;
+            if (r == 0) continue;
+            if (r < 0) break;
+            n = read(out[0], pyrunc_hook_out + *outlen, sizeof(pyrunc_hook_out) - 1 - *outlen);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                if (*outlen < sizeof(pyrunc_hook_out) - 1) break;  /* EOF */
+                char sink[512];  /* full: drain the rest */
+                n = read(out[0], sink, sizeof(sink));
+                if (n <= 0) break;
+                continue;
+            }
+            *outlen += (size_t)n;
+        }
+        close(out[0]);
+        while (*outlen > 0 && (pyrunc_hook_out[*outlen - 1] == '\\n' ||
+                               pyrunc_hook_out[*outlen - 1] == ' '))
+            (*outlen)--;
+        pyrunc_hook_out[*outlen] = 0;
+        while (waitpid(pid, &r, 0) < 0 && errno == EINTR) ;
+        if (*status != -1) *status = r;
+        return 0;
+    }
+
     static int pyrunc_join_session_keyring(const char *name) {
         /* KEYCTL_JOIN_SESSION_KEYRING: a keyring of the container's own, not the caller's */
         long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
@@ -767,6 +854,10 @@ cdef extern from *:
     int pyrunc_join_session_keyring(const char *name) nogil
     int pyrunc_tmpfs_finish(int rootfd, const char *dest, int lower, int copyup) nogil
     int pyrunc_fix_stdio(unsigned int uid) nogil
+    int pyrunc_run_hook(const char *path, char *const argv[], char *const envp[],
+                        const char *state_head, const char *state_tail, int timeout,
+                        int *status, size_t *outlen) nogil
+    char pyrunc_hook_out[2048]
     int pyrunc_refused_option(const char *fstype, const char *data, char *out,
                               size_t outlen) nogil
     int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
@@ -898,6 +989,7 @@ cdef enum:
     OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
     OP_FIX_STDIO = 46     # a=uid: stdio becomes the process user's (runc)
+    OP_HOOK = 47          # s1=path v1=argv v2=env s2,s3=state around the pid a=timeout
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
                           # c=TGT_* flags of the target
 
@@ -938,6 +1030,7 @@ cdef struct Ctx:
     int procfd            # the container's procfs root, verified (S14); -1 until needed
     int devnull
     int exec_fd
+    int fifo_w
     int cwd_done
     char exec_path[PATH_MAX]
 
@@ -1525,8 +1618,41 @@ cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
     if write(fd, b"0", 1) != 1:
         close(fd)
         return -1
-    # fd stays open: it closes on execve, which is how `start` knows the process runs
+    # fd stays open: it closes on execve, which is how `start` knows the process runs (a
+    # startContainer hook's failure is written to it first)
+    ctx.fifo_w = fd
     return 0
+
+
+cdef void do_hook(Ctx *ctx, Op *op) noexcept nogil:
+    """A startContainer hook (runtime.md: in the container, after start, before the user
+    process); a failure ends the init, told to `start` through the exec fifo and on stderr."""
+    cdef int status = 0
+    cdef size_t outlen = 0
+    cdef char msg[MSG_MAX]
+    cdef int n
+    cdef int i
+    if pyrunc_run_hook(op.s1, op.v1, op.v2, op.s2, op.s3, <int>op.a, &status, &outlen) < 0:
+        n = snprintf(msg, MSG_MAX, "E%s: %s", op.desc, strerror(errno))
+    elif status == 0:
+        return
+    elif status == -1:
+        n = snprintf(msg, MSG_MAX, "E%s did not finish within %ds", op.desc, <int>op.a)
+    elif (status & 0x7f) != 0:
+        n = snprintf(msg, MSG_MAX, "E%s was killed by signal %d", op.desc, status & 0x7f)
+    else:
+        n = snprintf(msg, MSG_MAX, "E%s failed with status %d", op.desc, (status >> 8) & 0xff)
+    if n > 0 and n < MSG_MAX - 4 and outlen > 0:
+        for i in range(<int>outlen):
+            if pyrunc_hook_out[i] == b'\n' or pyrunc_hook_out[i] == b'\t':
+                pyrunc_hook_out[i] = b' '
+        snprintf(msg + n, MSG_MAX - n, ": %s", pyrunc_hook_out)
+    if ctx.fifo_w >= 0:
+        write(ctx.fifo_w, msg, strlen(msg))
+    n = <int>strlen(msg)
+    msg[n] = b'\n'
+    write(2, msg + 1, n)
+    _exit(1)
 
 
 cdef int do_close_others(Ctx *ctx, Op *op) noexcept nogil:
@@ -1584,6 +1710,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     ctx.exec_fd = -1
     ctx.exec_path[0] = 0
     ctx.cwd_done = 0
+    ctx.fifo_w = -1
     # nothing in the container may ptrace us or read our memory before execve (S1, S6)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
         child_fail(&ctx, "prctl(PR_SET_DUMPABLE)", errno)
@@ -1697,6 +1824,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_mount_setattr(&ctx, op)
         elif op.code == OP_TMPFS:
             ret = do_tmpfs(&ctx, op)
+        elif op.code == OP_HOOK:
+            do_hook(&ctx, op)
         elif op.code == OP_FIX_STDIO:
             ret = pyrunc_fix_stdio(<unsigned int>op.a)
         elif op.code == OP_MOVE_MOUNT:

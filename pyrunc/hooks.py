@@ -44,14 +44,40 @@ def spec_hooks(spec: object) -> dict[str, list[dict]]:
     return out
 
 
+def start_container_ops(hooks: list[dict], state: dict, process_env: list[str]) -> list:
+    """startContainer hooks, run by the init itself after `start` and its seccomp filter, just
+    before the user process (runc): with its user, capabilities and root. A hook without env
+    gets the process's environment, as in runc's init."""
+    from pyrunc.ops import HOOK
+
+    text = jsonlite.dumps({**state, "pid": 0})  # pid last: the init writes its own
+    assert text.endswith('"pid": 0}')
+    head, tail = text[: -len("0}")], "}"
+    return [
+        op(HOOK, f"startContainer hook #{i} ({h['path']})", h.get("timeout") or 0,
+           s=(h["path"], head, tail), argv=h.get("args") or [h["path"]],
+           envp=h.get("env") or process_env)
+        for i, h in enumerate(hooks)
+    ]
+
+
 def run_hooks(
-    kind: str, hooks: list[dict] | None, state: dict, in_pid: int = 0, warn_only: bool = False
+    kind: str,
+    hooks: list[dict] | None,
+    state: dict,
+    in_pid: int = 0,
+    warn_only: bool = False,
+    *,
+    root: str | None = None,
+    env: list[str] | None = None,
 ) -> None:
     """Run hooks in order with the state JSON on stdin; the first failure raises.
 
     With `in_pid`, each hook joins that process's namespaces (mount last) before its execve, and
-    the state names the pid as the container sees it. With `warn_only` (poststop), a failure is
-    logged and the next hook still runs, "as if the hook had succeeded".
+    the state names the pid as the container sees it; `root` (the rootfs, createContainer) is
+    then its working directory. With `warn_only` (poststop), a failure is logged and the next
+    hook still runs, "as if the hook had succeeded". A hook without env gets `env`, else the
+    runtime's own environment (runc and crun).
     """
     if not hooks:
         return
@@ -60,7 +86,7 @@ def run_hooks(
     payload = jsonlite.dumps(state).encode()
     for i, hook in enumerate(hooks):
         try:
-            status, output = _run_one(hook, payload, in_pid)
+            status, output = _run_one(hook, payload, in_pid, root, env)
             if status != 0:
                 detail = output.decode(errors="replace").strip().replace("\n", " ")[:500]
                 raise PyruncError(
@@ -95,7 +121,9 @@ def status_text(status: int, hook: dict) -> str:
     return f"failed with status {os.WEXITSTATUS(status)}"
 
 
-def _run_one(hook: dict, payload: bytes, in_pid: int) -> tuple[int, bytes]:
+def _run_one(
+    hook: dict, payload: bytes, in_pid: int, root: str | None, env: list[str] | None
+) -> tuple[int, bytes]:
     """(wait status or -1 on timeout, combined output) of one hook."""
     path = hook["path"]
     stdin_r, stdin_w = os.pipe()
@@ -109,6 +137,11 @@ def _run_one(hook: dict, payload: bytes, in_pid: int) -> tuple[int, bytes]:
 
             ns_fds, pid_ns = open_process_namespaces(in_pid)
             plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag) for fd, flag, kind in ns_fds]
+        if root is not None:
+            plan += [op(ops.ROOT, "open the rootfs", s=(root,)),
+                     op(ops.CHDIR, f"chdir to the rootfs {root}", s=("/",))]
+        if not hook.get("env") and env is None:
+            env = [f"{k}={v}" for k, v in os.environ.items()]
         plan += [
             op(ops.DUP2, "stdin", stdin_r, 0),
             op(ops.DUP2, "stdout", out_w, 1),
@@ -116,7 +149,7 @@ def _run_one(hook: dict, payload: bytes, in_pid: int) -> tuple[int, bytes]:
             op(ops.CLOEXEC_FROM, "close file descriptors", 3),
             # a hook outside the container may be a /proc/PID/exe (dockerd's prestart hook)
             op(ops.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
-            op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or []),
+            op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or env),
         ]
         pid, sock = _fast.spawn(plan, 0, pid_ns)
     finally:

@@ -52,6 +52,7 @@ MOVE_MOUNT = 43
 CLOSE_OTHERS = 44
 TMPFS = 45
 FIX_STDIO = 46
+HOOK = 47
 
 # How OP_MOUNT finds its target.
 TGT_ABSOLUTE = 0

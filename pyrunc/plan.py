@@ -172,6 +172,17 @@ def compile_plan(
         if seccomp is not None and proc.no_new_privileges and not seccomp_notifies(seccomp):
             emit(seccomp)  # the last step before execve
         envp = process.environment(proc, plan.rootfs) + (extra_env or [])
+        start_hooks = spec.hooks.start_container if spec.hooks is not None else ()
+        if start_hooks:
+            from pyrunc import hooks
+            from pyrunc.state import OCI_VERSION
+
+            state = {"ociVersion": spec.oci_version or OCI_VERSION, "id": container_id,
+                     "status": "created", "bundle": bundle}
+            if spec.annotations:
+                state["annotations"] = dict(spec.annotations)
+            extend(hooks.start_container_ops([hooks.hook_dict(h) for h in start_hooks], state,
+                                             envp))
         emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
     except BaseException:
         plan.close()

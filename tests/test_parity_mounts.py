@@ -61,10 +61,10 @@ class Runtime:
                 err.read().decode(errors="replace"),
             )
 
-    def run(self, bundle: Bundle, *flags: Any) -> subprocess.CompletedProcess:
+    def run(self, bundle: Bundle, *flags: Any, **kw: Any) -> subprocess.CompletedProcess:
         """`run` the bundle in the foreground; the container is gone afterwards."""
         cid = new_id(f"para-{self.name}")
-        proc = self("run", *flags, "--bundle", bundle.path, cid)
+        proc = self("run", *flags, "--bundle", bundle.path, cid, **kw)
         self("delete", "--force", cid)
         return proc
 
@@ -290,4 +290,102 @@ def test_exec_t_terminal_belongs_to_the_user(bundle: Bundle, both: dict[str, Run
         finally:
             rt("delete", "--force", cid)
     assert seen["runc"] == (0, "1000 5 620\n1000\n"), seen
+    assert seen["pyrunc"] == seen["runc"]
+
+
+# --- hooks -----------------------------------------------------------------------------
+
+# the environment a hook got (what its shell adds left out)
+ENV_OF = "env | grep -v '^PWD=\\|^SHLVL=\\|^_=' | sort"
+
+
+def _hook_runs(both: dict[str, Runtime], bundle: Bundle, out: Path) -> dict[str, str]:
+    """Run the bundle with each runtime; what its hooks wrote to `out` (cleared before each)."""
+    seen = {}
+    for name, rt in both.items():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        proc = rt.run(bundle)
+        assert proc.returncode == 0, (name, proc.stderr)
+        seen[name] = "".join(f"{f.name}: {f.read_text()}" for f in sorted(out.iterdir()))
+    return seen
+
+
+def test_create_container_hook_runs_in_the_rootfs(
+    bundle: Bundle, both: dict[str, Runtime], tmp_path: Path
+) -> None:
+    """A createContainer hook's working directory is the container's root: a relative path
+    lands in the rootfs, never in the runtime's cwd (runc: prepareRootfs chdirs first)."""
+    out = tmp_path / "out"
+    script = f"pwd > {out}/cwd; touch ./hook-was-here; {ENV_OF} > {out}/env"
+    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/sh",
+                                                   "args": ["sh", "-c", script]}]}
+    bundle.sh("ls /hook-was-here")
+    seen = _hook_runs(both, bundle, out)
+    assert seen["pyrunc"] == seen["runc"]
+    assert f"cwd: {os.path.realpath(bundle.rootfs)}\n" in seen["runc"]
+    # no env in the hook: the init's, which is the process's (runc)
+    assert "env: PATH=/usr/local/sbin" in seen["runc"]
+
+
+def test_host_hook_without_env_gets_the_runtime_environment(
+    bundle: Bundle, both: dict[str, Runtime], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    bundle.config["hooks"] = {
+        kind: [{"path": "/bin/sh", "args": ["sh", "-c", f"{ENV_OF} > {out}/{kind}"]}]
+        for kind in ("prestart", "createRuntime", "poststart", "poststop")
+    }
+    bundle.sh("true")
+    seen = {}
+    for name, rt in both.items():
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        # with LANG set, Python adds no LC_CTYPE of its own (PEP 538 locale coercion)
+        env = {"PARA_MARK": name, "PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        proc = rt.run(bundle, env=env)
+        assert proc.returncode == 0, (name, proc.stderr)
+        seen[name] = {f.name: f.read_text() for f in out.iterdir()}
+    assert seen["runc"]["prestart"] == f"LANG=C.UTF-8\nPARA_MARK=runc\nPATH={os.environ['PATH']}\n"
+    assert len(seen["pyrunc"]) == 4
+    for kind, text in seen["pyrunc"].items():
+        assert text == seen["runc"][kind].replace("runc", "pyrunc"), kind
+
+
+SECCOMP_NO_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+}
+
+
+@pytest.mark.parametrize("no_new_privileges", [True, False])
+def test_start_container_hook_runs_in_the_init_after_seccomp(
+    bundle: Bundle, both: dict[str, Runtime], tmp_path: Path, no_new_privileges: bool
+) -> None:
+    """startContainer hooks run in the container's init just before the user process: as its
+    user, in its root, under its seccomp filter (runc's linuxStandardInit.Init)."""
+    out = tmp_path / "out"
+    bundle.add_mount("/out", "bind", str(out), ["rbind"])
+    bundle.config["linux"]["seccomp"] = SECCOMP_NO_MKDIR
+    bundle.process["noNewPrivileges"] = no_new_privileges
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    script = ("cat > /out/state; mkdir /tmp/by-hook 2> /out/mkdir; echo $? >> /out/mkdir; "
+              f"id -u > /out/uid; ls /bin/busybox > /out/root; {ENV_OF} > /out/env")
+    (out).mkdir()
+    os.chmod(out, 0o777)
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh",
+                                                  "args": ["sh", "-c", script]}]}
+    bundle.sh("test -s /out/state && echo after the hook")
+    seen = {}
+    for name, rt in both.items():
+        for f in out.iterdir():
+            f.unlink()
+        proc = rt.run(bundle)
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert proc.stdout == "after the hook\n", (name, proc.stdout)
+        state = json.loads((out / "state").read_text())
+        assert state["status"] == "created" and state["pid"] == 1, (name, state)
+        seen[name] = {f.name: f.read_text() for f in out.iterdir() if f.name != "state"}
+    assert seen["runc"]["mkdir"].endswith("Operation not permitted\n1\n")
+    assert seen["runc"]["uid"] == "1000\n"
     assert seen["pyrunc"] == seen["runc"]

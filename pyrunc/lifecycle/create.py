@@ -202,8 +202,8 @@ def create(
         plan.close()
         stat = read_proc_stat(pid)
         all_hooks = hooks.spec_hooks(spec)
-        stored = {k: v for k, v in all_hooks.items() if k in ("startContainer", "poststart",
-                                                                "poststop")}
+        # startContainer hooks are the init's own (plan.compile_plan)
+        stored = {k: v for k, v in all_hooks.items() if k in ("poststart", "poststop")}
         data = {
             "ociVersion": spec.oci_version or OCI_VERSION,
             "id": container_id,
@@ -429,7 +429,7 @@ def _drive(
             hooks.run_hooks("prestart", all_hooks.get("prestart"), state)
             hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state)
             hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
-                            in_pid=init.pid)
+                            in_pid=init.pid, root=plan.rootfs, env=list(spec.process.env or ()))
         elif tag == SECCOMP_FD:
             from pyrunc.seccomp import send_to_listener
 

@@ -20,11 +20,7 @@ def start(store: StateStore, container_id: str) -> None:
         fifo = os.path.join(container.dir, EXEC_FIFO)
         stored = container.runtime.get("hooks", {})
         try:
-            if stored.get("startContainer"):
-                from pyrunc.hooks import run_hooks
-
-                run_hooks("startContainer", stored["startContainer"], container.hook_state(),
-                          in_pid=container.pid)
+            # startContainer hooks run in the init, between this release and its execve
             _release(fifo, container)
             os.unlink(fifo)
             if stored.get("poststart"):
@@ -63,7 +59,11 @@ def _release(fifo: str, container: object) -> None:
                 got += chunk
                 continue
             if got:
-                return  # the writer closed: the init has exec'd (or died trying)
+                # the writer closed: the init has exec'd, or died trying; a startContainer
+                # hook's failure is what follows the "0"
+                if got[1:2] == b"E":
+                    raise PyruncError(got[2:].decode(errors="replace"))
+                return
             if not container.is_alive():
                 raise PyruncError("container init died before it could be started")
     finally:
