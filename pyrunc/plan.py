@@ -13,6 +13,10 @@ from pyrunc.cgroups.layout import read_text
 from pyrunc.errors import ConfigError
 from pyrunc.ops import Op, op
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # sync points the child stops at; the parent acts, then answers
 SYNC_NAMESPACES = "namespaces"   # uid/gid maps, cgroups, oom_score_adj
 SYNC_PRE_PIVOT = "pre-pivot"     # prestart and createRuntime hooks
@@ -51,6 +55,14 @@ def rootfs_path(spec: object, bundle: str) -> str:
     return path
 
 
+def emit_stdio(emit: Callable[[Op], object], stdio: tuple[int, int, int] | None) -> None:
+    """First of all, the stdio the API asked for onto 0, 1, 2 (the fds are >= 3, so no dup2
+    clobbers another's source; the close of inherited fds that follows takes them away)."""
+    for target, fd in enumerate(stdio or ()):
+        if fd >= 0:
+            emit(op(ops.DUP2, f"set up fd {target}", fd, target))
+
+
 def compile_plan(
     spec: object,
     bundle: str,
@@ -65,6 +77,7 @@ def compile_plan(
     idmap_trees: dict[int, int] | None = None,
     container_id: str = "",
     state_root: str | None = None,
+    stdio: tuple[int, int, int] | None = None,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -82,6 +95,7 @@ def compile_plan(
         emit = plan.ops.append
         extend = plan.ops.extend
 
+        emit_stdio(emit, stdio)
         emit(op(ops.CLOSE, "close the lock", lock_fd))
         # nothing the caller leaked (a shim's socket, a host directory) survives the clone (S2)
         keep = [fifo_fd, console_fd, *ns.join.values(), *(idmap_trees or {}).values()]

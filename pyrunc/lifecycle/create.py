@@ -113,14 +113,18 @@ def create(
     relay_console: bool = False,
     network: str | None = None,
     publish: list[str] | None = None,
+    config: bytes | None = None,
+    stdio: tuple[int, int, int] | None = None,
 ) -> tuple[Container, InitProcess]:
     """Create the container; on any failure everything done so far is undone.
 
     `network` ("NAME[:ip=A.B.C.D]") and `publish` (["HOSTPORT:PORT[/tcp|udp]", ...]) join a
     pyrunc bridge network (pyrunc.network), as the org.pyrunc.network* annotations do.
+    `config` (the API's spec objects) replaces the bundle's config.json; `stdio` gives the
+    fds the init gets as 0, 1 and 2 (-1: this process's own), else it inherits ours.
     """
     bundle = os.path.abspath(bundle)
-    config_bytes = read_config(os.path.join(bundle, "config.json"))
+    config_bytes = read_config(os.path.join(bundle, "config.json")) if config is None else config
     spec = load_config(config_bytes, "config.json")
     net_request = None
     annotations = spec.annotations or {}
@@ -176,6 +180,7 @@ def create(
             no_pivot=no_pivot,
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
+            stdio=stdio,
         )
         for warning in check_host_features(spec):
             get_logger().warning(warning)

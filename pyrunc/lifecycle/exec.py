@@ -44,8 +44,12 @@ def exec_process(
     console_socket: str | None = None,
     preserve_fds: int = 0,
     ignore_paused: bool = False,
+    stdio: tuple[int, int, int] | None = None,
+    pid_out: list[int] | None = None,
 ) -> int:
-    """Run `process` (a process spec as JSON) in the container; its exit status, or 0 detached."""
+    """Run `process` (a process spec as JSON) in the container; its exit status, or 0 detached.
+
+    `stdio`: the fds the process gets as 0, 1, 2 (-1: ours); `pid_out` receives its pid."""
     from pyrunc.spec.loader import load_config
 
     lock, container = store.lock(container_id, exclusive=False)
@@ -79,10 +83,13 @@ def exec_process(
         # S11: nothing of the caller's (a host directory, a shim's socket) is still open when
         # the child joins the container's namespaces, where a container process allowed to
         # ptrace could open it through /proc/PID/fd: close (not only mark close-on-exec)
-        # every fd but stdio, --preserve-fds, the console and the namespaces to join
+        # every fd but stdio, --preserve-fds, the console and the namespaces to join. The
+        # API's stdio (fds >= 3) is dup2'd onto 0-2 first.
         keep = [fd for fd, _, _ in joined] + ([console_fd] if console_fd >= 0 else [])
-        steps = [op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
-                    ids=keep)]
+        steps: list = []
+        plan.emit_stdio(steps.append, stdio)
+        steps.append(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
+                        ids=keep))
         steps += [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
                   for fd, _, kind in joined]
         steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
@@ -117,6 +124,8 @@ def exec_process(
             child.proceed()
         if pid_file:
             write_pid_file(pid_file, pid)
+        if pid_out is not None:
+            pid_out.append(pid)
         child.proceed()
         child.close()
     except BaseException:
