@@ -17,6 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is imported only once a parser is needed
     import argparse
 
+    from pyrunc import log
+
 # name -> one-line help; the module pyrunc.commands.<name> implements it
 COMMANDS: dict[str, str] = {
     "create": "create a container",
@@ -36,6 +38,8 @@ COMMANDS: dict[str, str] = {
     "statistics",
     "update": "update container resource constraints",
     "network": "create, list, inspect and remove bridge networks (pyrunc's own)",
+    "overlay": "show or remove the read-only interpreter overlays that create, run and exec "
+    "mount (S1)",
 }
 # `help [COMMAND]` (runc's) is the CLI's own, no module
 HELP = "shows a list of commands or help for one command"
@@ -410,6 +414,17 @@ def print_help(words: list[str]) -> int:
     return 0
 
 
+def _debug_overlay(logger: log.Logger) -> None:
+    """--debug says where create/run/exec run from (S1), and when they mounted the overlay."""
+    from pyrunc import sealed
+
+    mounted = os.environ.pop(sealed.MOUNTED_ENV, None)
+    if mounted:
+        logger.debug(f"mounted a read-only overlay of the interpreter's directory {mounted}; it "
+                     "stays until reboot (pyrunc overlay show|remove)")  # fmt: skip
+    logger.debug(f"running from the protected interpreter {os.readlink('/proc/self/exe')}")
+
+
 def dispatch(argv: list[str]) -> int:
     from pyrunc import log
 
@@ -418,6 +433,8 @@ def dispatch(argv: list[str]) -> int:
         quick = quick_parse(argv)
         opts = global_parser().parse_args(argv) if quick is None else quick[0]
         logger = log.configure(opts.log, opts.log_format, opts.debug)
+        if opts.debug and opts.command in SEALED_COMMANDS:
+            _debug_overlay(logger)
         if opts.version:
             sys.stdout.write(
                 f"pyrunc version {__version__}\ncommit: {commit()}\nspec: {SPEC_VERSION}\n"

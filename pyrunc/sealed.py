@@ -60,6 +60,42 @@ def running_sealed() -> bool:
         return False
 
 
+# set for the re-executed command when it mounted the overlay just now, for its --debug line
+MOUNTED_ENV = "_PYRUNC_OVERLAY_MOUNTED"
+
+
+def overlays() -> list[tuple[str, str]]:
+    """The protected interpreter overlays mounted here: (mount point, interpreter directory)."""
+    from pyrunc import mountinfo
+
+    found = []
+    for mount in mountinfo.read():
+        if mount.fstype == "overlay" and mount.mount_point.startswith(PROTECTED_ROOT + "/"):
+            lower = next((o[len("lowerdir="):] for o in mount.superopts.split(",")
+                          if o.startswith("lowerdir=")), "")  # fmt: skip
+            found.append((mount.mount_point, lower.split(":")[0]))
+    return found
+
+
+def remove_overlays(only: str | None = None) -> list[str]:
+    """Unmount every protected interpreter overlay, or only the one of the directory or mount
+    point `only` (lazily: a pyrunc running from one keeps it until it exits), and remove its
+    directory; the mount points removed. The next create, run or exec mounts its own again."""
+    from pyrunc import _fast
+
+    removed = []
+    for mountpoint, directory in overlays():
+        if only is not None and os.path.abspath(only) not in (mountpoint, directory):
+            continue
+        _fast.umount_fs(mountpoint.encode(), 2)  # MNT_DETACH
+        try:
+            os.rmdir(mountpoint)
+        except OSError:
+            pass
+        removed.append(mountpoint)
+    return removed
+
+
 def protect(real_executable: str) -> str:
     """Mount the protected interpreter if it is not there yet; its path. Raises OSError."""
     import fcntl
@@ -78,6 +114,7 @@ def protect(real_executable: str) -> str:
             lower = f"lowerdir={os.path.dirname(real_executable)}:{empty}"
             flags = 1 | 2 | 4  # MS_RDONLY | MS_NOSUID | MS_NODEV
             _fast.mount_fs(b"overlay", mountpoint.encode(), b"overlay", flags, lower.encode())
+            os.environ[MOUNTED_ENV] = f"{os.path.dirname(real_executable)} at {mountpoint}"
         if not _is_protected(target):
             raise OSError(f"{target} is not on a read-only mount")
     finally:

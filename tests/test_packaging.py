@@ -237,3 +237,42 @@ def test_pipx_install_of_the_source_tree(tmp_path: Path, bundle: Bundle, pyrunc:
     bundle.set_args("echo", "hello from pipx")
     proc = sh([launcher, "--root", pyrunc.root, "run", "--bundle", bundle.path, "pkgx"])
     assert (proc.returncode, proc.stdout) == (0, "hello from pipx\n"), proc.stderr
+
+
+def test_overlay_debug_show_and_remove(bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path) -> None:
+    """The first create/run from an interpreter mounts the read-only overlay of its directory
+    (S1): --debug says so, `pyrunc overlay show` lists it, `overlay remove DIR` unmounts it.
+    A private interpreter (a venv with --copies) so that the machine's overlay is left alone."""
+    from pyrunc import sealed
+
+    venv = tmp_path / "venv"
+    made = sh([sys.executable, "-m", "venv", "--copies", "--without-pip",
+               "--system-site-packages", venv])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    bindir = os.path.dirname(os.path.realpath(python))
+    mountpoint = os.path.dirname(sealed.protected_executable(os.path.realpath(python)))
+
+    def cli(*args: object) -> subprocess.CompletedProcess[str]:
+        return sh([python, "-m", "pyrunc", *args], cwd=REPO, timeout=60)
+
+    bundle.set_args("true")
+    try:
+        proc = cli("--debug", "--root", pyrunc.root, "run", "--bundle", bundle.path, "pkgo1")
+        assert proc.returncode == 0, proc.stderr
+        assert (f"mounted a read-only overlay of the interpreter's directory {bindir} at "
+                f"{mountpoint}; it stays until reboot (pyrunc overlay show|remove)"
+                in proc.stderr), proc.stderr  # fmt: skip
+        assert f"running from the protected interpreter {mountpoint}/" in proc.stderr
+        assert f"{mountpoint}\t{bindir}\n" in cli("overlay", "show").stdout
+        proc = cli("--debug", "--root", pyrunc.root, "run", "--bundle", bundle.path, "pkgo2")
+        assert proc.returncode == 0 and "mounted a read-only" not in proc.stderr, proc.stderr
+        proc = cli("overlay", "remove", bindir)
+        assert proc.stdout == f"removed {mountpoint}\n", proc.stderr
+        assert not os.path.ismount(mountpoint)
+        assert mountpoint not in cli("overlay", "show").stdout
+    finally:
+        if os.path.ismount(mountpoint):
+            subprocess.run(["umount", "--lazy", mountpoint], check=False)
+        if os.path.isdir(mountpoint):
+            os.rmdir(mountpoint)
