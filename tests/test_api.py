@@ -221,3 +221,22 @@ def test_every_public_name_is_documented() -> None:
                 for attr, value in vars(obj).items():
                     if not attr.startswith("_") and callable(value):
                         assert value.__doc__, f"{module.__name__}.{name}.{attr}"
+
+
+def test_terminal(rt: Runtime, bundle: Bundle) -> None:
+    """terminal=True: the process gets a pty of its own; the handle holds the master."""
+    bundle.sh("tty; echo ok")
+    with rt.create("api7", bundle.path, terminal=True) as c:
+        assert c.terminal is not None
+        c.start()
+        out = b""
+        while True:
+            try:
+                chunk = os.read(c.terminal.fileno(), 1024)
+            except OSError:  # EIO: the container side hung up
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert c.wait(20) == 0
+    assert out == b"/dev/pts/0\r\nok\r\n"
