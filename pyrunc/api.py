@@ -93,7 +93,15 @@ class _Stdio:
     here: the plan dup2s them onto 0-2) and our ends of any pipes."""
 
     def __init__(self, stdin: StdioArg, stdout: StdioArg, stderr: StdioArg,
-                 text: bool = False) -> None:  # fmt: skip
+                 text: bool = False, preserve_fds: int = 0) -> None:  # fmt: skip
+        # above the fds the container keeps (3 .. 3+preserve_fds-1): ours must not join them
+        low = 3 + preserve_fds
+
+        def _dup(fd: int) -> int:
+            import fcntl
+
+            return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low)
+
         self.child = [-1, -1, -1]
         self.ours: list[IO[Any] | None] = [None, None, None]
         try:
@@ -145,12 +153,6 @@ class _Stdio:
         for f in self.ours:
             if f is not None:
                 f.close()
-
-
-def _dup(fd: int) -> int:
-    import fcntl
-
-    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
 
 
 def _exit_code(status: int) -> int:
@@ -460,7 +462,7 @@ class Runtime:
         from pyrunc.lifecycle.create import create
 
         directory, config = self._config(bundle_or_spec, bundle, terminal)
-        stdio = _Stdio(stdin, stdout, stderr, text)
+        stdio = _Stdio(stdin, stdout, stderr, text, preserve_fds)
         try:
             container, init = create(self.store, container_id, directory, pid_file=pid_file,
                                      console_socket=console_socket, no_pivot=no_pivot,
@@ -576,7 +578,7 @@ class Runtime:
             from pyrunc.spec.converter import unstructure_config
 
             process = unstructure_config(args)
-        stdio = _Stdio(stdin, stdout, stderr, text)
+        stdio = _Stdio(stdin, stdout, stderr, text, preserve_fds)
         pids: list[int] = []
         try:
             exec_process(self.store, container_id, process, detach=True, pid_file=pid_file,
