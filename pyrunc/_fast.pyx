@@ -293,6 +293,13 @@ cdef extern from *:
         return 0;
     }
 
+    static long long pyrunc_regular_size(int fd) {
+        /* the size of a regular file, -1 for anything else */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) return -1;
+        return (long long)st.st_size;
+    }
+
     static long pyrunc_statfs_type(const char *path) {
         struct statfs st;
         if (statfs(path, &st) < 0) return -1;
@@ -839,6 +846,7 @@ cdef extern from *:
     int pyrunc_open_beneath(int dirfd, const char *path, int flags) nogil
     int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) nogil
     long pyrunc_statfs_type(const char *path) nogil
+    long long pyrunc_regular_size(int fd) nogil
     int pyrunc_walk_in_root(int rootfd, const char *path) nogil
     int pyrunc_cwd_inside(int rootfd) nogil
     int pyrunc_is_dir(int fd) nogil
@@ -883,7 +891,7 @@ cdef extern from *:
     int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
 
     int O_PATH, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_RDWR, O_CREAT, O_NOCTTY
-    int EXDEV, ENOTDIR
+    int EXDEV, ENOTDIR, O_NONBLOCK
     int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, MSG_NOSIGNAL
     unsigned long MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY, MS_PRIVATE, MS_SLAVE, MS_MOVE
     int MNT_DETACH
@@ -2040,25 +2048,43 @@ def idmapped_tree(bytes source, int userns_fd, bint recursive_tree, bint recursi
     return tree
 
 
-def read_in_root(bytes root, bytes path, int limit=1 << 20) -> bytes:
-    """A file of the container's rootfs, resolved inside it (S3), as bytes (b"" if missing)."""
+def read_in_root(bytes root, bytes path, int limit=1 << 20):
+    """A regular file of the container's rootfs as bytes, or None when it is missing or
+    unusable (S12): resolved inside the root (RESOLVE_IN_ROOT, so the image's symlinks work
+    as they do inside the container, and never lead out), first as O_PATH so that a device
+    node, FIFO or socket there is never opened, only seen by fstat; a regular file is then
+    reopened O_NONBLOCK through our own fd and read only if it is at most `limit` bytes."""
     cdef int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
-    cdef int fd
+    cdef int pathfd, fd
     cdef char *buf
+    cdef char fdpath[64]
     cdef long n, got = 0
     if rootfd < 0:
         raise OSError(errno, "open " + root.decode(errors="replace"))
-    fd = pyrunc_open_in_root(rootfd, path, O_RDONLY | O_NOFOLLOW)
+    pathfd = pyrunc_open_in_root(rootfd, path, O_PATH)
     close(rootfd)
-    if fd < 0:
-        return b""
-    buf = <char *>malloc(limit)
+    if pathfd < 0:
+        return None
     try:
-        while got < limit:
-            n = read(fd, buf + got, limit - got)
+        if pyrunc_regular_size(pathfd) < 0 or pyrunc_regular_size(pathfd) > limit:
+            return None
+        pyrunc_fd_path(fdpath, sizeof(fdpath), pathfd)
+        fd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+    finally:
+        close(pathfd)
+    if fd < 0:
+        return None
+    buf = <char *>malloc(limit + 1)
+    try:
+        if pyrunc_regular_size(fd) < 0:
+            return None
+        while got <= limit:
+            n = read(fd, buf + got, limit + 1 - got)
             if n <= 0:
                 break
             got += n
+        if got > limit:
+            return None  # it grew meanwhile
         return buf[:got]
     finally:
         free(buf)

@@ -34,11 +34,22 @@ def env_value(env: tuple[str, ...], name: str) -> str | None:
     return None
 
 
+PASSWD_LIMIT = 4 << 20  # a bigger /etc/passwd is unusable: HOME falls back to "/"
+
+
 def home_of(rootfs: str, uid: int) -> str:
-    """The user's home from the container's /etc/passwd, or "/" (runc's default for HOME)."""
+    """The user's home from the container's /etc/passwd, or "/" (runc's default for HOME).
+
+    Read by the host side, so as S12 asks (see _fast.read_in_root): resolved inside the root,
+    a regular file of bounded size; anything else there (missing, a device node, a FIFO, too
+    big) is unusable and gives runc's fallback, "/" (runc, reading it from inside the
+    container, ignores a passwd file it cannot open). pyrunc never reads /etc/group: the
+    spec's ids are numeric, and runc reads it only to resolve group names.
+    """
     from pyrunc import _fast
 
-    text = _fast.read_in_root(rootfs.encode(), b"/etc/passwd").decode(errors="replace")
+    data = _fast.read_in_root(rootfs.encode(), b"/etc/passwd", PASSWD_LIMIT)
+    text = (data or b"").decode(errors="replace")
     for line in text.splitlines():
         fields = line.split(":")
         if len(fields) >= 6 and fields[2] == str(uid):

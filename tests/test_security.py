@@ -1527,6 +1527,76 @@ def test_s13_linux_devices_never_widen_the_device_cgroup(
         assert "LOOP-DEVICE-CONTENT" in proc.stdout
 
 
+def _passwd_bundle(bundle: Bundle) -> Path:
+    """A container whose env has no HOME (so it comes from /etc/passwd); /etc/passwd removed."""
+    bundle.process["env"] = [e for e in bundle.process["env"] if not e.startswith("HOME=")]
+    bundle.process["user"] = {"uid": 0, "gid": 0}
+    passwd = bundle.rootfs / "etc" / "passwd"
+    if passwd.exists() or passwd.is_symlink():
+        passwd.unlink()
+    bundle.sh("echo HOME=$HOME")
+    return passwd
+
+
+def test_s12_passwd_that_is_a_block_device_is_not_read(
+    bundle: Bundle, pyrunc: Pyrunc, loop_device: Any
+) -> None:
+    """Issue 12.5: the image's /etc/passwd is a block device node (the container itself may
+    not open it): its contents never become HOME; HOME falls back to "/" as in runc."""
+    from conftest import new_id
+
+    path, major, minor = loop_device
+    passwd = _passwd_bundle(bundle)
+    os.mknod(passwd, 0o644 | stat.S_IFBLK, os.makedev(major, minor))
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/"), proc.stderr
+
+
+def test_s12_passwd_that_is_a_fifo_does_not_hang(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    """Issue 12.5: a FIFO at /etc/passwd hung `create` and every `exec` without HOME."""
+    from conftest import new_id
+
+    passwd = _passwd_bundle(bundle)
+    os.mkfifo(passwd)
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"), timeout=15)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/"), proc.stderr
+    cid = new_id("sec")
+    bundle.process["env"].append("HOME=/root")
+    start_sleeper(pyrunc, bundle, cid)
+    process = dict(bundle.process, args=["sh", "-c", "echo HOME=$HOME"],
+                   env=["PATH=/bin:/usr/bin"])
+    spec = bundle.path / "exec-process.json"
+    spec.write_text(json.dumps(process))
+    proc = pyrunc("exec", "--process", spec, cid, timeout=15)
+    assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/"), proc.stderr
+
+
+def test_s12_passwd_symlinks_resolve_inside_the_rootfs(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Relative and absolute symlinks inside the image are followed, as runc (which reads the
+    file from inside the container) follows them; an absolute one names a path of the rootfs,
+    never the host's."""
+    from conftest import new_id
+
+    passwd = _passwd_bundle(bundle)
+    share = bundle.rootfs / "usr" / "share"
+    share.mkdir(parents=True, exist_ok=True)
+    (share / "passwd").write_text("root:x:0:0:root:/home/from-relative-link:/bin/sh\n")
+    passwd.symlink_to("../usr/share/passwd")
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/home/from-relative-link"), \
+        proc.stderr
+    host = tmp_path / "host-passwd"
+    host.write_text("root:x:0:0:root:/home/from-the-host:/bin/sh\n")
+    in_rootfs(bundle, host).parent.mkdir(parents=True, exist_ok=True)
+    in_rootfs(bundle, host).write_text("root:x:0:0:root:/home/in-the-rootfs:/bin/sh\n")
+    passwd.unlink()
+    passwd.symlink_to(host)
+    proc = pyrunc("run", "--bundle", bundle.path, new_id("sec"))
+    assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/home/in-the-rootfs"), proc.stderr
+
+
 def _restore(path: Path, value: str) -> None:
     if path.read_text() != value:
         path.write_text(value)
