@@ -527,6 +527,42 @@ cdef extern from *:
     }
 
     #include <termios.h>
+    static int pyrunc_console_target(int rootfd) {
+        /* The file to bind the pty over at /dev/console (CVE-2025-52565: never follow it).
+           An existing regular file or character device is used as it is, through an O_PATH
+           fd of the node itself (a device is never opened); a symlink, FIFO, socket or block
+           device is removed and replaced by an empty file; a directory is refused. Returns the
+           fd, -2 when there is no /dev or nothing can be made in it (a read-only rootfs
+           without /dev/console: nothing to bind over, as before), -1 on a refusal. */
+        struct open_how how;
+        struct stat st;
+        int fd, dev;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+        dev = (int)syscall(SYS_openat2, rootfd, "/dev", &how, sizeof(how));
+        if (dev < 0) return errno == ENOENT ? -2 : -1;
+        if (pyrunc_is_dir(dev) != 1) { close(dev); errno = ENOTDIR; return -1; }
+        fd = openat(dev, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            if (fstat(fd, &st) < 0) { int e = errno; close(fd); close(dev); errno = e; return -1; }
+            if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)) { close(dev); return fd; }
+            close(fd);
+            if (S_ISDIR(st.st_mode)) { close(dev); errno = EISDIR; return -1; }
+            if (unlinkat(dev, "console", 0) < 0) { int e = errno; close(dev); errno = e; return -1; }
+        } else if (errno != ENOENT) {
+            int e = errno; close(dev); errno = e; return -1;
+        }
+        fd = openat(dev, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC |
+                    O_NOCTTY, 0600);
+        if (fd < 0 && errno == EROFS) {
+            close(dev);
+            return -2;
+        }
+        { int e = errno; close(dev); errno = e; }
+        return fd;
+    }
+
     static int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) {
         /* a pty from the container's own devpts: the master goes to the console socket, the
            peer becomes stdio, the controlling terminal and /dev/console */
@@ -550,12 +586,9 @@ cdef extern from *:
         if (pyrunc_send_fd(sock, master) < 0) goto fail;
         close(master);
         close(sock);
-        /* /dev/console: an empty file made inside the root, with the pty bound over it */
-        memset(&how, 0, sizeof(how));
-        how.flags = O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-        how.mode = 0600;
-        how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-        fd = (int)syscall(SYS_openat2, rootfd, "/dev/console", &how, sizeof(how));
+        /* /dev/console: the pty bound over it, never through a symlink */
+        fd = pyrunc_console_target(rootfd);
+        if (fd == -1) return -1;
         if (fd >= 0) {
             snprintf(src, sizeof(src), "/proc/self/fd/%d", slave);
             snprintf(dst, sizeof(dst), "/proc/self/fd/%d", fd);

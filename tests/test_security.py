@@ -1597,6 +1597,36 @@ def test_s12_passwd_symlinks_resolve_inside_the_rootfs(
     assert (proc.returncode, proc.stdout.strip()) == (0, "HOME=/home/in-the-rootfs"), proc.stderr
 
 
+def test_s3_dev_console_symlink_inside_the_rootfs_is_replaced(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """Issue 12 (CVE-2025-52565): with process.terminal, an image's /dev/console that is a
+    symlink (here to a file of the image) is never followed, nor silently left: it is
+    replaced, and the pty is what the container sees at /dev/console."""
+    from conftest import new_id
+    from helpers_security import ConsoleReceiver
+
+    no_dev_mount(bundle)
+    bundle.config["root"]["readonly"] = False
+    dev = bundle.rootfs / "dev"
+    os.mknod(dev / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    (dev / "ptmx").symlink_to("pts/ptmx")
+    target = bundle.rootfs / "etc" / "console-target"
+    target.write_text("image file\n")
+    (dev / "console").symlink_to("/etc/console-target")
+    bundle.process["terminal"] = True
+    receiver = ConsoleReceiver(tmp_path / "console.sock")
+    bundle.sh("[ -L /dev/console ] && echo STILL-A-SYMLINK; [ -c /dev/console ] && "
+              "echo CONSOLE-IS-A-PTY; grep -c console-target /proc/self/mountinfo; true")
+    proc = pyrunc("run", "--console-socket", receiver.path, "--bundle", bundle.path,
+                  new_id("sec"))
+    output = receiver.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert "CONSOLE-IS-A-PTY" in output and "STILL-A-SYMLINK" not in output, output
+    assert target.read_text() == "image file\n"
+    assert output.split()[-1] == "0", output
+
+
 def _restore(path: Path, value: str) -> None:
     if path.read_text() != value:
         path.write_text(value)
