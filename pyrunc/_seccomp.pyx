@@ -32,6 +32,7 @@ cdef extern from "seccomp.h":
     uint32_t seccomp_arch_resolve_name(const char *arch_name)
     uint32_t seccomp_arch_native()
     int seccomp_syscall_resolve_name(const char *name)
+    int seccomp_syscall_resolve_name_arch(uint32_t arch_token, const char *name)
     int seccomp_rule_add_array(scmp_filter_ctx ctx, uint32_t action, int syscall,
                                unsigned int arg_cnt, const scmp_arg_cmp *arg_array)
     int seccomp_attr_set(scmp_filter_ctx ctx, scmp_filter_attr attr, uint32_t value)
@@ -56,6 +57,13 @@ def syscall_number(str name) -> int:
     """The native number of a syscall, or -1 when this libseccomp does not know it."""
     cdef int nr = seccomp_syscall_resolve_name(name.encode())
     return -1 if nr == __NR_SCMP_ERROR else nr
+
+
+def syscall_number_arch(unsigned int arch, str name) -> int:
+    """The number of a syscall on the architecture `arch` (a token), -1 when it has none
+    there (negative pseudo-numbers included); x32's carry the x32 bit."""
+    cdef int nr = seccomp_syscall_resolve_name_arch(arch, name.encode())
+    return -1 if nr < 0 else nr
 
 
 def compile_filter(unsigned int default_action, list archs, list rules) -> bytes:

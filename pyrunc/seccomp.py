@@ -61,7 +61,14 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
         raise ConfigError(
             f"config.json: linux.seccomp.defaultErrnoRet: {seccomp.default_action} takes no errno"
         )
+    # runc: the agent could never get the notify fd if writes (or everything) waited on it
+    if seccomp.default_action == "SCMP_ACT_NOTIFY":
+        raise ConfigError("config.json: linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be "
+                          "used as default action")
     for i, rule in enumerate(seccomp.syscalls):
+        if rule.action == "SCMP_ACT_NOTIFY" and "write" in rule.names:
+            raise ConfigError(f"config.json: linux.seccomp.syscalls[{i}]: SCMP_ACT_NOTIFY "
+                              "cannot be used for the write syscall")
         if rule.errno_ret is not None and rule.action not in TAKES_ERRNO:
             raise ConfigError(
                 f"config.json: linux.seccomp.syscalls[{i}].errnoRet: {rule.action} takes no errno"
@@ -86,9 +93,106 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
     for name in seccomp.flags:
         flags |= FLAGS[name]
     try:
-        return _seccomp.compile_filter(default, archs, rules), flags
+        program = _seccomp.compile_filter(default, archs, rules)
     except (OSError, ValueError) as e:
         raise ConfigError(f"config.json: linux.seccomp: {e}") from None
+    return enosys_stub(seccomp) + program, flags
+
+
+# --- the -ENOSYS stub ----------------------------------------------------------------------
+# runc (libcontainer/seccomp/patchbpf) puts a few instructions before libseccomp's program:
+# a syscall numbered above every syscall the profile names, for each listed architecture,
+# gets -ENOSYS instead of the default action, so that a newer libc (clone3, openat2, ...)
+# falls back to the old call instead of failing with EPERM. Same semantics, our own code.
+
+ENOSYS = 38
+SECCOMP_RET_ERRNO = 0x00050000
+_LD_W_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
+_JEQ_K, _JGT_K, _JSET_K, _JA = 0x15, 0x25, 0x45, 0x05  # BPF_JMP | op | BPF_K
+_RET_K = 0x06
+_NR, _ARCH = 0, 4  # offsets in struct seccomp_data
+X32_BIT = 0x40000000
+AUDIT_ARCH_X86_64 = 0xC000003E
+SCMP_ARCH_X32 = 0x4000003E  # libseccomp's token; the kernel says AUDIT_ARCH_X86_64
+
+
+def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+    import struct
+
+    return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
+
+
+def _stub_applies(seccomp: object) -> bool:
+    if seccomp.default_errno_ret == ENOSYS:
+        return False  # the default already says ENOSYS
+    # permissive defaults need no stub (a tracer handles new syscalls itself)
+    return seccomp.default_action not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+
+def last_syscalls(seccomp: object) -> dict[int, dict[int, int]]:
+    """{kernel audit arch: {libseccomp arch token: highest syscall number the profile names}}
+    for the profile's architectures (x86_64 and x32 share one audit arch)."""
+    from pyrunc import _seccomp
+
+    names = {n for rule in seccomp.syscalls for n in rule.names}
+    out: dict[int, dict[int, int]] = {}
+    for arch in seccomp.architectures:
+        token = _seccomp.arch_token(arch.removeprefix("SCMP_ARCH_").lower())
+        if not token:
+            continue
+        audit = AUDIT_ARCH_X86_64 if token == SCMP_ARCH_X32 else token
+        numbers = [_seccomp.syscall_number_arch(token, n) for n in names]
+        top = max((nr for nr in numbers if nr >= 0), default=-1)
+        if top > 0:
+            out.setdefault(audit, {})[token] = top
+    return out
+
+
+def enosys_stub(seccomp: object) -> bytes:
+    """The instructions to run before libseccomp's program (b"" when none apply)."""
+    if not _stub_applies(seccomp):
+        return b""
+    table = last_syscalls(seccomp)
+    if not table:
+        return b""
+    # each section: [jeq arch] ld nr, [x86_64/x32 mode split], jgt last -> ENOSYS else filter
+    sections = []
+    for audit, per_token in table.items():
+        body: list[tuple] = [(_LD_W_ABS, _NR)]
+        if audit == AUDIT_ARCH_X86_64 and len(per_token) == 2:
+            x32, native = per_token[SCMP_ARCH_X32], per_token[AUDIT_ARCH_X86_64]
+            body += [(_JSET_K, X32_BIT, 0, 1), ("gt", x32), ("gt", native)]
+        elif audit == AUDIT_ARCH_X86_64:
+            token, last = next(iter(per_token.items()))
+            # syscalls of the other mode are left to libseccomp's program
+            mode = (_JSET_K, X32_BIT, "filter", 0) if token != SCMP_ARCH_X32 else (
+                _JSET_K, X32_BIT, 0, "filter")
+            body += [mode, ("gt", last)]
+        else:
+            body += [("gt", next(iter(per_token.values())))]
+        sections.append((audit, body))
+    # layout: ld arch; sections (jeq arch, body); ja +1; ret ENOSYS; libseccomp's program
+    insns: list[tuple] = [(_LD_W_ABS, _ARCH)]
+    for audit, body in sections:
+        insns.append(("arch", audit, len(body)))
+        insns += body
+    enosys_at = len(insns) + 1
+    filter_at = enosys_at + 1
+    insns.append((_JA, 1))
+    out = []
+    for i, ins in enumerate(insns):
+        nxt = i + 1
+        if ins[0] == "arch":
+            out.append(_insn(_JEQ_K, ins[1], 0, ins[2]))  # not this arch: skip its body
+        elif ins[0] == "gt":
+            out.append(_insn(_JGT_K, ins[1], enosys_at - nxt, filter_at - nxt))
+        elif ins[0] == _JSET_K:
+            jt, jf = (filter_at - nxt if j == "filter" else j for j in ins[2:4])
+            out.append(_insn(_JSET_K, ins[1], jt, jf))
+        else:
+            out.append(_insn(ins[0], ins[1]))
+    out.append(_insn(_RET_K, SECCOMP_RET_ERRNO | ENOSYS))
+    return b"".join(out)
 
 
 def send_to_listener(seccomp: object, notify_fd: int, pid: int, state: dict) -> None:

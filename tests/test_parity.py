@@ -407,3 +407,115 @@ def test_non_empty_cgroup_warns_frozen_refused(
     finally:
         freezer.write_text("THAWED")
     assert not os.listdir(rt.root)
+
+
+# --- seccomp ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["write", "default"])
+def test_seccomp_notify_on_write_refused(rt: Runtime, bundle: Bundle, tmp_path: Path,
+                                         where: str) -> None:
+    """runc refuses SCMP_ACT_NOTIFY on write and as the default action: the init could never
+    hand the notify fd over to the agent."""
+    seccomp: dict[str, Any] = {"defaultAction": "SCMP_ACT_ALLOW",
+                               "listenerPath": str(tmp_path / "agent.sock"), "syscalls": []}
+    if where == "write":
+        seccomp["syscalls"] = [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+    else:
+        seccomp["defaultAction"] = "SCMP_ACT_NOTIFY"
+    bundle.config["linux"]["seccomp"] = seccomp
+    bundle.sh("echo ran")
+    proc = rt("run", "--bundle", bundle.path, new_id("pw"))
+    assert proc.returncode == 1
+    wanted = ("cannot be used for the write syscall" if where == "write"
+              else "cannot be used as default action")
+    assert wanted in proc.stderr, proc.stderr
+    assert not os.listdir(rt.root)
+
+
+UNISTD_64 = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+PROBE_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        long nr = strtol(argv[i], NULL, 0);
+        errno = 0;
+        long r = syscall(nr, -1L, 0L, 0L, 0L, 0L, 0L);
+        printf("%ld:%d\n", nr, r < 0 ? errno : 0);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def syscall_probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A static binary that makes the syscalls named by number and prints `NR:ERRNO`."""
+    if os.uname().machine != "x86_64" or not UNISTD_64.exists() or not shutil.which("gcc"):
+        pytest.skip("needs x86_64, gcc and the kernel headers")
+    work = tmp_path_factory.mktemp("probe")
+    (work / "probe.c").write_text(PROBE_C)
+    built = subprocess.run(["gcc", "-static", "-O1", "-o", str(work / "probe"),
+                            str(work / "probe.c")], capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"cannot build a static probe: {built.stderr[-300:]}")
+    return work / "probe"
+
+
+def x86_64_syscalls() -> dict[str, int]:
+    out = {}
+    for line in UNISTD_64.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "#define" and parts[1].startswith("__NR_"):
+            out[parts[1][5:]] = int(parts[2])
+    return out
+
+
+def test_seccomp_enosys_for_syscalls_newer_than_the_profile(
+    rt: Runtime, bundle: Bundle, syscall_probe: Path
+) -> None:
+    """runc's -ENOSYS stub: a syscall numbered above every syscall the profile names (on its
+    architectures) gets ENOSYS instead of the default action (here EPERM), so a newer libc
+    falls back; one below it that the profile does not name still gets the default."""
+    table = x86_64_syscalls()
+    last = table["rseq"]  # 334: everything up to it allowed, but tkill (200)
+    allowed = sorted(n for n, nr in table.items() if nr <= last and n != "tkill")
+    shutil.copy(syscall_probe, bundle.rootfs / "probe")
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}],
+    }
+    newer = table["close_range"]  # 436
+    bundle.set_args("/probe", str(table["tkill"]), str(newer), str(table["getpid"]),
+                    str(0x40000000 | 600))
+    proc = rt("run", "--bundle", bundle.path, new_id("pe"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{table['tkill']}:1",  # EPERM: below the last named syscall, not named
+        f"{newer}:38",  # ENOSYS: newer than everything named
+        f"{table['getpid']}:0",
+        # x32: its own last number (its compat calls go up to 547), the same rule
+        f"{0x40000000 | 600}:38",
+    ]
+
+
+def test_seccomp_no_enosys_stub_for_permissive_defaults(
+    rt: Runtime, bundle: Bundle, syscall_probe: Path
+) -> None:
+    table = x86_64_syscalls()
+    shutil.copy(syscall_probe, bundle.rootfs / "probe")
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["tkill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }
+    bundle.set_args("/probe", str(table["tkill"]), str(table["close_range"]))
+    proc = rt("run", "--bundle", bundle.path, new_id("pe"))
+    assert proc.returncode == 0, proc.stderr
+    # close_range(-1, 0, 0) runs: EINVAL (22) from the kernel, not ENOSYS
+    assert proc.stdout.splitlines() == [f"{table['tkill']}:13", f"{table['close_range']}:22"]
