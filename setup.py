@@ -110,11 +110,16 @@ def extensions() -> list[Extension]:
         from Cython.Build import cythonize
     except ImportError:
         cythonize = None
+    # setuptools runs this file with `egg_info` to ask for the build requirements, before
+    # Cython is installed: no extension is needed for that
+    metadata_only = any(c in sys.argv for c in ("egg_info", "dist_info"))
     exts = []
     for name in PYX:
         c = os.path.join("pyrunc", f"{name}.c")
         pyx = os.path.join("pyrunc", f"{name}.pyx")
         if cythonize is None and not os.path.exists(os.path.join(HERE, c)):
+            if metadata_only:  # pip asking what the build needs: Cython, says buildsys/
+                return []
             sys.stderr.write("error: building pyrunc from a git checkout needs Cython >= 3.0 "
                              "(pip install Cython), or build from the sdist\n")  # fmt: skip
             raise SystemExit(1)
