@@ -1031,6 +1031,7 @@ cdef enum:
     OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
     OP_FIX_STDIO = 46     # a=uid: stdio becomes the process user's (runc)
     OP_HOOK = 47          # s1=path v1=argv v2=env s2,s3=state around the pid a=timeout
+    OP_HIDE_MOUNT = 48    # s1=absolute path of a full procfs/sysfs: unmounted, else covered
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
                           # c=TGT_* flags of the target
 
@@ -1432,6 +1433,19 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
         close(ctx.rootfd)
     ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
     return chdir("/")
+
+
+cdef int do_hide_mount(Op *op) noexcept nogil:
+    """--no-pivot leaves the runtime's mounts in the container's mount namespace: a full procfs
+    or sysfs there would let the container mount a new one (the kernel allows it while one is
+    fully visible), so each goes, or is covered with a tmpfs (runc's msMoveRoot)."""
+    if mount(NULL, op.s1, NULL, MS_SLAVE | MS_REC, NULL) < 0:
+        return 0 if errno == ENOENT else -1  # under one already taken away
+    if umount2(op.s1, MNT_DETACH) == 0:
+        return 0
+    if errno != 22 and errno != EPERM:
+        return -1
+    return mount(b"tmpfs", op.s1, b"tmpfs", 0, NULL)
 
 
 cdef int do_write_proc(Ctx *ctx, Op *op) noexcept nogil:
@@ -1865,6 +1879,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_mount_setattr(&ctx, op)
         elif op.code == OP_TMPFS:
             ret = do_tmpfs(&ctx, op)
+        elif op.code == OP_HIDE_MOUNT:
+            ret = do_hide_mount(op)
         elif op.code == OP_HOOK:
             do_hook(&ctx, op)
         elif op.code == OP_FIX_STDIO:

@@ -53,6 +53,7 @@ CLOSE_OTHERS = 44
 TMPFS = 45
 FIX_STDIO = 46
 HOOK = 47
+HIDE_MOUNT = 48
 
 # How OP_MOUNT finds its target.
 TGT_ABSOLUTE = 0

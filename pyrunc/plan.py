@@ -147,6 +147,9 @@ def compile_plan(
         if not own_mount_ns:
             emit(op(ops.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
         else:
+            if no_pivot and "mount" in ns.new:
+                # a joined mount namespace is someone else's: nothing of it is taken away
+                extend(rootfs.hide_full_mounts_ops(plan.rootfs))
             emit(op(ops.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
                     1 if no_pivot else 0, s=(plan.rootfs,)))
         if own_mount_ns and propagation in ("shared", "rshared", "unbindable", "runbindable"):

@@ -323,6 +323,18 @@ def readonly_remount_ops(mounts: tuple) -> list[Op]:
     return out
 
 
+def hide_full_mounts_ops(rootfs: str) -> list[Op]:
+    """With --no-pivot the old root stays under the container's: every full procfs and sysfs
+    mount of it (not the container's own) is taken away before the move (runc's msMoveRoot).
+    The init's new mount namespace is a copy of this one, so this one's table tells them."""
+    from pyrunc.mountinfo import read
+
+    return [op(ops.HIDE_MOUNT, f"hide {m.fstype} at {m.mount_point}", s=(m.mount_point,))
+            for m in read()
+            if m.root == "/" and m.fstype in ("proc", "sysfs")
+            and not m.mount_point.startswith(rootfs)]
+
+
 def mounts_dev(mounts: tuple) -> bool:
     """runc creates device nodes only when the config gives /dev a fresh (non-bind) mount."""
     for m in mounts:

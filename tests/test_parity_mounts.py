@@ -389,3 +389,28 @@ def test_start_container_hook_runs_in_the_init_after_seccomp(
     assert seen["runc"]["mkdir"].endswith("Operation not permitted\n1\n")
     assert seen["runc"]["uid"] == "1000\n"
     assert seen["pyrunc"] == seen["runc"]
+
+
+# every capability this VM's root may hand on (no CAP_SYS_RESOURCE here)
+ALL_CAPS = [f"CAP_{c}" for c in (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
+    "SYS_CHROOT SYS_PTRACE SYS_ADMIN SYS_NICE MKNOD LEASE AUDIT_WRITE SETFCAP").split()]
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-pivot",)])
+def test_no_fully_visible_procfs_is_left(
+    bundle: Bundle, both: dict[str, Runtime], flags: tuple[str, ...]
+) -> None:
+    """A nested user + pid namespace may mount a procfs only while a full one is visible in
+    its mount namespace: with --no-pivot the runtime's own /proc and /sys must go first
+    (runc's msMoveRoot), so the container cannot mount an unmasked procfs."""
+    caps = bundle.process["capabilities"]
+    for key in ("bounding", "effective", "permitted"):
+        caps[key] = ALL_CAPS
+    bundle.config["root"]["readonly"] = False
+    bundle.sh("mkdir -p /tmp/m; unshare -mrpf sh -c 'mount -t proc proc /tmp/m && echo mounted' "
+              "2>&1; echo $?; ls /proc/self/fd > /dev/null && echo /proc works")
+    assert assert_same(both, bundle, *flags) == (
+        "mount: permission denied (are you root?)\n1\n/proc works\n"
+    )
