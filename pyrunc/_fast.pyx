@@ -293,6 +293,37 @@ cdef extern from *:
         return 0;
     }
 
+    /* errno value of a refusal to go through a /proc/self/fd that is not procfs's */
+    #define PYRUNC_EPROCFD 0x10000
+    static int pyrunc_fd_paths_state = 0;  /* 0: not checked since the root changed */
+
+    static int pyrunc_fd_paths_ok(void) {
+        /* Mounts (and reopens) name our own fds as /proc/self/fd/N, resolved from our root:
+           after pivot_root that is the container's /proc, which must then be a procfs root
+           with nothing mounted over self/fd, or an image's symlinks (say, with no proc mount)
+           would send a mask's mount, or the console's, elsewhere (S4). Checked once per
+           root; 0 (errno PYRUNC_EPROCFD) when it is not. */
+        if (pyrunc_fd_paths_state == 0) {
+            struct open_how how;
+            int proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fds = -1;
+            if (proc >= 0 && pyrunc_is_procfs_root(proc)) {
+                memset(&how, 0, sizeof(how));
+                how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+                how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
+                fds = (int)syscall(SYS_openat2, proc, "self/fd", &how, sizeof(how));
+                if (fds < 0 && (errno == EPERM || errno == ENOSYS))
+                    fds = openat(proc, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            }
+            pyrunc_fd_paths_state = (fds >= 0 && pyrunc_is_procfs(fds)) ? 1 : -1;
+            if (fds >= 0) close(fds);
+            if (proc >= 0) close(proc);
+        }
+        if (pyrunc_fd_paths_state < 0) { errno = PYRUNC_EPROCFD; return 0; }
+        return 1;
+    }
+
+    static void pyrunc_fd_paths_reset(void) { pyrunc_fd_paths_state = 0; }
+
     static long long pyrunc_regular_size(int fd) {
         /* the size of a regular file, -1 for anything else */
         struct stat st;
@@ -337,6 +368,7 @@ cdef extern from *:
            /proc to reopen it through, the fds stay as they are. */
         char path[64];
         int fd, i, err = 0;
+        if (!pyrunc_fd_paths_ok()) return 0;
         snprintf(path, sizeof(path), "/proc/self/fd/%d", devnull);
         fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) return 0;
@@ -590,6 +622,7 @@ cdef extern from *:
         fd = pyrunc_console_target(rootfd);
         if (fd == -1) return -1;
         if (fd >= 0) {
+            if (!pyrunc_fd_paths_ok()) { close(fd); return -1; }
             snprintf(src, sizeof(src), "/proc/self/fd/%d", slave);
             snprintf(dst, sizeof(dst), "/proc/self/fd/%d", fd);
             if (mount(src, dst, NULL, MS_BIND, NULL) < 0) { close(fd); return -1; }
@@ -876,6 +909,9 @@ cdef extern from *:
     int pyrunc_loopback_up() nogil
     int pyrunc_is_procfs(int fd) nogil
     int pyrunc_is_procfs_root(int fd) nogil
+    int pyrunc_fd_paths_ok() nogil
+    void pyrunc_fd_paths_reset() nogil
+    int PYRUNC_EPROCFD
     int pyrunc_open_beneath(int dirfd, const char *path, int flags) nogil
     int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) nogil
     long pyrunc_statfs_type(const char *path) nogil
@@ -1087,7 +1123,10 @@ cdef void child_fail(Ctx *ctx, const char *desc, int err) noexcept nogil:
     cdef const char *text
     buf[0] = b'E'
     buf[1] = 0
-    if err:
+    if err == PYRUNC_EPROCFD:
+        snprintf(buf + 2, MSG_MAX - 2, "%s: /proc is not the container's procfs (pyrunc mounts "
+                 "through /proc/self/fd)", desc)
+    elif err:
         text = strerror(err)
         n = snprintf(buf + 2, MSG_MAX - 2, "%s: %s", desc, text)
         # lower-case the first letter of the errno text, as runc prints it
@@ -1212,6 +1251,10 @@ cdef int mount_on(int fd, const char *source, const char *fstype, unsigned long 
     pyrunc_fd_path(target, sizeof(target), fd)
     if self_source:
         src = target
+    if not pyrunc_fd_paths_ok():
+        close(fd)
+        pyrunc_set_errno(PYRUNC_EPROCFD)
+        return -1
     ret = mount(src, target, fstype, flags, data)
     saved = errno
     close(fd)
@@ -1392,6 +1435,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
         if ctx.rootfd >= 0:
             close(ctx.rootfd)
         ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
         return chdir("/")
     if op.a:
         # --no-pivot: move the rootfs over "/" and chroot into it
@@ -1404,6 +1448,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
         if ctx.rootfd >= 0:
             close(ctx.rootfd)
         ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+        pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
         return chdir("/")
     oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
     if oldroot < 0:
@@ -1432,6 +1477,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     if ctx.rootfd >= 0:
         close(ctx.rootfd)
     ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
     return chdir("/")
 
 

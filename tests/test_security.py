@@ -1780,3 +1780,32 @@ def test_s14_proc_and_sys_must_be_ordinary_directories(
         where.write_text("")
     _refused(pyrunc, bundle, "must be mounted on ordinary directory")
     assert os.listdir(bundle.rootfs / "elsewhere") == []
+
+
+def test_s4_masks_through_a_fake_proc_self_fd_are_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
+    """Masks and read-only paths are mounted through /proc/self/fd/N, resolved in the
+    container after pivot_root. Without a proc mount, an image can plant /proc/self/fd/* as
+    symlinks to a decoy, so the mask would land on the decoy and the masked directory stay
+    readable. (On the old code `create` succeeded with the mask misplaced; the init then died
+    waiting for `start`, which also reopens an fd through /proc, so nothing ran in it.)
+    pyrunc now checks that /proc is a procfs root first, or refuses."""
+    from conftest import new_id
+
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                               if m["type"] not in ("proc", "sysfs", "cgroup")]
+    secret = bundle.rootfs / "etc" / "secret-dir"
+    secret.mkdir()
+    (secret / "secret").write_text("must be masked\n")
+    (bundle.rootfs / "decoy").mkdir()
+    fake = bundle.rootfs / "fakeself" / "fd"
+    fake.mkdir(parents=True)
+    for n in range(64):
+        (fake / str(n)).symlink_to("/decoy")
+    (bundle.rootfs / "proc" / "self").symlink_to("/fakeself")
+    bundle.config["linux"]["maskedPaths"] = ["/etc/secret-dir"]
+    bundle.config["linux"]["readonlyPaths"] = []
+    bundle.set_args("sleep", "1000")
+    cid = new_id("sec")
+    proc = pyrunc("create", "--bundle", bundle.path, cid)
+    assert proc.returncode == 1, proc.stdout
+    assert "/proc is not the container's procfs" in one_line(proc.stderr)
