@@ -35,11 +35,28 @@ REPO = Path(__file__).resolve().parents[1]
 CNI_PATH = "/usr/lib/cni"
 
 
+CPU: dict[str, list[float]] = {}
+
+
 def timed(args: list[str], env: dict | None = None, stdin: bytes | None = None) -> float:
+    """Wall ms; the CPU ms (user+system of the process and what it reaped) go to CPU_LAST."""
+    global CPU_LAST
     t = time.perf_counter()
-    subprocess.run(args, env=env, input=stdin, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True, timeout=60)
-    return (time.perf_counter() - t) * 1000
+    proc = subprocess.Popen(args, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = (time.perf_counter() - t) * 1000
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, args)
+    CPU_LAST = (usage.ru_utime + usage.ru_stime) * 1000
+    return wall
+
+
+CPU_LAST = 0.0
 
 
 def quantiles(xs: list[float]) -> str:
@@ -119,30 +136,37 @@ def main() -> int:
 
         samples: dict[str, list[float]] = {}
 
-        def add(key: str, ms: float) -> None:
+        def add(key: str, ms: float, cpu: float | None = None) -> None:
             samples.setdefault(key, []).append(ms)
+            if cpu is not None:
+                CPU.setdefault(key, []).append(cpu)
+
+        def cpu_timed(*args: object, **kwargs: object) -> tuple[float, float]:
+            wall = timed(*args, **kwargs)
+            return wall, CPU_LAST
 
         for r in range(opts.rounds + 1):  # round 0 warms up and is dropped
             keep = r > 0
-            t_plain = timed([*pyrunc, "run", "--bundle", str(bundle), f"pnb{r}p"], env)
-            t_net = timed([*pyrunc, "run", "--bundle", str(bundle), "--network", "bench",
-                           f"pnb{r}n"], env)
-            t_port = timed([*pyrunc, "run", "--bundle", str(bundle), "--network", "bench",
-                            "--publish", "28080:80", f"pnb{r}q"], env)
+            t_plain, c_plain = cpu_timed([*pyrunc, "run", "--bundle", str(bundle),
+                                          f"pnb{r}p"], env)
+            t_net, c_net = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), "--network",
+                                      "bench", f"pnb{r}n"], env)
+            t_port, c_port = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), "--network",
+                                        "bench", "--publish", "28080:80", f"pnb{r}q"], env)
             if keep:
-                add("pyrunc run", t_plain)
-                add("pyrunc run --network", t_net)
-                add("pyrunc run --network --publish", t_port)
-                add("pyrunc network cost", t_net - t_plain)
+                add("pyrunc run", t_plain, c_plain)
+                add("pyrunc run --network", t_net, c_net)
+                add("pyrunc run --network --publish", t_port, c_port)
+                add("pyrunc network cost", t_net - t_plain, c_net - c_plain)
             if have_podman:
-                t_none = timed([*podman_base, "run", "--rm", "--network", "none", "pyrtbench",
-                                "/bin/true"], penv)
-                t_pnet = timed([*podman_base, "run", "--rm", "--network", "pyrtbench",
-                                "pyrtbench", "/bin/true"], penv)
+                t_none, c_none = cpu_timed([*podman_base, "run", "--rm", "--network", "none",
+                                            "pyrtbench", "/bin/true"], penv)
+                t_pnet, c_pnet = cpu_timed([*podman_base, "run", "--rm", "--network",
+                                            "pyrtbench", "pyrtbench", "/bin/true"], penv)
                 if keep:
-                    add("podman run --network none", t_none)
-                    add("podman run --network (netavark)", t_pnet)
-                    add("podman network cost", t_pnet - t_none)
+                    add("podman run --network none", t_none, c_none)
+                    add("podman run --network (netavark)", t_pnet, c_pnet)
+                    add("podman network cost", t_pnet - t_none, c_pnet - c_none)
             if have_cni:
                 ns = f"pyrtnbns{r}"
                 subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -150,16 +174,16 @@ def main() -> int:
                     cenv = {**os.environ, "CNI_CONTAINERID": f"pyrtnb{r}",
                             "CNI_NETNS": f"/run/netns/{ns}", "CNI_IFNAME": "eth0",
                             "CNI_PATH": CNI_PATH}
-                    t_add = timed([f"{CNI_PATH}/bridge"], {**cenv, "CNI_COMMAND": "ADD"},
-                                  cni_conf)
-                    t_del = timed([f"{CNI_PATH}/bridge"], {**cenv, "CNI_COMMAND": "DEL"},
-                                  cni_conf)
+                    t_add, c_add = cpu_timed([f"{CNI_PATH}/bridge"],
+                                             {**cenv, "CNI_COMMAND": "ADD"}, cni_conf)
+                    t_del, c_del = cpu_timed([f"{CNI_PATH}/bridge"],
+                                             {**cenv, "CNI_COMMAND": "DEL"}, cni_conf)
                 finally:
                     subprocess.run(["ip", "netns", "del", ns], check=False)
                 if keep:
-                    add("CNI bridge+host-local ADD", t_add)
-                    add("CNI bridge+host-local DEL", t_del)
-                    add("CNI network cost (ADD+DEL)", t_add + t_del)
+                    add("CNI bridge+host-local ADD", t_add, c_add)
+                    add("CNI bridge+host-local DEL", t_del, c_del)
+                    add("CNI network cost (ADD+DEL)", t_add + t_del, c_add + c_del)
         imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pyroute2"],
                              capture_output=True, text=True).stderr.splitlines()[-1]
         lines = [
@@ -170,10 +194,11 @@ def main() -> int:
             "other jobs; ms, median (25th-75th percentile). \"network cost\" is the difference "
             "of the medians' runs, round by round: with the network minus without.",
             "",
-            "| what | ms |",
-            "| --- | --- |",
+            "| what | wall ms | CPU ms (user+sys, with children) |",
+            "| --- | --- | --- |",
         ]
-        lines += [f"| {k} | {quantiles(v)} |" for k, v in samples.items()]
+        lines += [f"| {k} | {quantiles(v)} | {quantiles(CPU[k]) if k in CPU else ''} |"
+                  for k, v in samples.items()]
         lines += ["", f"pyroute2's import alone: {int(imp.split('|')[1]) / 1000:.0f} ms "
                   "(cumulative, `-X importtime`).", ""]
         Path(opts.out).write_text("\n".join(lines))
