@@ -450,9 +450,15 @@ class Runtime:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
+        network: str | None = None,
+        publish: list[str] | None = None,
     ) -> Container:
         """Create a container from a bundle directory or a Spec (relative paths in a Spec are
         relative to `bundle`, default the current directory); its init waits for `start`.
+
+        network="NAME[:ip=A.B.C.D]" joins a pyrunc bridge network (pyrunc.network; the config
+        needs a new network namespace), publish=["HOSTPORT:PORT[/tcp|udp]", ...] publishes
+        container ports on the host's addresses.
 
         stdio as subprocess: None inherits ours; PIPE gives the handle's stdin/stdout/stderr.
         terminal=True (or the config's process.terminal) gives the process a pty whose master
@@ -468,7 +474,8 @@ class Runtime:
                                      console_socket=console_socket, no_pivot=no_pivot,
                                      no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                                      relay_console=console_socket is None, config=config,
-                                     stdio=stdio.given())  # fmt: skip
+                                     stdio=stdio.given(), network=network,
+                                     publish=publish)  # fmt: skip
         except BaseException:
             stdio.close_ours()
             raise

@@ -8,7 +8,8 @@
 For the uses that motivate containers in the first place (a judge running contest submissions,
 a CI job, a notebook running a user's code). The configuration denies by default:
 
-- every namespace (user: container root is an unprivileged host uid; network: loopback only;
+- every namespace (user: container root is an unprivileged host uid; network: loopback only,
+  or with network=True eth0 on pyrunc's default bridge network "pyrunc" with NAT;
   pid, ipc, uts, mount, cgroup, time);
 - no capabilities, no_new_privileges, a seccomp filter refusing what Docker's default profile
   refuses (mount, ptrace, bpf, keyctl, kernel modules, namespaces, clocks, ...);
@@ -143,7 +144,7 @@ def run(
     cpus: float | None = None,
     pids: int | None = None,
     timeout: float | None = None,
-    network: bool = False,
+    network: bool | str = False,
     readonly: bool = True,
     env: dict[str, str] | list[str] | None = None,
     cwd: str = "/",
@@ -159,15 +160,19 @@ def run(
     """Run `args` in a fresh sandbox container on `rootfs`; a CompletedProcess whose args are
     `args` and whose returncode is 128+N when signal N ended it (137: the memory limit's OOM
     kill or the timeout). Raises subprocess.TimeoutExpired (the container killed and
-    deleted first) and, with check, CalledProcessError."""
-    if network:
-        raise NotImplementedError(
-            "sandbox.run(network=True) needs pyrunc.network, which this pyrunc does not have: "
-            "sandboxes get a network namespace with only the loopback interface"
-        )
+    deleted first) and, with check, CalledProcessError. network=True puts the container on
+    pyrunc's default bridge network (made on first use), a string on that network."""
     from pyrunc.api import Runtime
     from pyrunc.state import DEFAULT_ROOT
 
+    net_name = None
+    if network:
+        # the default bridge network (pyrunc.network.DEFAULT_NETWORK, made on first use):
+        # eth0 with a leased address, a default route and NAT to the outside
+        from pyrunc.network import ensure_default_network
+
+        net_name = network if isinstance(network, str) else \
+            ensure_default_network(root or DEFAULT_ROOT)
     # S1 does not stand in the way here: the config grants no capability, so no process of
     # the container can open /proc/<pid>/exe of the (non-dumpable) interpreter clone
     rt = Runtime(root or DEFAULT_ROOT, allow_writable_interpreter=True)
@@ -177,7 +182,8 @@ def run(
     try:
         result = rt.run(container_id, document, bundle=os.path.dirname(os.path.abspath(rootfs)),
                         input=input, capture_output=capture_output, timeout=timeout,
-                        text=text, stdin=stdin, stdout=stdout, stderr=stderr)  # fmt: skip
+                        text=text, stdin=stdin, stdout=stdout, stderr=stderr,
+                        network=net_name)  # fmt: skip
     except subprocess.TimeoutExpired as e:
         e.cmd = args
         raise

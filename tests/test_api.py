@@ -182,8 +182,7 @@ def test_sandbox_default_deny(rootfs: str, root: Path) -> None:
     assert r.stdout.split("\n")[:-1] == [
         "0", "sandbox", "1", "ro", "t", "0", "1", "no-mount", str(sandbox.HOST_ID_BASE)
     ]  # fmt: skip
-    with pytest.raises(NotImplementedError, match="pyrunc.network"):
-        sandbox.run(["true"], rootfs=rootfs, network=True, root=str(root))
+    # network=True: tests/test_network.py (test_sandbox_network)
 
 
 def test_sandbox_timeout_kills_a_fork_bomb_and_leaves_nothing(rootfs: str, root: Path) -> None:

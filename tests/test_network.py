@@ -12,9 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -450,8 +452,8 @@ import pyrunc.network as network
 from pyrunc.api import Runtime
 root = {str(pyrunc.root)!r}
 network.create_network("apinet", subnet={subnet!r}, bridge={bridge!r}, root=root)
-rt = Runtime(root)
-pid = rt.create({cid!r}, {str(bundle.path)!r}, network="apinet", publish=["23456:80"])
+rt = Runtime(root, allow_writable_interpreter=True)
+pid = rt.create({cid!r}, {str(bundle.path)!r}, network="apinet", publish=["23456:80"]).pid
 info = network.inspect_network("apinet", root=root)
 print(json.dumps([pid, info, [n["name"] for n in network.list_networks(root=root)]]))
 """
@@ -469,6 +471,26 @@ print(json.dumps([pid, info, [n["name"] for n in network.list_networks(root=root
     code = f"import pyrunc.network as n; n.remove_network('apinet', root={str(pyrunc.root)!r})"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
     assert not link_exists(bridge)
+
+
+def test_sandbox_network(net: Net, busybox_bundle: Path, pyrunc: Pyrunc) -> None:
+    from pyrunc import sandbox
+
+    info = net.create("sbnet")
+    parent = Path(tempfile.mkdtemp(prefix="pyrt-sandbox-"))
+    try:
+        os.chmod(parent, 0o755)  # the sandbox's root is an unprivileged host uid
+        subprocess.run(["cp", "-a", str(busybox_bundle / "rootfs"), str(parent)], check=True)
+        r = sandbox.run(["sh", "-c", "ip -4 -o addr show eth0; ip route; id -u"],
+                        rootfs=str(parent / "rootfs"), network="sbnet", capture_output=True,
+                        text=True, timeout=30, root=str(pyrunc.root))
+    finally:
+        shutil.rmtree(parent)
+    assert r.returncode == 0, r.stderr
+    prefix = info["gateway"].rsplit(".", 1)[0]
+    assert f"inet {prefix}." in r.stdout
+    assert f"default via {info['gateway']} dev eth0" in r.stdout
+    assert net.inspect("sbnet")["containers"] == {}  # deleted with its lease
 
 
 def imports(root: Path, *args: str) -> set[str]:
