@@ -12,6 +12,7 @@ from pyrunc.lifecycle.kill import signal_process
 from pyrunc.state import StateStore
 
 SIGKILL = 9
+NETWORKS_DIR = ".networks"  # pyrunc.network.store.DIR, not imported by this hot command
 
 
 def wait_gone(pid: int, start_time: str, timeout_ms: int = 10000) -> None:
@@ -41,6 +42,8 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
             raise
         # runc: --force of a missing container is not an error; a create that died before
         # writing its state leaves only the directory (and what its intent files name)
+        if container_id == NETWORKS_DIR:
+            return  # the state root's network records (pyrunc.network.store), no container
         _teardown_network(store.path(container_id))
         store.remove(container_id)
         return
