@@ -519,3 +519,57 @@ def test_seccomp_no_enosys_stub_for_permissive_defaults(
     assert proc.returncode == 0, proc.stderr
     # close_range(-1, 0, 0) runs: EINVAL (22) from the kernel, not ENOSYS
     assert proc.stdout.splitlines() == [f"{table['tkill']}:13", f"{table['close_range']}:22"]
+
+
+# --- exec --cgroup -----------------------------------------------------------------------------
+
+
+def container_cgroup_dirs(pid: int) -> dict[str, Path]:
+    """{controllers (\"\" for cgroup2): directory} of a process, from the host's view."""
+    out = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        name = controllers.removeprefix("name=")  # name=systemd is mounted at .../systemd
+        base = V1 / "unified" if controllers == "" else V1 / name
+        if base.is_dir():
+            out[controllers] = base / path.lstrip("/")
+    return out
+
+
+def test_exec_cgroup_joins_a_sub_cgroup(rt: Runtime, bundle: Bundle) -> None:
+    """`exec --cgroup PATH` (every controller) and `--cgroup CTRL:PATH` run the process in an
+    existing sub-cgroup of the container's; `..` is refused, so is an unknown controller."""
+    bundle.set_args("sleep", "1000")
+    cid = new_id("pg")
+    rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+    dirs = container_cgroup_dirs(rt.state(cid)["pid"])
+    for d in dirs.values():
+        (d / "sub").mkdir()
+        for f in ("cpuset.cpus", "cpuset.mems"):
+            if (d / f).exists():
+                (d / "sub" / f).write_text((d / f).read_text())
+    try:
+        show = ("sh", "-c", "sleep 0; cat /proc/self/cgroup")
+        proc = rt("exec", "--cgroup", "sub", cid, *show)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines and all(ln.endswith("/sub") for ln in lines), proc.stdout
+        proc = rt("exec", "--cgroup", "pids:sub", cid, *show)
+        assert proc.returncode == 0, proc.stderr
+        by_ctrl = {ln.split(":")[1]: ln for ln in proc.stdout.splitlines()}
+        assert by_ctrl["pids"].endswith("/sub")
+        assert not by_ctrl["memory"].endswith("/sub")
+        for bad, why in (("../escape", "is not a sub cgroup path"),
+                         ("nosuchctrl:sub", "unknown controller nosuchctrl")):
+            proc = rt("exec", "--cgroup", bad, cid, "true")
+            assert proc.returncode == 255 and why in proc.stderr, (bad, proc.stderr)
+    finally:
+        rt.ok("kill", cid, "KILL")
+        rt.wait_status(cid, "stopped")
+        for d in dirs.values():
+            for _ in range(50):
+                try:
+                    (d / "sub").rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)

@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--cap", action="append", default=[], help="add a capability")
     p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
     p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
-    p.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--cgroup", action="append", default=[],
+                   help="run the process in an (existing) sub-cgroup: [CONTROLLER:]PATH")
     p.add_argument("id", metavar="ID")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return exec_process(
             store, args.id, process, detach=args.detach, pid_file=args.pid_file,
             console_socket=args.console_socket, preserve_fds=preserve,
-            ignore_paused=args.ignore_paused,
+            ignore_paused=args.ignore_paused, sub_cgroups=args.cgroup,
         )
     except (PyruncError, OSError, ValueError) as e:
         # runc exits 255 when exec fails

@@ -46,10 +46,13 @@ def exec_process(
     ignore_paused: bool = False,
     stdio: tuple[int, int, int] | None = None,
     pid_out: list[int] | None = None,
+    sub_cgroups: list[str] | None = None,
 ) -> int:
     """Run `process` (a process spec as JSON) in the container; its exit status, or 0 detached.
 
-    `stdio`: the fds the process gets as 0, 1, 2 (-1: ours); `pid_out` receives its pid."""
+    `stdio`: the fds the process gets as 0, 1, 2 (-1: ours); `pid_out` receives its pid;
+    `sub_cgroups`: runc's `exec --cgroup` arguments, `PATH` or `CTRL[,CTRL]:PATH`, sub-cgroups
+    of the container's to run the process in."""
     from pyrunc.spec.loader import load_config
 
     lock, container = store.lock(container_id, exclusive=False)
@@ -59,6 +62,8 @@ def exec_process(
             raise StateError("cannot exec in a stopped container")
         if status == "paused" and not ignore_paused:
             raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
+        cgroup_dirs = cgroup_targets(container.runtime.get("cgroup_paths") or {},
+                                     parse_sub_cgroups(sub_cgroups or []))
         config = container_config(store, container_id)
         config["process"] = process
         spec = load_config(config, "process.json")
@@ -115,7 +120,7 @@ def exec_process(
             if tag == "ready":
                 break
             if tag == plan.SYNC_NAMESPACES:
-                join_cgroups(container.runtime, pid)
+                join_cgroups(cgroup_dirs, pid)
             elif tag == SECCOMP_FD:
                 from pyrunc.seccomp import send_to_listener
 
@@ -145,9 +150,56 @@ def exec_process(
     return exit_status(wait_forwarding(pid))
 
 
-def join_cgroups(runtime: dict, pid: int) -> None:
-    """Put an exec'd process in the container's cgroups (recorded at create, if any)."""
-    for path in (runtime.get("cgroup_paths") or {}).values():
+def parse_sub_cgroups(args: list[str]) -> dict[str, str]:
+    """runc's `--cgroup` forms: one `PATH` for every controller, or `CTRL[,CTRL]:PATH` each;
+    {controller or "": path}."""
+    out: dict[str, str] = {}
+    for arg in args:
+        parts = arg.split(":")
+        if len(parts) > 2:
+            raise PyruncError(f"invalid --cgroup argument: {arg}")
+        if len(parts) == 1:
+            if len(args) != 1:
+                raise PyruncError(
+                    f"invalid --cgroup argument: {arg} (missing <controller>: prefix)"
+                )
+            out[""] = arg
+            continue
+        for ctrl in parts[0].split(","):
+            if not ctrl:
+                raise PyruncError(f"invalid --cgroup argument: {arg} (empty <controller> prefix)")
+            if ctrl in out:
+                raise PyruncError(
+                    f"invalid --cgroup argument(s): controller {ctrl} specified multiple times"
+                )
+            out[ctrl] = parts[1]
+    for sub in out.values():
+        # never out of the container's cgroup: no `..` at all (runc only checks the result)
+        if ".." in sub.split("/") or "\0" in sub:
+            raise PyruncError(f"{sub} is not a sub cgroup path")
+    return out
+
+
+def cgroup_targets(dirs: dict[str, str], sub: dict[str, str]) -> dict[str, str]:
+    """{hierarchy key: directory} for the exec'd process: the container's cgroups, or the
+    sub-cgroups `sub` names in them."""
+    out = dict(dirs)
+    if not sub:
+        return out
+    if "" in sub:
+        return {key: os.path.join(d, sub[""].strip("/")) for key, d in dirs.items()}
+    for ctrl, path in sub.items():
+        # a v1 key names the co-mounted controllers ("cpu,cpuacct"); "" is the cgroup2 one
+        key = next((k for k in dirs if ctrl in k.split(",")), None)
+        if key is None:
+            raise PyruncError(f"unknown controller {ctrl} in SubCgroupPaths")
+        out[key] = os.path.join(dirs[key], path.strip("/"))
+    return out
+
+
+def join_cgroups(cgroup_dirs: dict[str, str], pid: int) -> None:
+    """Put an exec'd process in its cgroups (those recorded at create, or sub-cgroups)."""
+    for path in cgroup_dirs.values():
         try:
             with open(os.path.join(path, "cgroup.procs"), "w") as f:
                 f.write(str(pid))
