@@ -59,6 +59,32 @@ class NamespacePlan:
         self.join.clear()
 
 
+NSFS_MAGIC = 0x6E736673
+
+
+def open_namespace_file(path: str, field: str) -> int:
+    """An fd of the namespace file `path` names (a host path of the config's).
+
+    Looked at through O_PATH first: only a file on nsfs is then opened (through our own fd),
+    so a FIFO there cannot hang create and a device node is never opened (S12's rule for
+    host-side opens of paths a less trusted party chose)."""
+    from pyrunc import _fast
+
+    try:
+        probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"config.json: {field}: {path}: {e.strerror.lower()}") from None
+    try:
+        own = f"/proc/self/fd/{probe}"
+        if _fast.statfs_type(own.encode()) != NSFS_MAGIC:
+            raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
+        return os.open(own, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"config.json: {field}: {path}: {e.strerror.lower()}") from None
+    finally:
+        os.close(probe)
+
+
 def resolve(namespaces: tuple) -> NamespacePlan:
     """Open the namespaces to join (host paths, resolved by the runtime) and list the new ones."""
     plan = NamespacePlan()
@@ -69,13 +95,7 @@ def resolve(namespaces: tuple) -> NamespacePlan:
             if not ns.path:
                 plan.new.add(kind)
                 continue
-            try:
-                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as e:
-                raise ConfigError(
-                    f"config.json: linux.namespaces[{i}].path: {ns.path}: {e.strerror.lower()}"
-                ) from None
-            plan.join[kind] = fd
+            plan.join[kind] = open_namespace_file(ns.path, f"linux.namespaces[{i}].path")
     except BaseException:
         plan.close()
         raise

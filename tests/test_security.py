@@ -1,4 +1,5 @@
-"""The security invariants S1-S10 of shared/notes/security.md, each attacked through the real CLI.
+"""The security invariants S1-S14 of shared/notes/security.md, each attacked through the real CLI
+(docs/security.md maps each invariant to the code that enforces it and these tests).
 
 Every test mounts the attack the invariant is about against pyrunc and checks that it fails
 and that the host is untouched. Tests that would, if pyrunc were wrong, hurt the host itself
@@ -1809,3 +1810,20 @@ def test_s4_masks_through_a_fake_proc_self_fd_are_refused(bundle: Bundle, pyrunc
     proc = pyrunc("create", "--bundle", bundle.path, cid)
     assert proc.returncode == 1, proc.stdout
     assert "/proc is not the container's procfs" in one_line(proc.stderr)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "file"])
+def test_s12_namespace_path_that_is_not_a_namespace(
+    bundle: Bundle, pyrunc: Pyrunc, kind: str
+) -> None:
+    """A namespace path of the config (a host path) that is a FIFO hung create in open(2);
+    one that is a plain file was opened too. Only an nsfs file is opened now."""
+    path = bundle.path / f"not-a-namespace-{kind}"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text("x\n")
+    for ns in bundle.config["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = str(path)
+    _refused(pyrunc, bundle, "linux.namespaces[", str(path), "not a namespace file")
