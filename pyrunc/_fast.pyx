@@ -964,7 +964,7 @@ cdef extern from *:
     int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, MSG_NOSIGNAL
     unsigned long MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY, MS_PRIVATE, MS_SLAVE, MS_MOVE
     int MNT_DETACH
-    int CLONE_NEWPID, CLONE_NEWTIME
+    int CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER
     int PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_KEEPCAPS
     int PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL
     int S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO
@@ -1070,6 +1070,7 @@ cdef enum:
     OP_HIDE_MOUNT = 48    # s1=absolute path of a full procfs/sysfs: unmounted, else covered
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
                           # c=TGT_* flags of the target
+    OP_DUMPABLE = 49      # a=0 or 1 (a rootless parent writing the new user namespace's maps)
 
 # Target modes for OP_MOUNT
 cdef enum:
@@ -1856,6 +1857,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_rlimit(op)
         elif op.code == OP_NO_NEW_PRIVS:
             ret = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        elif op.code == OP_DUMPABLE:
+            ret = prctl(PR_SET_DUMPABLE, <int>op.a, 0, 0, 0)
         elif op.code == OP_SETGROUPS:
             ret = setgroups(<size_t>op.nids, op.ids)
         elif op.code == OP_SETUSER:
@@ -2052,13 +2055,20 @@ cdef Op *build_ops(list plan) except NULL:
 
 
 def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_time_fd=-1,
-          bytes time_offsets=None):
+          bytes time_offsets=None, int join_user_fd=-1):
     """Clone the container init to execute `plan`; returns (host pid, parent's socket fd).
 
     `join_pid_fd` is a pid namespace to create the init in: setns(CLONE_NEWPID) only affects
     children, so the parent enters it just around the clone and goes back. Time namespaces work
     the same way (`join_time_fd`, or a new one with `time_offsets` written before the clone).
+
+    `join_user_fd` (an unprivileged caller: joining a pid namespace needs CAP_SYS_ADMIN over it,
+    which only its user namespace gives): an intermediate process joins that user namespace,
+    then the pid namespace, and clones the process with CLONE_PARENT, so that it is still our
+    child; the plan must not join the user namespace again.
     """
+    if join_user_fd >= 0:
+        return spawn_via_userns(plan, clone_flags, join_user_fd, join_pid_fd)
     cdef int sv[2]
     cdef Op *ops
     cdef int n = len(plan)
@@ -2105,6 +2115,66 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
     if pid < 0:
         close(sv[0])
         raise OSError(err, "clone: " + strerror(err).decode())
+    return int(pid), sv[0]
+
+
+cdef spawn_via_userns(list plan, unsigned long clone_flags, int user_fd, int pid_fd):
+    cdef int sv[2]
+    cdef int pp[2]
+    cdef Op *ops
+    cdef int n = len(plan)
+    cdef long mid
+    cdef long pid = -1
+    cdef long got
+    cdef int err = 0
+    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
+        raise OSError(errno, "socketpair: " + strerror(errno).decode())
+    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) < 0:
+        err = errno
+        close(sv[0])
+        close(sv[1])
+        raise OSError(err, "socketpair: " + strerror(err).decode())
+    ops = build_ops(plan)
+    try:
+        with nogil:
+            mid = pyrunc_raw_clone(0)
+            if mid == 0:
+                close(sv[0])
+                close(pp[0])
+                if setns(user_fd, CLONE_NEWUSER) < 0:
+                    pid = -errno
+                elif pid_fd >= 0 and setns(pid_fd, CLONE_NEWPID) < 0:
+                    pid = -errno
+                else:
+                    pid = pyrunc_raw_clone(clone_flags | 0x00008000)  # CLONE_PARENT
+                    if pid == 0:
+                        close(pp[1])
+                        close(user_fd)
+                        if pid_fd >= 0:
+                            close(pid_fd)
+                        child_main(ops, n, sv[1])
+                        _exit(1)
+                    if pid < 0:
+                        pid = -errno
+                write(pp[1], &pid, sizeof(long))
+                _exit(0)
+            err = errno
+    finally:
+        free_ops(ops, n)
+        close(sv[1])
+        close(pp[1])
+    if mid < 0:
+        close(pp[0])
+        close(sv[0])
+        raise OSError(err, "clone: " + strerror(err).decode())
+    got = read(pp[0], &pid, sizeof(long))
+    close(pp[0])
+    import os
+    os.waitpid(mid, 0)
+    if got != sizeof(long) or pid < 0:
+        close(sv[0])
+        err = <int>-pid if got == sizeof(long) else 0
+        raise OSError(err, "join the container's namespaces: " + strerror(err).decode())
     return int(pid), sv[0]
 
 

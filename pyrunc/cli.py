@@ -456,9 +456,10 @@ def dispatch(argv: list[str]) -> int:
             args = parser.parse_args(opts.args)
         else:
             args = quick[1]
-        from pyrunc.state import DEFAULT_ROOT
+        from pyrunc.rootless import default_root
 
-        args.root = opts.root or DEFAULT_ROOT
+        args.root = opts.root or default_root()
+        args.rootless_cgroups = opts.rootless  # the global --rootless (spec has its own)
         return int(module.run(args) or 0)
     except PyruncError as e:
         logger.error(str(e))

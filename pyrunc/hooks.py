@@ -129,14 +129,18 @@ def _run_one(
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     ns_fds: list[tuple[int, int, str]] = []
-    pid_ns = -1
+    pid_ns = user_fd = -1
     try:
         plan = []
         if in_pid:
             from pyrunc.namespaces import open_process_namespaces
 
-            ns_fds, pid_ns = open_process_namespaces(in_pid)
-            plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag) for fd, flag, kind in ns_fds]
+            # unprivileged: the container's user namespace first (it owns the others), joined
+            # by the process that clones the hook (see _fast.spawn)
+            ns_fds, pid_ns = open_process_namespaces(in_pid, with_user=os.geteuid() != 0)
+            user_fd = next((fd for fd, _, kind in ns_fds if kind == "user"), -1)
+            plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag)
+                     for fd, flag, kind in ns_fds if fd != user_fd]
         if root is not None:
             plan += [op(ops.ROOT, "open the rootfs", s=(root,)),
                      op(ops.CHDIR, f"chdir to the rootfs {root}", s=("/",))]
@@ -151,7 +155,7 @@ def _run_one(
             op(ops.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
             op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or env),
         ]
-        pid, sock = _fast.spawn(plan, 0, pid_ns)
+        pid, sock = _fast.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
     finally:
         for fd in [stdin_r, out_w, pid_ns] + [fd for fd, _, _ in ns_fds]:
             if fd >= 0:

@@ -54,6 +54,7 @@ TMPFS = 45
 FIX_STDIO = 46
 HOOK = 47
 HIDE_MOUNT = 48
+DUMPABLE = 49
 
 # How OP_MOUNT finds its target.
 TGT_ABSOLUTE = 0

@@ -78,6 +78,7 @@ def compile_plan(
     container_id: str = "",
     state_root: str | None = None,
     stdio: tuple[int, int, int] | None = None,
+    rootless_cgroups: bool = False,
 ) -> InitPlan:
     """The whole init, from namespaces to execve."""
     linux = spec.linux
@@ -108,7 +109,15 @@ def compile_plan(
             if kind in ns.join:
                 emit(op(ops.SETNS, f"join {kind} namespace", ns.join[kind],
                         namespaces.FLAGS[kind]))
+        # an unprivileged parent (and newuidmap) can only open /proc/<init>/uid_map etc. of a
+        # dumpable init: dumpable just while the maps are written, before anything of the
+        # container exists (as runc's nsexec does), non-dumpable again before any mount
+        rootless_maps = "user" in ns.new and os.geteuid() != 0
+        if rootless_maps:
+            emit(op(ops.DUMPABLE, "become dumpable for the id maps", 1))
         emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,)))
+        if rootless_maps:
+            emit(op(ops.DUMPABLE, "become non-dumpable again", 0))
         if "user" in ns.new:
             emit(op(ops.SETUSER, "become root in the user namespace", 0, 0))
         if "cgroup" in ns.new:
@@ -134,16 +143,30 @@ def compile_plan(
             from pyrunc.cgroups.setup import container_path
 
             cgroup_mounts = rootfs.CgroupMounts.from_host(
-                "cgroup" in ns.new, container_path(spec, container_id, state_root)
+                "cgroup" in ns.new,
+                container_path(spec, container_id, state_root, rootless_cgroups),
             )
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees))
+        # mknod needs host root: inside any user namespace (the container's, or the one the
+        # runtime itself runs in, as under rootless podman) the host's nodes are bound (runc)
+        from pyrunc.rootless import in_user_namespace
+
+        bind_devices = "user" in ns.kinds or in_user_namespace()
         if rootfs.mounts_dev(mounts):
-            extend(rootfs.device_ops(tuple(linux.devices or ()), True, "user" in ns.kinds))
+            extend(rootfs.device_ops(tuple(linux.devices or ()), True, bind_devices))
             extend(rootfs.dev_link_ops())
         elif linux.devices:
-            extend(rootfs.device_ops(tuple(linux.devices), False, "user" in ns.kinds))
+            extend(rootfs.device_ops(tuple(linux.devices), False, bind_devices))
         emit(op(ops.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
+        # an unprivileged runtime can only open the namespaces of a dumpable init: dumpable
+        # while createContainer hooks join them (no process of the container exists yet)
+        hook_join = (os.geteuid() != 0 and spec.hooks is not None
+                     and bool(spec.hooks.create_container))
+        if hook_join:
+            emit(op(ops.DUMPABLE, "become dumpable for createContainer hooks", 1))
         emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
+        if hook_join:
+            emit(op(ops.DUMPABLE, "become non-dumpable again", 0))
         if not own_mount_ns:
             emit(op(ops.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
         else:
@@ -181,7 +204,8 @@ def compile_plan(
             )
 
         seccomp = seccomp_op(linux)
-        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp, finalize))
+        extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp, finalize,
+                           setgroups=_setgroups_allowed(linux, ns)))
         if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
             emit(seccomp)  # the notify fd must reach the runtime before `create` returns
         emit(op(ops.READY, "report ready"))
@@ -222,6 +246,15 @@ def seccomp_notifies(seccomp: Op) -> bool:
     return bool(seccomp[2][0] & SECCOMP_FILTER_FLAG_NEW_LISTENER)
 
 
+def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
+    """False when the init's new user namespace will have setgroups denied: an unprivileged
+    caller mapping only its own gid writes gid_map itself (pyrunc.rootless.write_id_maps)."""
+    if "user" not in ns.new or os.geteuid() == 0:
+        return True
+    gids = tuple(linux.gid_mappings or ())
+    return not (len(gids) == 1 and gids[0].size == 1 and gids[0].host_id == os.getegid())
+
+
 def process_ops(
     proc: object,
     linux: object,
@@ -230,10 +263,13 @@ def process_ops(
     preserve_fds: int,
     seccomp_op: Op | None = None,
     finalize: list[Op] | None = None,
+    setgroups: bool = True,
 ) -> list[Op]:
     """From setsid to the executable lookup: shared by the init and by `exec`.
 
-    `finalize` (the init's read-only remounts) comes right after the console is set up."""
+    `finalize` (the init's read-only remounts) comes right after the console is set up.
+    `setgroups` is False in a user namespace whose setgroups is denied (a rootless caller's
+    own gid map)."""
     out = [op(ops.SETSID, "setsid")]
     if proc.terminal:
         size = proc.console_size
@@ -249,7 +285,7 @@ def process_ops(
     elif seccomp_op is not None:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop (runc)
         out.append(seccomp_op)
-    out += process.identity_ops(proc, capabilities.last_cap())
+    out += process.identity_ops(proc, capabilities.last_cap(), setgroups)
     out += process.exec_ops(proc)
     out += process.late_ops(proc, linux)
     out.append(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))

@@ -76,7 +76,7 @@ def rlimit_ops(rlimits: tuple) -> list[Op]:
     return out
 
 
-def identity_ops(process: object, top: int) -> list[Op]:
+def identity_ops(process: object, top: int, setgroups: bool = True) -> list[Op]:
     """Bounding set, groups, uid/gid and the final capability sets, in the order that works."""
     user = process.user or _ROOT
     caps = process.capabilities
@@ -105,7 +105,14 @@ def identity_ops(process: object, top: int) -> list[Op]:
     out.append(op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
                   s=(process.cwd,)))
     out.append(op(ops.FIX_STDIO, "fix stdio permissions", user.uid))
-    out.append(op(ops.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
+    if setgroups:
+        out.append(op(ops.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
+    elif user.additional_gids:
+        raise ConfigError(
+            "config.json: process.user.additionalGids: cannot set any additional groups in a "
+            "rootless container (setgroups is denied in its user namespace: map the gids "
+            "through /etc/subgid and newgidmap)"
+        )
     out.append(op(ops.SETUSER, f"set user {user.uid}:{user.gid}", user.uid, user.gid))
     out.append(op(ops.CAPSET, "set capabilities", effective, permitted, inheritable, ambient, top))
     return out

@@ -394,13 +394,15 @@ class CgroupMounts:
         self.new_cgroupns = new_cgroupns
 
     @classmethod
-    def from_host(cls, new_cgroupns: bool, cgroup_path: str) -> CgroupMounts:
+    def from_host(cls, new_cgroupns: bool, cgroup_path: str | dict[str, str]) -> CgroupMounts:
         """`cgroup_path`: the container's cgroup (the same in every hierarchy), which the init
-        will be in once it has joined them."""
+        will be in once it has joined them; or {hierarchy key: path} (a rootless container)."""
         from pyrunc.cgroups.layout import detect
 
-        found = [(h.mount, h.fstype, h.superopts, h.dir(cgroup_path))
-                 for h in detect().hierarchies]  # fmt: skip
+        found = []
+        for h in detect().hierarchies:
+            path = cgroup_path if isinstance(cgroup_path, str) else cgroup_path.get(h.key, "/")
+            found.append((h.mount, h.fstype, h.superopts, h.dir(path)))
         return cls(found, new_cgroupns)
 
     def ops(self, dest: str, opts: MountOptions) -> list[Op]:

@@ -18,21 +18,41 @@ if TYPE_CHECKING:
 
 
 def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
-          root: str | None = None) -> Cgroups | None:
+          root: str | None = None, rootless: bool = False) -> Cgroups | None:
     """Create/join, check, write the resources, add `pid`. What is made is recorded in
-    `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way."""
+    `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way.
+    `rootless`: only a cgroup2 subtree the caller may write, else none (cgroups.rootless)."""
     linux = spec.linux
     lay = layout_mod.detect()
+    if rootless:
+        from pyrunc.cgroups import rootless as rl
+
+        path = rl.target(spec, container_id, root)
+        if path is None:
+            rl.refuse_resources(spec)
+            return None
+        lay = layout_mod.Layout("v2", [lay.unified], lay.v2_controllers)
+        return _setup_in(lay, spec, path, pid, runtime, rootless=True)
     if not lay.hierarchies:
         if linux.resources is not None:
             raise CgroupError("linux.resources: this host has no cgroup hierarchy mounted")
         return None
     path = paths.resolve(linux.cgroups_path, container_id, root)
+    return _setup_in(lay, spec, path, pid, runtime)
+
+
+def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: dict, *,
+              rootless: bool = False) -> Cgroups:
+    linux = spec.linux
     record: dict = {}
     runtime["cgroup"] = record
     cg = Cgroups.create(lay, path, record)
     cg.check_usable()
     plan = resources.plan(linux.resources, cg.host(lay))
+    if rootless:
+        # an unprivileged caller cannot attach a device program (runc skips it too): the
+        # container's devices are what its user namespace lets it open
+        plan.device_rules = None
     if plan.warnings:
         from pyrunc.log import get_logger
 
@@ -56,7 +76,13 @@ def destroy_recorded(runtime: dict | None) -> None:
         cg.destroy(timeout=2.0)
 
 
-def container_path(spec: Spec, container_id: str, root: str | None = None) -> str:
+def container_path(spec: Spec, container_id: str, root: str | None = None,
+                   rootless: bool = False) -> str | dict[str, str]:
     """The container's cgroup path (the same in every hierarchy), as `setup` will make it, for
-    `rootfs.CgroupMounts` to bind the container's own cgroups before the init exists."""
+    `rootfs.CgroupMounts` to bind the container's own cgroups before the init exists; for a
+    rootless container {hierarchy key: path}, which differ."""
+    if rootless:
+        from pyrunc.cgroups.rootless import mount_paths
+
+        return mount_paths(spec, container_id, root)
     return paths.resolve(spec.linux.cgroups_path if spec.linux else None, container_id, root)

@@ -44,6 +44,7 @@ def create_options(args: argparse.Namespace) -> dict:
         "preserve_fds": args.preserve_fds,
         "network": getattr(args, "network", None),
         "publish": getattr(args, "publish", None),
+        "rootless": getattr(args, "rootless_cgroups", None),
     }
 
 

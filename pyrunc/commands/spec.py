@@ -15,12 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pyrunc.spec.defaults import default_config
+    from pyrunc.spec.defaults import default_config, rootless_config
 
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise PyruncError("File config.json exists. Remove it first")
-    config = default_config()
+    config = rootless_config(os.geteuid(), os.getegid()) if args.rootless else default_config()
     with open(path, "w") as f:
         f.write(json.dumps(config, indent="\t") + "\n")
     return 0

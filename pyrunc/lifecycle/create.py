@@ -115,6 +115,7 @@ def create(
     publish: list[str] | None = None,
     config: bytes | None = None,
     stdio: tuple[int, int, int] | None = None,
+    rootless: bool | str | None = None,
 ) -> tuple[Container, InitProcess]:
     """Create the container; on any failure everything done so far is undone.
 
@@ -122,10 +123,16 @@ def create(
     pyrunc bridge network (pyrunc.network), as the org.pyrunc.network* annotations do.
     `config` (the API's spec objects) replaces the bundle's config.json; `stdio` gives the
     fds the init gets as 0, 1 and 2 (-1: this process's own), else it inherits ours.
+    `rootless`: --rootless (True, False, None or "auto": detect; see pyrunc.rootless).
     """
+    from pyrunc.rootless import check_rootless_config, rootless_cgroups
+
+    rootless_cg = rootless_cgroups(rootless)
     bundle = os.path.abspath(bundle)
     config_bytes = read_config(os.path.join(bundle, "config.json")) if config is None else config
     spec = load_config(config_bytes, "config.json")
+    if os.geteuid() != 0:
+        check_rootless_config(spec)
     net_request = None
     annotations = spec.annotations or {}
     if network or publish or any(k.startswith("org.pyrunc.network") for k in annotations):
@@ -181,6 +188,7 @@ def create(
             keyring=None if no_new_keyring else f"_ses.{container_id}",
             console_fd=console_fd,
             stdio=stdio,
+            rootless_cgroups=rootless_cg,
         )
         for warning in check_host_features(spec):
             get_logger().warning(warning)
@@ -216,12 +224,13 @@ def create(
             "bundle": bundle,
             "rootfs": plan.rootfs,
             "created": _rfc3339_now(),
-            "owner": "",
+            "owner": _owner(),
             "annotations": dict(spec.annotations or {}),
             "pyrunc": {
                 "init_start_time": stat[1] if stat else "",
                 "own_pid_ns": "pid" in plan.ns.new,
                 "hooks": stored,
+                "rootless": rootless_cg,
             },
         }
         if host_mounts is not None:
@@ -266,6 +275,19 @@ def create(
         lock.release()
 
 
+def _owner() -> str:
+    """`list`'s OWNER: "" (shown as root) for root, else the caller's user name, as runc."""
+    euid = os.geteuid()
+    if euid == 0:
+        return ""
+    import pwd
+
+    try:
+        return pwd.getpwuid(euid).pw_name
+    except KeyError:
+        return f"#{euid}"
+
+
 CONFIG_COPY = "config.json"
 
 
@@ -307,26 +329,6 @@ def connect_console(path: str) -> int:
         reason = (e.strerror or str(e)).lower()
         raise PyruncError(f"connect to console socket {path}: {reason}") from None
     return sock.detach()
-
-
-def write_id_maps(pid: int, linux: object) -> None:
-    """uid_map and gid_map of a new user namespace, written by the parent (it holds the caps).
-
-    Safe from redirection (S4/S14): the path is in the runtime's own /proc, which nothing of the
-    container can mount over (the init mounts in its own namespace, beneath the rootfs, after
-    making "/" private; without a mount namespace still only beneath the rootfs), and the pid
-    is our own child, unreaped while it waits at the sync point, so it cannot be reused."""
-    for name, mappings in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
-        if not mappings:
-            field = "uidMappings" if name == "uid_map" else "gidMappings"
-            raise PyruncError(f"config.json: linux.{field}: required with a new user namespace")
-        text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
-        try:
-            with open(f"/proc/{pid}/{name}", "w") as f:
-                f.write(text)
-        except OSError as e:
-            reason = (e.strerror or str(e)).lower()
-            raise PyruncError(f"write {name} of the init: {reason}") from None
 
 
 def _check_new_netns(spec: object, field: str) -> None:
@@ -402,7 +404,9 @@ def _drive(
         tag = init.next_message()
         if tag == SYNC_NAMESPACES:
             if "user" in plan.ns.new:
-                write_id_maps(init.pid, spec.linux)
+                from pyrunc.rootless import write_id_maps
+
+                write_id_maps(init.pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
             if spec.process is not None and spec.process.oom_score_adj is not None:
                 # the runtime's own /proc and our unreaped child, as for the id maps above
                 try:
@@ -417,7 +421,8 @@ def _drive(
             from pyrunc.cgroups.setup import setup as setup_cgroups
 
             setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"],
-                          root=container.store.root)
+                          root=container.store.root,
+                          rootless=container.data["pyrunc"].get("rootless", False))
             # the container's network namespace exists; its process has not started
             if spec.linux.net_devices:
                 from pyrunc.network.devices import move_devices

@@ -6,6 +6,7 @@ pid namespace around the clone, so no extra fork is needed), then applies its pr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -85,22 +86,29 @@ def exec_process(
 
                 relay, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 console_fd = child_end.detach()
+        # unprivileged: the user namespace is joined by the process that clones this one
+        # (setns into the pid namespace needs it first), see _fast.spawn
+        user_fd = next((fd for fd, _, kind in joined if kind == "user"), -1)
+        if os.geteuid() == 0:
+            user_fd = -1
         # S11: nothing of the caller's (a host directory, a shim's socket) is still open when
         # the child joins the container's namespaces, where a container process allowed to
         # ptrace could open it through /proc/PID/fd: close (not only mark close-on-exec)
         # every fd but stdio, --preserve-fds, the console and the namespaces to join. The
         # API's stdio (fds >= 3) is dup2'd onto 0-2 first.
-        keep = [fd for fd, _, _ in joined] + ([console_fd] if console_fd >= 0 else [])
+        keep = [fd for fd, _, _ in joined if fd != user_fd]
+        keep += [console_fd] if console_fd >= 0 else []
         steps: list = []
         plan.emit_stdio(steps.append, stdio)
         steps.append(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
                         ids=keep))
         steps += [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
-                  for fd, _, kind in joined]
+                  for fd, _, kind in joined if fd != user_fd]
         steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
         steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
         seccomp = plan.seccomp_op(spec.linux)
-        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp)
+        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp,
+                                  setgroups=_setgroups_allowed(container.pid))
         if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
         steps.append(op(ops.READY, "report ready"))
@@ -108,7 +116,7 @@ def exec_process(
             steps.append(seccomp)
         envp = environment(proc, f"/proc/{container.pid}/root")
         steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
-        pid, sock = _fast.spawn(steps, 0, pid_ns)
+        pid, sock = _fast.spawn(steps, 0, pid_ns, join_user_fd=user_fd)
     finally:
         for fd in [fd for fd, _, _ in joined] + [pid_ns, console_fd]:
             if fd >= 0:
@@ -120,7 +128,8 @@ def exec_process(
             if tag == "ready":
                 break
             if tag == plan.SYNC_NAMESPACES:
-                join_cgroups(cgroup_dirs, pid)
+                join_cgroups(cgroup_dirs, pid,
+                             rootless=bool(container.runtime.get("rootless")) and not sub_cgroups)
             elif tag == SECCOMP_FD:
                 from pyrunc.seccomp import send_to_listener
 
@@ -148,6 +157,15 @@ def exec_process(
     from pyrunc.lifecycle.run import exit_status, wait_forwarding
 
     return exit_status(wait_forwarding(pid))
+
+
+def _setgroups_allowed(pid: int) -> bool:
+    """False when the container's user namespace denies setgroups (a rootless container)."""
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
 
 
 def parse_sub_cgroups(args: list[str]) -> dict[str, str]:
@@ -197,11 +215,22 @@ def cgroup_targets(dirs: dict[str, str], sub: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def join_cgroups(cgroup_dirs: dict[str, str], pid: int) -> None:
-    """Put an exec'd process in its cgroups (those recorded at create, or sub-cgroups)."""
+def join_cgroups(cgroup_dirs: dict[str, str], pid: int, rootless: bool = False) -> None:
+    """Put an exec'd process in its cgroups (those recorded at create, or sub-cgroups).
+
+    A rootless container's cgroup may be out of this caller's reach (moving a process needs
+    write access to the common ancestor's cgroup.procs: a caller outside the delegated subtree
+    lacks it); with `rootless` (and no --cgroup asked) the process then stays in the caller's
+    cgroup, as runc lets it."""
     for path in cgroup_dirs.values():
         try:
             with open(os.path.join(path, "cgroup.procs"), "w") as f:
                 f.write(str(pid))
         except OSError as e:
-            raise PyruncError(f"join cgroup {path}: {(e.strerror or str(e)).lower()}") from None
+            reason = (e.strerror or str(e)).lower()
+            if rootless and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                from pyrunc.log import get_logger
+
+                get_logger().debug(f"rootless exec: not joining cgroup {path}: {reason}")
+                continue
+            raise PyruncError(f"join cgroup {path}: {reason}") from None

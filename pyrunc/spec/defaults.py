@@ -115,3 +115,45 @@ def default_config() -> dict[str, Any]:
             ],
         },
     }
+
+
+def rootless_config(uid: int, gid: int) -> dict[str, Any]:
+    """`spec --rootless`: the default config made runnable by an unprivileged user, as runc
+    makes it (libcontainer/specconv ToRootless).
+
+    A new user namespace mapping the caller's own uid and gid to 0 (the one mapping an
+    unprivileged process may write itself); no network namespace (one without a veth, that the
+    user could not make, would leave the container offline); /sys bound from the host, since
+    sysfs can only be mounted by the owner of the network namespace; no uid=/gid= mount options
+    (gid 5 is not mapped); no cgroup resources (the user may not write the host's cgroups).
+    """
+    config = default_config()
+    linux = config["linux"]
+    linux["namespaces"] = [
+        ns for ns in linux["namespaces"] if ns["type"] not in ("network", "user")
+    ] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
+    linux.pop("resources", None)
+    mounts = []
+    for mount in config["mounts"]:
+        if mount["destination"].rstrip("/") == "/sys":
+            mount = {
+                "destination": "/sys",
+                "type": "none",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            }
+        elif "options" in mount:
+            mount["options"] = [
+                o for o in mount["options"] if not o.startswith(("uid=", "gid="))
+            ]
+        mounts.append(mount)
+    config["mounts"] = mounts
+    # runc orders the keys of linux as its Go struct does: the mappings come first
+    config["linux"] = {
+        "uidMappings": linux.pop("uidMappings"),
+        "gidMappings": linux.pop("gidMappings"),
+        **linux,
+    }
+    return config
