@@ -289,6 +289,26 @@ def test_delete_leaves_no_veth_lease_or_rule(net: Net, bundle: Bundle, pyrunc: P
     assert "gone" not in pyrunc("network", "ls", "-q", check=True).stdout.split()
 
 
+def test_failed_create_removes_its_veth_lease_and_rules(
+    net: Net, bundle: Bundle, pyrunc: Pyrunc
+) -> None:
+    net.create("failed")
+    # the createRuntime hook fails after the network was made: create undoes all of it
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
+    bundle.set_args("true")
+    cid = new_id("f")
+    port = 23000 + net.n * 10 + os.getpid() % 10
+    before = {n for n in os.listdir("/sys/class/net") if n.startswith("pyr")}
+    proc = pyrunc("create", "--bundle", bundle.path, "--network", "failed", "--publish",
+                  f"{port}:80", cid)
+    assert "createRuntime" in error_line(proc)
+    assert not os.path.exists(pyrunc.root / cid)
+    after = {n for n in os.listdir("/sys/class/net") if n.startswith("pyr")}
+    assert after - before <= {n for n in after if n.startswith("pyrtb")}  # only the bridge
+    assert f"tcp . {port} :" not in nft_ports()
+    assert net.inspect("failed")["containers"] == {}
+
+
 def test_sigkilled_create_leaves_nothing_after_delete_force(
     net: Net, bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
 ) -> None:
