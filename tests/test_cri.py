@@ -81,11 +81,22 @@ DEFAULT_CAPS = {
     "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_RAW": 13, "SYS_CHROOT": 18,
     "MKNOD": 27, "AUDIT_WRITE": 29, "SETFCAP": 31,
 }
+# what the kubelet sends for a container that is not privileged (the Default proc mount type)
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 LOG_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (stdout|stderr) ([FP]) (.*)$"
 )
 # a long-running main process that keeps a second process at every moment
 SERVICE = "echo ready; while :; do sleep 1 & wait $!; done"
+# the streaming server resizes an exec's pty after it started: wait until the size has arrived
+WAIT_FOR_SIZE = (
+    'for i in $(seq 100); do s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] '
+    '&& break; sleep 0.05; done; echo "size $s"'
+)
 
 
 # --- the CRI client ----------------------------------------------------------------------
@@ -272,7 +283,17 @@ class Cri:
 class Pod:
     """A pod sandbox of one handler, and its containers."""
 
-    def __init__(self, cri: Cri, handler: str, *, share_pid: bool = False) -> None:
+    def __init__(
+        self,
+        cri: Cri,
+        handler: str,
+        *,
+        share_pid: bool = False,
+        host_network: bool = False,
+        privileged: bool = False,
+        sysctls: dict[str, str] | None = None,
+        dns: Any = None,
+    ) -> None:
         self.cri = cri
         self.pb = cri.pb
         self.handler = handler
@@ -283,19 +304,22 @@ class Pod:
         self.config = pb.PodSandboxConfig(
             metadata=pb.PodSandboxMetadata(name=self.name, uid=str(uuid.uuid4()),
                                            namespace="pyrcri"),
-            hostname=self.name[:63],
+            hostname="" if host_network else self.name[:63],  # the node's, with its network
             log_directory=str(self.log_dir),
             labels={"pyrcri": SUFFIX},
+            dns_config=dns,
             linux=pb.LinuxPodSandboxConfig(
                 cgroup_parent=self.cgroup_parent,
                 security_context=pb.LinuxSandboxSecurityContext(
                     namespace_options=pb.NamespaceOption(
-                        pid=pb.POD if share_pid else pb.CONTAINER
-                    )
+                        pid=pb.POD if share_pid else pb.CONTAINER,
+                        network=pb.NODE if host_network else pb.POD,
+                    ),
+                    privileged=privileged,
                 ),
+                sysctls=sysctls or {},
             ),
         )
-        self.share_pid = share_pid
         self.id = ""
         self.containers: list[str] = []
         self.netns = ""
@@ -317,6 +341,21 @@ class Pod:
             self.pb.PodSandboxStatusRequest(pod_sandbox_id=self.id, verbose=verbose), timeout=30
         )
 
+    def security(self, **kwargs: Any) -> Any:
+        """A container's LinuxContainerConfig: the pod's namespaces and, unless privileged, the
+        masked and read-only paths, as the kubelet sends."""
+        pb = self.pb
+        resources = kwargs.pop("resources", None)
+        if not kwargs.get("privileged"):
+            kwargs.setdefault("masked_paths", MASKED_PATHS)
+            kwargs.setdefault("readonly_paths", READONLY_PATHS)
+        return pb.LinuxContainerConfig(
+            resources=resources,
+            security_context=pb.LinuxContainerSecurityContext(
+                namespace_options=self.config.linux.security_context.namespace_options, **kwargs
+            ),
+        )
+
     def container_config(
         self, name: str, script: str, *, linux: Any = None, **kwargs: Any
     ) -> Any:
@@ -327,11 +366,7 @@ class Pod:
             command=["sh", "-c", script],
             log_path=f"{name}.log",
             labels={"pyrcri-container": name},
-            linux=linux or pb.LinuxContainerConfig(
-                security_context=pb.LinuxContainerSecurityContext(
-                    namespace_options=self.config.linux.security_context.namespace_options
-                )
-            ),
+            linux=linux or self.security(),
             **kwargs,
         )
 
@@ -416,9 +451,10 @@ class Pod:
 
 
 @contextmanager
-def pod_of(cri: Cri, handler: str, *, share_pid: bool = False) -> Iterator[Pod]:
-    """A running pod; at the end it is stopped and removed, and nothing of it may be left."""
-    pod = Pod(cri, handler, share_pid=share_pid)
+def pod_of(cri: Cri, handler: str, **kwargs: Any) -> Iterator[Pod]:
+    """A running pod (Pod's options); at the end it is stopped and removed, and nothing of it
+    may be left."""
+    pod = Pod(cri, handler, **kwargs)
     try:
         yield pod.run()
     except BaseException:
@@ -750,11 +786,8 @@ def test_resources_and_update(cri: Cri, pod: Pod) -> None:
         cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 * mib,
         cpuset_cpus="0",
     )
-    cid = pod.start("limited", SERVICE, wait_log="ready", linux=pb.LinuxContainerConfig(
-        resources=resources,
-        security_context=pb.LinuxContainerSecurityContext(
-            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER)),
-    ))
+    cid = pod.start("limited", SERVICE, wait_log="ready",
+                    linux=pod.security(resources=resources))
     assert _cgroup_values(cri, cid) == {
         "memory/memory.limit_in_bytes": str(64 * mib),
         "cpu/cpu.cfs_quota_us": "50000",
@@ -809,24 +842,25 @@ def test_security_context(cri: Cri, pod: Pod) -> None:
     script = (
         'echo "ids $(id -u) $(id -g)"; '
         "touch /probe 2>/dev/null && echo rootfs-writable || echo rootfs-readonly; "
+        "echo timer_list $(head -c 10 /proc/timer_list | wc -c); "  # masked: /dev/null
+        "grep -q ' /proc/sys ' /proc/self/mounts && echo proc-sys-bound || echo proc-sys-free; "
         "grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status"
     )
-    cid = pod.start("secure", script, linux=pb.LinuxContainerConfig(
-        security_context=pb.LinuxContainerSecurityContext(
-            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER),
-            capabilities=pb.Capability(drop_capabilities=dropped),
-            run_as_user=pb.Int64Value(value=1000),
-            run_as_group=pb.Int64Value(value=1000),
-            readonly_rootfs=True,
-            no_new_privs=True,
-            seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
-        )
+    cid = pod.start("secure", script, linux=pod.security(
+        capabilities=pb.Capability(drop_capabilities=dropped),
+        run_as_user=pb.Int64Value(value=1000),
+        run_as_group=pb.Int64Value(value=1000),
+        readonly_rootfs=True,
+        no_new_privs=True,
+        seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
     ))
     assert cri.wait_exited(cid).exit_code == 0, pod.log_lines("secure")
     lines = pod.log_lines("secure", "stdout")
     bounding = sum(1 << n for name, n in DEFAULT_CAPS.items() if name not in dropped)
-    fields = dict(line.split(":\t", 1) for line in lines[2:])
-    assert lines[:2] == ["ids 1000 1000", "rootfs-readonly"], lines
+    fields = dict(line.split(":\t", 1) for line in lines[4:])
+    assert lines[:4] == ["ids 1000 1000", "rootfs-readonly", "timer_list 0", "proc-sys-bound"], (
+        lines
+    )
     assert fields == {
         "CapPrm": "0000000000000000",
         "CapEff": "0000000000000000",
@@ -840,12 +874,8 @@ def test_security_context(cri: Cri, pod: Pod) -> None:
 def test_root_keeps_default_capabilities_minus_dropped(cri: Cri, pod: Pod) -> None:
     pb = cri.pb
     cid = pod.start("root", "grep -E '^Cap(Eff|Bnd):' /proc/self/status; touch /probe && "
-                    "echo written", linux=pb.LinuxContainerConfig(
-        security_context=pb.LinuxContainerSecurityContext(
-            namespace_options=pb.NamespaceOption(pid=pb.CONTAINER),
-            capabilities=pb.Capability(drop_capabilities=["CHOWN"],
-                                       add_capabilities=["SYS_NICE"]),
-        )
+                    "echo written", linux=pod.security(
+        capabilities=pb.Capability(drop_capabilities=["CHOWN"], add_capabilities=["SYS_NICE"]),
     ))
     assert cri.wait_exited(cid).exit_code == 0, pod.log_lines("root")
     caps = sum(1 << n for name, n in DEFAULT_CAPS.items() if name != "CHOWN") | (1 << 23)
@@ -925,15 +955,133 @@ def _entries(path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
+def test_pod_hostname_dns_and_sysctls(cri: Cri, handler: str) -> None:
+    """What the sandbox sets up for its containers: the hostname, /etc/resolv.conf from the
+    pod's DNS config, and namespaced sysctls (net and ipc) seen from a container."""
+    pb = cri.pb
+    dns = pb.DNSConfig(servers=["10.232.255.53"], searches=["pyrcri.test"], options=["ndots:2"])
+    sysctls = {"net.ipv4.ip_local_port_range": "20000 30000", "kernel.shm_rmid_forced": "1"}
+    with pod_of(cri, handler, dns=dns, sysctls=sysctls) as pod:
+        cid = pod.start("probe", SERVICE, wait_log="ready")
+        assert cri.out(cid, "hostname; cat /etc/hostname") == f"{pod.config.hostname}\n" * 2
+        resolv = cri.out(cid, "cat /etc/resolv.conf").splitlines()
+        assert resolv == ["search pyrcri.test", "nameserver 10.232.255.53", "options ndots:2"]
+        assert cri.out(cid, "cat /proc/sys/net/ipv4/ip_local_port_range").split() == [
+            "20000", "30000"
+        ]
+        assert cri.out(cid, "cat /proc/sys/kernel/shm_rmid_forced") == "1\n"
+
+
+def test_host_network_pod(cri: Cri, handler: str) -> None:
+    with pod_of(cri, handler, host_network=True) as pod:
+        cid = pod.start("probe", SERVICE, wait_log="ready")
+        assert cri.out(cid, "readlink /proc/self/ns/net").strip() == os.readlink(
+            "/proc/self/ns/net"
+        )
+        assert pod.status().status.network.ip == ""
+        assert cri.out(cid, "readlink /proc/self/ns/ipc").strip() != os.readlink(
+            "/proc/self/ns/ipc"
+        )
+
+
+def test_volumes_and_run_as_username(cri: Cri, pod: Pod, tmp_path: Path) -> None:
+    """hostPath-style volumes (a read-write and a read-only bind) and a user name resolved
+    in the image's /etc/passwd."""
+    pb = cri.pb
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    rw.chmod(0o777)
+    (ro / "given").write_text("from-the-host\n")
+    cid = pod.start(
+        "vols",
+        'echo "user $(id -u) $(id -g)"; echo from-the-pod > /data/made; cat /config/given; '
+        "touch /config/nope 2>/dev/null && echo ro-writable || echo ro-refused",
+        mounts=[pb.Mount(container_path="/data", host_path=str(rw)),
+                pb.Mount(container_path="/config", host_path=str(ro), readonly=True)],
+        linux=pod.security(run_as_username="nobody"),
+    )
+    assert cri.wait_exited(cid).exit_code == 0, pod.log_lines("vols")
+    assert pod.log_lines("vols", "stdout") == [
+        "user 65534 65534", "from-the-host", "ro-refused"
+    ]
+    assert (rw / "made").read_text() == "from-the-pod\n"
+    assert (rw / "made").stat().st_uid == 65534
+    mounts = {m.container_path: m for m in cri.status(cid).status.mounts}
+    assert mounts["/config"].readonly and not mounts["/data"].readonly
+
+
+def test_oom_killed(cri: Cri, pod: Pod) -> None:
+    """Over its memory limit the container is killed and ContainerStatus says OOMKilled. (The
+    runc v2 shim of containerd 1.6 watches the cgroup for OOMs only once `start` has returned:
+    a container that runs out of memory within milliseconds of starting is reported as "Error",
+    with either runtime; hence the second's wait before the allocation.)"""
+    pb = cri.pb
+    cid = pod.start(
+        "hungry", "echo start; sleep 1; exec dd if=/dev/zero of=/dev/null bs=64M count=1",
+        linux=pod.security(resources=pb.LinuxContainerResources(
+            memory_limit_in_bytes=16 * 1024 * 1024)),
+    )
+    assert cri.wait_exited(cid).exit_code == 137
+    # the shim reports the OOM and the exit as two events, in either order: the reason
+    # becomes OOMKilled when the first has arrived
+    assert wait_until(lambda: cri.status(cid).status.reason == "OOMKilled", timeout=10), (
+        cri.status(cid).status
+    )
+    assert pod.log_lines("hungry") == ["start"]
+
+
+def test_privileged_container(cri: Cri, handler: str) -> None:
+    """privileged: every capability the runtime holds, no seccomp, no masked or read-only
+    /proc paths, the host's devices."""
+    with pod_of(cri, handler, privileged=True) as pod:
+        cid = pod.start(
+            "priv", "grep -E '^(CapEff|Seccomp):' /proc/self/status; "
+            "echo timer_list $(head -c 10 /proc/timer_list | wc -c); "
+            "grep -q ' /proc/sys ' /proc/self/mounts && echo proc-sys-bound || echo proc-sys-free; "
+            "test -b /dev/loop0 && echo host-devices",
+            linux=pod.security(privileged=True),
+        )
+        assert cri.wait_exited(cid).exit_code == 0, pod.log_lines("priv")
+        mine = dict(line.split(":\t", 1) for line in
+                    Path("/proc/self/status").read_text().splitlines() if ":\t" in line)
+        assert pod.log_lines("priv", "stdout") == [
+            f"CapEff:\t{mine['CapEff']}", "Seccomp:\t0", "timer_list 10", "proc-sys-free",
+            "host-devices",
+        ]
+
+
+def test_tty_container_and_exec(cri: Cri, pod: Pod) -> None:
+    cid = pod.start("term", "tty; echo ready; " + SERVICE.replace("echo ready; ", ""),
+                    tty=True, stdin=True)
+    assert wait_until(lambda: "ready" in pod.log_lines("term"), timeout=20), (
+        pod.log_lines("term")
+    )
+    assert pod.log_lines("term")[0] == "/dev/pts/0"
+    assert {s for s, _, _ in pod.log_entries("term")} == {"stdout"}
+    url = cri.runtime.Exec(cri.pb.ExecRequest(
+        container_id=cid, tty=True, stdout=True, stdin=True,
+        cmd=["sh", "-c", f"tty; {WAIT_FOR_SIZE}; exit 4"],
+    ), timeout=30).url
+    result = websocket_exec(url, resize=(97, 31))
+    lines = result["stdout"].decode().replace("\r", "").splitlines()
+    assert lines[0].startswith("/dev/pts/") and lines[-1] == "size 31 97", lines
+    status = json.loads(result["error"])
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "4"}]
+
+
 # --- a WebSocket client for the streaming server --------------------------------------------
 
 CHANNELS = {1: "stdout", 2: "stderr", 3: "error"}
 
 
-def websocket_exec(url: str, stdin: bytes = b"", timeout: float = 30) -> dict[str, bytes]:
+def websocket_exec(
+    url: str, stdin: bytes = b"", resize: tuple[int, int] | None = None, timeout: float = 30
+) -> dict[str, bytes]:
     """Run the exec behind a streaming-server URL over WebSocket (RFC 6455) with the
     v4.channel.k8s.io subprotocol: each binary message is one channel byte and data; 0 is
-    stdin, 1 stdout, 2 stderr, 3 the final status (JSON). Returns each channel's bytes."""
+    stdin, 1 stdout, 2 stderr, 3 the final status (JSON), 4 a terminal size (JSON, from the
+    client: `resize` = (width, height)). Returns each channel's bytes."""
     parsed = urlparse(url)
     assert parsed.hostname == "127.0.0.1", url  # never anything but loopback
     key = base64.b64encode(os.urandom(16)).decode()
@@ -951,6 +1099,9 @@ def websocket_exec(url: str, stdin: bytes = b"", timeout: float = 30) -> dict[st
         assert b" 101 " in status_line, status_line
         while reader.readline() not in (b"\r\n", b""):
             pass
+        if resize:
+            size = json.dumps({"Width": resize[0], "Height": resize[1]}).encode()
+            _send_frame(sock, b"\x04" + size)
         if stdin:
             _send_frame(sock, b"\x00" + stdin)
         out: dict[str, bytes] = {"stdout": b"", "stderr": b"", "error": b""}
