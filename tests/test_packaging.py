@@ -224,13 +224,19 @@ def test_missing_build_tools_give_one_line(built: dict[str, Path], tmp_path: Pat
 
 @pytest.mark.skipif(shutil.which("pipx") is None, reason="pipx is not installed (tests/setup.sh)")
 def test_pipx_install_of_the_source_tree(tmp_path: Path, bundle: Bundle, pyrunc: Pyrunc) -> None:
-    """What a user does with a checkout: `pipx install .` (its own venv, build isolation)."""
+    """What a user does with a checkout: `pipx install .` (its own venv). Offline: the venv
+    sees this interpreter's packages (attrs, cattrs; setuptools, wheel and Cython to build
+    with, no build isolation), pip gets no index."""
     env = dict(os.environ, PIPX_HOME=str(tmp_path / "pipx"), PIPX_BIN_DIR=str(tmp_path / "bin"),
                PIPX_MAN_DIR=str(tmp_path / "man"))  # fmt: skip
     src = tmp_path / "src"
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
         ".git", "build", "*.egg-info", "*.so", "__pycache__", ".pytest_cache", "busybox"))
-    proc = sh(["pipx", "install", "--python", sys.executable, src], env=env, timeout=600)
+    for module in ("Cython", "wheel"):
+        need(module)
+    proc = sh(["pipx", "install", "--python", sys.executable, "--system-site-packages",
+               "--pip-args=--no-build-isolation --no-index", src], env=env,
+              timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     launcher = tmp_path / "bin" / "pyrunc"
     assert package_of(launcher).startswith(str(tmp_path / "pipx" / "venvs" / "pyrunc"))
