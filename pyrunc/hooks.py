@@ -139,8 +139,13 @@ def _run_one(
             # by the process that clones the hook (see _fast.spawn)
             ns_fds, pid_ns = open_process_namespaces(in_pid, with_user=os.geteuid() != 0)
             user_fd = next((fd for fd, _, kind in ns_fds if kind == "user"), -1)
-            plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag)
-                     for fd, flag, kind in ns_fds if fd != user_fd]
+        # S11: the hook's process is cloned into the container's pid namespace (which other
+        # containers of a pod may share), so it closes (not only marks close-on-exec) every fd
+        # of ours and of our caller (the state directory's lock, a host directory) first
+        keep = [stdin_r, out_w] + [fd for fd, _, _ in ns_fds if fd != user_fd]
+        plan.append(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3, ids=keep))
+        plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag)
+                 for fd, flag, kind in ns_fds if fd != user_fd]
         if root is not None:
             plan += [op(ops.ROOT, "open the rootfs", s=(root,)),
                      op(ops.CHDIR, f"chdir to the rootfs {root}", s=("/",))]

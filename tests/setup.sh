@@ -11,10 +11,11 @@ cd "$(dirname "$0")/.."
 # nftables: libnftables, which pyrunc's bridge networks use for NAT and published ports;
 # containernetworking-plugins (bridge, host-local, loopback for containerd's CRI plugin) and
 # util-linux (nsenter, ipcmk, ipcrm): tests/test_cri.py; pipx: tests/test_packaging.py;
-# uidmap (newuidmap/newgidmap) and slirp4netns: rootless pyrunc and podman, tests/test_rootless.py
+# uidmap (newuidmap/newgidmap) and slirp4netns: rootless pyrunc and podman, tests/test_rootless.py;
+# strace: holds a hook's process at its execve in tests/test_security.py
 packages=(busybox-static runc crun libseccomp-dev gcc python3-dev iproute2 procps nftables
           golang-github-containers-common podman netavark iptables containerd umoci docker.io
-          containernetworking-plugins util-linux uidmap slirp4netns pipx)
+          containernetworking-plugins util-linux uidmap slirp4netns pipx strace)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

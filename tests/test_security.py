@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Bundle, Pyrunc, host_mounts, pid_alive
+from conftest import REPO, Bundle, Pyrunc, Running, host_mounts, pid_alive
 from helpers_security import (
     NOBODY,
     as_nobody,
@@ -1442,6 +1442,84 @@ def test_s11_init_holds_only_its_own_fds(bundle: Bundle, pyrunc: Pyrunc, tmp_pat
         assert str(host_dir) not in fds_of(init).values(), fds_of(init)
     finally:
         os.close(fd)
+
+
+def _pidns_members(init: int) -> set[int]:
+    """Host pids of the processes in the pid namespace of `init`."""
+    ns = os.readlink(f"/proc/{init}/ns/pid")
+    out = set()
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and os.readlink(f"/proc/{name}/ns/pid") == ns:
+                out.add(int(name))
+        except OSError:
+            pass
+    return out
+
+
+def _in_syscall(pid: int, number: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0] == str(number)
+    except (OSError, IndexError):
+        return False
+
+
+SYS_EXECVEAT = 322  # x86_64
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is missing (tests/setup.sh)")
+def test_s11_create_container_hook_holds_no_host_fd_in_a_shared_pid_namespace(
+    bundle: Bundle, busybox_bundle: Path, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """A createContainer hook runs in the container's namespaces. In a pod whose containers
+    share one pid namespace, another container's root with CAP_SYS_PTRACE sees the hook's
+    process from its clone to its execve, and must not reach through it a host directory the
+    caller of `create` held (nor pyrunc's own fds: the state directory's lock, the exec fifo).
+    The hook's process is held deterministically at its execveat (strace delays it). On the
+    old code the scan read the host directory through /proc/N/fd of the hook's process."""
+    from conftest import new_id
+
+    host_dir = tmp_path / "host-dir"
+    host_dir.mkdir()
+    fd = leaked_dir_fd(host_dir)
+    pod, cid = new_id("sec"), new_id("sec")
+    second = tmp_path / "second"
+    subprocess.run(["cp", "-a", str(busybox_bundle), str(second)], check=True)
+    other = Bundle(second)
+    tracer = None
+    try:
+        init = start_sleeper(pyrunc, bundle, pod)
+        before = _pidns_members(init)
+        for ns in other.config["linux"]["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{init}/ns/pid"
+        other.config["hooks"] = {"createContainer": [{"path": "/bin/true", "args": ["true"]}]}
+        other.set_args("sleep", "1000")
+        strace = ["strace", "-I1", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execveat",
+                  "-e", "inject=execveat:delay_enter=20000000"]  # fmt: skip
+        create = [sys.executable, "-m", "pyrunc", "--root", str(pyrunc.root), "create",
+                  "--bundle", str(other.path), cid]  # fmt: skip
+        tracer = Running([*strace, *create], pass_fds=(fd,))
+
+        def hook_held() -> int | None:
+            return next((p for p in _pidns_members(init) - before
+                         if _in_syscall(p, SYS_EXECVEAT)), None)  # fmt: skip
+
+        wait_for(hook_held, what="the createContainer hook at its execveat")
+        held = hook_held()
+        assert held is not None
+        leaked = {n: t for n, t in fds_of(held).items() if n > 2}
+        found = _ns_proc_scan(init, "host-secret")
+        assert "host data" not in found, (found, leaked)
+        # what the hook's own plan opened (the rootfs it runs in, its executable) aside
+        ours = [t for t in leaked.values() if str(pyrunc.root) in t or str(host_dir) in t]
+        assert not ours, leaked
+    finally:
+        os.close(fd)
+        if tracer is not None:
+            tracer.proc.terminate()  # strace detaches: the create goes on
+            tracer.wait(30)
+            pyrunc.wait_status(cid, "created", timeout=30)
 
 
 NO_OPENAT2 = {"defaultAction": "SCMP_ACT_ALLOW",
