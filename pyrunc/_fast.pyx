@@ -11,7 +11,7 @@ errors.
 
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport strlen, memcpy, memset, strerror, strchr
-from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES, ENOSYS
+from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES, ENOSYS, EBADF
 from libc.stdio cimport snprintf
 
 cdef extern from *:
@@ -1026,6 +1026,7 @@ cdef enum:
     OP_SYNC = 3           # s1=tag: tell the parent, wait for it to answer
     OP_UNSHARE = 4        # a=flags
     OP_MOUNT = 5          # s1=source s2=target s3=fstype s4=data a=flags b=target mode
+                          # c=k+1: the source is the k-th fd of OP_RECV_SOURCES
     OP_ROOT = 6           # s1=rootfs: remember it as the root for in-root resolution
     OP_MKNOD = 7          # s1=path in root a=mode b=major c=minor d=uid e=gid
     OP_SYMLINK = 8        # s1=link target s2=path in root
@@ -1068,6 +1069,7 @@ cdef enum:
     OP_FIX_STDIO = 46     # a=uid: stdio becomes the process user's (runc)
     OP_HOOK = 47          # s1=path v1=argv v2=env s2,s3=state around the pid a=timeout
     OP_HIDE_MOUNT = 48    # s1=absolute path of a full procfs/sysfs: unmounted, else covered
+    OP_RECV_SOURCES = 50  # a=count: bind sources the runtime opened, one fd per message
     OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
                           # c=TGT_* flags of the target
     OP_DUMPABLE = 49      # a=0 or 1 (a rootless parent writing the new user namespace's maps)
@@ -1085,6 +1087,7 @@ cdef enum:
 cdef enum:
     MSG_MAX = 4096
     PATH_MAX = 4096
+    MAX_SOURCES = 256
 
 
 cdef struct Op:
@@ -1110,6 +1113,8 @@ cdef struct Ctx:
     int devnull
     int exec_fd
     int fifo_w
+    int nsources
+    int sources[MAX_SOURCES]
     int cwd_done
     char exec_path[PATH_MAX]
 
@@ -1299,14 +1304,40 @@ cdef int open_guarded_target(Ctx *ctx, Op *op, const char *path, unsigned long l
 
 cdef int do_mount(Ctx *ctx, Op *op) noexcept nogil:
     cdef int fd
+    cdef char source[64]
+    cdef const char *src = op.s1
+    cdef int k = <int>op.c - 1
     if op.b == TGT_ABSOLUTE:
         return mount(op.s1, op.s2, op.s3, <unsigned long>op.a, op.s4)
+    if k >= 0:
+        # a bind source the runtime opened in our mount namespace with its own credentials
+        # (one the user namespace may not reach); closed once mounted
+        if k >= ctx.nsources or ctx.sources[k] < 0:
+            pyrunc_set_errno(EBADF)
+            return -1
+        pyrunc_fd_path(source, sizeof(source), ctx.sources[k])
+        src = source
     fd = open_guarded_target(ctx, op, op.s2, op.b)
-    if fd < 0:
-        return -1
-    if mount_on(fd, op.s1, op.s3, <unsigned long>op.a, op.s4, False) < 0:
+    if fd >= 0 and mount_on(fd, src, op.s3, <unsigned long>op.a, op.s4, False) < 0:
         name_refused_option(ctx, op)
-        return -1
+        fd = -1
+    if k >= 0:
+        close(ctx.sources[k])
+        ctx.sources[k] = -1
+    return -1 if fd < 0 else 0
+
+
+cdef int do_recv_sources(Ctx *ctx, Op *op) noexcept nogil:
+    cdef char byte[4]
+    cdef int fd, i
+    for i in range(<int>op.a):
+        if i >= MAX_SOURCES or pyrunc_recv_fd(ctx.sock, byte, sizeof(byte), &fd) <= 0:
+            return -1
+        if fd < 0:
+            pyrunc_set_errno(EBADF)
+            return -1
+        ctx.sources[i] = fd
+        ctx.nsources = i + 1
     return 0
 
 
@@ -1813,6 +1844,7 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     ctx.exec_path[0] = 0
     ctx.cwd_done = 0
     ctx.fifo_w = -1
+    ctx.nsources = 0
     # nothing in the container may ptrace us or read our memory before execve (S1, S6)
     if prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0:
         child_fail(&ctx, "prctl(PR_SET_DUMPABLE)", errno)
@@ -1928,6 +1960,8 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
             ret = do_mount_setattr(&ctx, op)
         elif op.code == OP_TMPFS:
             ret = do_tmpfs(&ctx, op)
+        elif op.code == OP_RECV_SOURCES:
+            ret = do_recv_sources(&ctx, op)
         elif op.code == OP_HIDE_MOUNT:
             ret = do_hide_mount(op)
         elif op.code == OP_HOOK:

@@ -32,6 +32,9 @@ class InitPlan:
         self.clone_flags = 0
         self.ns: namespaces.NamespacePlan | None = None
         self.rootfs = ""
+        # (mount index, source) of the bind sources the parent opens and sends at the
+        # namespaces sync point, in order
+        self.mount_sources: list[tuple[int, str]] = []
 
     def close(self) -> None:
         if self.ns is not None:
@@ -115,7 +118,8 @@ def compile_plan(
         rootless_maps = "user" in ns.new and os.geteuid() != 0
         if rootless_maps:
             emit(op(ops.DUMPABLE, "become dumpable for the id maps", 1))
-        emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,)))
+        sync_namespaces = op(ops.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,))
+        emit(sync_namespaces)
         if rootless_maps:
             emit(op(ops.DUMPABLE, "become non-dumpable again", 0))
         if "user" in ns.new:
@@ -146,7 +150,16 @@ def compile_plan(
                 "cgroup" in ns.new,
                 container_path(spec, container_id, state_root, rootless_cgroups),
             )
-        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees))
+        # bind sources the runtime opens for the init (a new user namespace may not reach
+        # them, runc does the same), received right after the namespaces sync point
+        sources: list[tuple[int, str]] | None = (
+            [] if "user" in ns.new and "mount" in ns.new and os.geteuid() == 0 else None
+        )
+        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources))
+        if sources:
+            plan.ops.insert(plan.ops.index(sync_namespaces) + 1,
+                            op(ops.RECV_SOURCES, "receive the bind mount sources", len(sources)))
+            plan.mount_sources = sources
         # mknod needs host root: inside any user namespace (the container's, or the one the
         # runtime itself runs in, as under rootless podman) the host's nodes are bound (runc)
         from pyrunc.rootless import in_user_namespace

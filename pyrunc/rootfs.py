@@ -234,10 +234,14 @@ def mount_ops(
     bundle: str,
     cgroup_source: CgroupMounts | None,
     idmap_trees: dict[int, int] | None = None,
+    host_sources: list[tuple[int, str]] | None = None,
 ) -> list[Op]:
     """Operations for the config's mounts, before pivot_root (targets relative to the rootfs).
 
-    `idmap_trees` maps a mount's index to its idmapped mount tree, made by the parent.
+    `idmap_trees` maps a mount's index to its idmapped mount tree, made by the parent. With
+    `host_sources` (a list to fill: a new user and mount namespace), bind sources are opened
+    by the runtime, which the user namespace may not be able to reach (runc's mount sources):
+    each gets (mount index, source) appended and its mount names it by position.
     """
     out: list[Op] = []
     for i, m in enumerate(mounts):
@@ -270,9 +274,12 @@ def mount_ops(
                 out.append(op(ops.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
                               s=(dest,)))
             else:
-                out.append(
-                    op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, s=(source, dest))
-                )
+                by_fd = 0
+                if host_sources is not None:
+                    host_sources.append((i, source))
+                    by_fd = len(host_sources)
+                out.append(op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, by_fd,
+                              s=(source, dest)))
             if opts.flags & _REMOUNT_FLAGS:
                 flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
                 out.append(

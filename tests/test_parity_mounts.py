@@ -414,3 +414,61 @@ def test_no_fully_visible_procfs_is_left(
     assert assert_same(both, bundle, *flags) == (
         "mount: permission denied (are you root?)\n1\n/proc works\n"
     )
+
+
+# --- bind sources a user namespace cannot reach ------------------------------------------
+
+HOST_BASE = 100000  # the container's root is host uid 100000
+
+
+@pytest.fixture
+def userns_bundle(busybox_bundle: Path) -> Iterator[Bundle]:
+    """The busybox bundle in a user namespace (0 -> 100000, 65536 ids), in a directory the
+    mapped root can search, its rootfs chowned to the mapped range."""
+    parent = Path(tempfile.mkdtemp(prefix="para-userns-", dir="/tmp"))
+    parent.chmod(0o711)
+    try:
+        dest = parent / "bundle"
+        subprocess.run(["cp", "-a", str(busybox_bundle), str(dest)], check=True)
+        subprocess.run(["chown", "-R", "-h", f"{HOST_BASE}:{HOST_BASE}", str(dest / "rootfs")],
+                       check=True)
+        b = Bundle(dest)
+        linux = b.config["linux"]
+        linux["namespaces"].append({"type": "user"})
+        linux["uidMappings"] = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
+        # the cgroup mount binds host cgroup directories: not what this is about
+        b.config["mounts"] = [m for m in b.config["mounts"] if m["type"] != "cgroup"]
+        b.write()
+        yield b
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_bind_source_the_user_namespace_cannot_reach(
+    userns_bundle: Bundle, both: dict[str, Runtime], tmp_path: Path
+) -> None:
+    """A source under a 0700 directory of another owner: the runtime opens it on the host side
+    and the init mounts it from the fd (runc's mount sources), idmapped mounts too."""
+    hidden = tmp_path / "hidden"  # pytest's tmp_path is 0700 root: unreachable for uid 100000
+    (hidden / "data").mkdir(parents=True)
+    (hidden / "data" / "file").write_text("reached\n")
+    os.chown(hidden / "data" / "file", HOST_BASE + 7, HOST_BASE + 7)
+    (hidden / "one").write_text("a file\n")
+    (hidden / "mapped").mkdir()
+    (hidden / "mapped" / "file").write_text("mapped\n")
+    os.chown(hidden / "mapped" / "file", 7, 7)
+    hidden.chmod(0o700)
+    bundle = userns_bundle
+    bundle.add_mount("/data", "bind", str(hidden / "data"), ["rbind", "ro"])
+    bundle.add_mount("/one", "bind", str(hidden / "one"), ["bind"])
+    bundle.sh("cat /data/file /one; stat -c '%u %n' /data/file; "
+              "touch /data/x 2>&1 | sed 's/.*: //'")
+    assert assert_same(both, bundle) == (
+        "reached\na file\n7 /data/file\nRead-only file system\n"
+    )
+    # runc 1.1.5 has no idmapped mounts (it takes `idmap` for filesystem data): pyrunc alone
+    bundle.add_mount("/mapped", "bind", str(hidden / "mapped"), ["rbind", "idmap"])
+    bundle.sh("cat /mapped/file; stat -c '%u' /mapped/file")
+    proc = both["pyrunc"].run(bundle)
+    assert (proc.returncode, proc.stdout) == (0, "mapped\n7\n"), proc.stderr

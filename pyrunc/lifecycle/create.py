@@ -372,6 +372,22 @@ def _teardown_network(state_dir: str) -> None:
         get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
+def send_mount_sources(init: InitProcess, sources: list[tuple[int, str]]) -> None:
+    """Open each bind source in the init's mount namespace (through /proc/PID/root, with this
+    process's credentials: the init's user namespace may lack the right to reach it) and hand
+    the O_PATH fd over; the init mounts from it (runc's mount sources)."""
+    for i, source in sources:
+        try:
+            fd = os.open(f"/proc/{init.pid}/root{source}", os.O_PATH | os.O_CLOEXEC)
+        except OSError as e:
+            reason = (e.strerror or str(e)).lower()
+            raise ConfigError(f"config.json: mounts[{i}].source: {source}: {reason}") from None
+        try:
+            _fast.send_fd(init.sock, fd)
+        finally:
+            os.close(fd)
+
+
 def _detach_host_mounts(record: dict) -> None:
     """Unmount what the init of a failed create mounted in this namespace (no mount namespace);
     a failure here must not hide the first one."""
@@ -432,6 +448,11 @@ def _drive(
                 from pyrunc.network.attach import setup as setup_network
 
                 setup_network(attachment, init.pid)
+            if plan.mount_sources:
+                # the init receives them right after this sync point (OP_RECV_SOURCES)
+                init.proceed()
+                send_mount_sources(init, plan.mount_sources)
+                continue
         elif tag == SYNC_PRE_PIVOT:
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
             # lifecycle steps 3-5 come after step 2 ("creating"): the status is "created"
