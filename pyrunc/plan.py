@@ -217,8 +217,10 @@ def compile_plan(
             )
 
         seccomp = seccomp_op(linux)
+        setgroups = (None if process.keeps_original_groups(spec.annotations)
+                     else _setgroups_allowed(linux, ns))
         extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp, finalize,
-                           setgroups=_setgroups_allowed(linux, ns)))
+                           setgroups=setgroups))
         if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
             emit(seccomp)  # the notify fd must reach the runtime before `create` returns
         emit(op(ops.READY, "report ready"))
@@ -276,13 +278,13 @@ def process_ops(
     preserve_fds: int,
     seccomp_op: Op | None = None,
     finalize: list[Op] | None = None,
-    setgroups: bool = True,
+    setgroups: bool | None = True,
 ) -> list[Op]:
     """From setsid to the executable lookup: shared by the init and by `exec`.
 
     `finalize` (the init's read-only remounts) comes right after the console is set up.
     `setgroups` is False in a user namespace whose setgroups is denied (a rootless caller's
-    own gid map)."""
+    own gid map), None to keep the caller's groups (process.keeps_original_groups)."""
     out = [op(ops.SETSID, "setsid")]
     if proc.terminal:
         size = proc.console_size

@@ -76,8 +76,21 @@ def rlimit_ops(rlimits: tuple) -> list[Op]:
     return out
 
 
-def identity_ops(process: object, top: int, setgroups: bool = True) -> list[Op]:
-    """Bounding set, groups, uid/gid and the final capability sets, in the order that works."""
+KEEP_ORIGINAL_GROUPS = "run.oci.keep_original_groups"
+
+
+def keeps_original_groups(annotations: object) -> bool:
+    """crun's annotation (podman's `--group-add keep-groups`): present and not "0", setgroups
+    is skipped and the process keeps the runtime caller's supplementary groups."""
+    value = (annotations or {}).get(KEEP_ORIGINAL_GROUPS)
+    return value is not None and value != "0"
+
+
+def identity_ops(process: object, top: int, setgroups: bool | None = True) -> list[Op]:
+    """Bounding set, groups, uid/gid and the final capability sets, in the order that works.
+
+    `setgroups` False: denied in the user namespace; None: the caller's groups are kept
+    (keeps_original_groups), whatever the config asks."""
     user = process.user or _ROOT
     caps = process.capabilities
     out: list[Op] = []
@@ -105,7 +118,9 @@ def identity_ops(process: object, top: int, setgroups: bool = True) -> list[Op]:
     out.append(op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
                   s=(process.cwd,)))
     out.append(op(ops.FIX_STDIO, "fix stdio permissions", user.uid))
-    if setgroups:
+    if setgroups is None:
+        pass  # the groups the runtime was started with stay (crun's keep_original_groups)
+    elif setgroups:
         out.append(op(ops.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
     elif user.additional_gids:
         raise ConfigError(

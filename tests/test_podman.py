@@ -629,3 +629,37 @@ def test_pod_shares_network_and_ipc(podman: Podman, runtime: str) -> None:
         podman("rm", "--force", "--time", "0", first)
         podman("pod", "rm", "--force", "--time", "0", pod)
 
+
+
+# --- groups ----------------------------------------------------------------------------
+
+
+def test_group_add_keep_groups(podman: Podman, runtime: str) -> None:
+    """--group-add keep-groups (crun's annotation run.oci.keep_original_groups=1): the
+    process keeps the supplementary groups of whoever ran podman, in the init and in exec.
+
+    runc 1.1.5 lacks it: it always calls setgroups with the configured groups (none here),
+    libcontainer/init_linux.go setupUser `unix.Setgroups(suppGroups)`; pyrunc does as crun."""
+    name = new_name(runtime)
+    groups = ["setpriv", "--groups", "1234,2345"]
+    expected = "Groups:\t1234 2345 \n" if runtime == "pyrunc" else "Groups:\t \n"
+    try:
+        proc = run_cmd([*groups, *podman.base, "run", "--rm", "--runtime", runtime,
+                        "--group-add", "keep-groups", IMAGE, "grep", "Groups", "/proc/self/status"],
+                       env=podman.env, timeout=90)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == expected
+        run_cmd([*groups, *podman.base, "run", "-d", "--name", name, "--runtime", runtime,
+                 "--group-add", "keep-groups", IMAGE, "sleep", "1000"],
+                env=podman.env, timeout=90, check=True)
+        proc = run_cmd([*groups, *podman.base, "exec", name, "grep", "Groups",
+                        "/proc/self/status"], env=podman.env, timeout=90)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == expected
+        # without the annotation the groups are the configured ones, for either runtime
+        proc = run_cmd([*groups, *podman.base, "run", "--rm", "--runtime", runtime,
+                        "--group-add", "10", IMAGE, "grep", "Groups", "/proc/self/status"],
+                       env=podman.env, timeout=90)
+        assert proc.stdout == "Groups:\t10 \n", proc.stderr
+    finally:
+        podman("rm", "--force", "--time", "0", name)

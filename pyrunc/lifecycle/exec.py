@@ -21,7 +21,7 @@ from pyrunc.lifecycle.create import (
 )
 from pyrunc.namespaces import FLAGS, open_process_namespaces
 from pyrunc.ops import op
-from pyrunc.process import environment
+from pyrunc.process import environment, keeps_original_groups
 from pyrunc.state import StateStore
 
 
@@ -107,8 +107,10 @@ def exec_process(
         steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
         steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
         seccomp = plan.seccomp_op(spec.linux)
+        setgroups = (None if keeps_original_groups(spec.annotations)
+                     else _setgroups_allowed(container.pid))
         steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp,
-                                  setgroups=_setgroups_allowed(container.pid))
+                                  setgroups=setgroups)
         if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
         steps.append(op(ops.READY, "report ready"))
