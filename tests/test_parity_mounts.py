@@ -472,3 +472,25 @@ def test_bind_source_the_user_namespace_cannot_reach(
     bundle.sh("cat /mapped/file; stat -c '%u' /mapped/file")
     proc = both["pyrunc"].run(bundle)
     assert (proc.returncode, proc.stdout) == (0, "mapped\n7\n"), proc.stderr
+
+
+def test_bind_sources_and_net_devices_in_a_user_namespace(
+    userns_bundle: Bundle, both: dict[str, Runtime], tmp_path: Path
+) -> None:
+    """The sync point that hands over the bind sources is also where linux.netDevices move:
+    with both, the device is in the container and the bind mounted (runc 1.1.5 has no
+    netDevices: pyrunc alone)."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "file").write_text("reached\n")
+    a, b = f"parav{os.getpid() % 10000}", f"parap{os.getpid() % 10000}"
+    subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+    try:
+        bundle = userns_bundle
+        bundle.config["linux"]["netDevices"] = {a: {"name": "moved0"}}
+        bundle.add_mount("/data", "bind", str(tmp_path / "data"), ["rbind", "ro"])
+        bundle.sh("cat /data/file; ls /sys/class/net | grep moved0")
+        proc = both["pyrunc"].run(bundle)
+        assert (proc.returncode, proc.stdout) == (0, "reached\nmoved0\n"), proc.stderr
+    finally:
+        for dev in (a, b):
+            subprocess.run(["ip", "link", "del", dev], capture_output=True)
