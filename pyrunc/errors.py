@@ -21,5 +21,10 @@ class StateError(PyruncError):
     """The operation is not allowed in the container's current status."""
 
 
+class StateCorrupt(PyruncError):
+    """A container's state file is damaged (not JSON, wrong shape, not a regular file, ...);
+    the message names the file. `delete --force` still recovers such a container."""
+
+
 class CgroupError(PyruncError):
     """A cgroup operation failed, or a resource this host's cgroups cannot apply."""

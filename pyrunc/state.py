@@ -7,15 +7,18 @@ never trusted from disk: a recorded pid whose start time no longer matches is `s
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 
 from pyrunc import jsonlite
-from pyrunc.errors import ContainerNotFound, PyruncError
+from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
+INTENT_FILE = "intent.json"  # what a create is about to make, written before it makes it
 EXEC_FIFO = "exec.fifo"
+MAX_STATE_SIZE = 16 << 20  # a state file larger than this is damaged, not read
 OCI_VERSION = "1.3.0"
 MAX_ID_LEN = 1024
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
@@ -32,6 +35,136 @@ def validate_id(container_id: str) -> str:
     ):
         raise PyruncError(f"invalid container id format: {container_id!r}")
     return container_id
+
+
+def _reason(e: OSError) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on device" if e.errno == errno.ENOSPC else "disk quota exceeded"
+    return (e.strerror or str(e)).lower()
+
+
+def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = False) -> None:
+    """Atomic and durable: a temporary file, written whole (short writes continued, a write of
+    nothing is a full disk), fsync'ed, renamed over `path` (and the directory fsync'ed when the
+    rename itself must survive a crash). Any failure removes the temporary file and raises one
+    line naming `path`; the old content of `path`, if any, is untouched."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode)
+    except OSError as e:
+        raise PyruncError(f"write {path}: {_reason(e)}") from None
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            if n <= 0:
+                raise OSError(errno.ENOSPC, "no space left on device")
+            view = view[n:]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.rename(tmp, path)
+    except OSError as e:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise PyruncError(f"write {path}: {_reason(e)}") from None
+    if sync_dir:
+        try:
+            dfd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            raise PyruncError(f"write {path}: sync {directory}: {_reason(e)}") from None
+
+
+def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
+    """A state file's bytes: never through a symlink, never blocking (a FIFO), only a regular
+    file of bounded size. FileNotFoundError when missing; StateCorrupt (naming it) otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise StateCorrupt(f"{path}: is a symbolic link") from None
+        raise StateCorrupt(f"{path}: {_reason(e)}") from None
+    try:
+        st = os.fstat(fd)
+        if (st.st_mode & 0o170000) != 0o100000:
+            raise StateCorrupt(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise StateCorrupt(f"{path}: {st.st_size} bytes, larger than {limit}")
+        chunks = []
+        total = 0
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                raise StateCorrupt(f"{path}: larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as e:
+        raise StateCorrupt(f"{path}: {_reason(e)}") from None
+    finally:
+        os.close(fd)
+
+
+def _check_cgroup_record(rec: object) -> str | None:
+    if not isinstance(rec, dict):
+        return "pyrunc.cgroup: not an object"
+    if not isinstance(rec.get("path", ""), str) or not isinstance(rec.get("layout", ""), str):
+        return "pyrunc.cgroup: path and layout must be strings"
+    dirs = rec.get("dirs", [])
+    if not isinstance(dirs, list):
+        return "pyrunc.cgroup.dirs: not a list"
+    for i, d in enumerate(dirs):
+        if not (isinstance(d, dict) and isinstance(d.get("key"), str)
+                and isinstance(d.get("dir"), str) and d["dir"].startswith("/")
+                and isinstance(d.get("mount", ""), str)
+                and isinstance(d.get("created", []), list)
+                and all(isinstance(c, str) for c in d.get("created", []))):
+            return f"pyrunc.cgroup.dirs[{i}]: malformed"
+    return None
+
+
+def validate_state(data: object, container_id: str) -> str | None:
+    """What is wrong with a loaded state document, or None: every field a command reads has
+    the type it expects, so a damaged file is reported, not a traceback."""
+    if not isinstance(data, dict):
+        return f"not a JSON object but {type(data).__name__}"
+    if data.get("id") != container_id:
+        return f"id is {data.get('id')!r}, not {container_id!r}"
+    pid = data.get("pid")
+    if type(pid) is not int or pid < 0:
+        return "pid: not a non-negative integer"
+    for key in ("bundle", "rootfs", "created", "owner", "ociVersion"):
+        if not isinstance(data.get(key, ""), str):
+            return f"{key}: not a string"
+    if not isinstance(data.get("annotations") or {}, dict):
+        return "annotations: not an object"
+    rt = data.get("pyrunc")
+    if not isinstance(rt, dict):
+        return "pyrunc: missing or not an object"
+    if not isinstance(rt.get("init_start_time", ""), str):
+        return "pyrunc.init_start_time: not a string"
+    for key in ("hooks", "host_mounts", "cgroup_paths", "namespaces"):
+        if not isinstance(rt.get(key) or {}, dict):
+            return f"pyrunc.{key}: not an object"
+    if not isinstance(rt.get("freezer_state") or "", str):
+        return "pyrunc.freezer_state: not a string"
+    if rt.get("cgroup") is not None:
+        return _check_cgroup_record(rt["cgroup"])
+    return None
 
 
 def read_proc_stat(pid: int) -> tuple[str, str] | None:
@@ -57,12 +190,14 @@ def process_alive(pid: int, start_time: str) -> bool:
 class Container:
     """What the state store knows of one container; status is computed on demand."""
 
-    __slots__ = ("store", "id", "data")
+    __slots__ = ("store", "id", "data", "problem")
 
-    def __init__(self, store: StateStore, container_id: str, data: dict) -> None:
+    def __init__(self, store: StateStore, container_id: str, data: dict,
+                 problem: str | None = None) -> None:
         self.store = store
         self.id = container_id
         self.data = data
+        self.problem = problem  # why its state could not be read (`list` shows it `unknown`)
 
     @property
     def dir(self) -> str:
@@ -86,6 +221,8 @@ class Container:
 
     @property
     def status(self) -> str:
+        if self.problem is not None:
+            return "unknown"
         if not self.is_alive():
             return "stopped"
         # frozen first, as runc: a created container can be paused too
@@ -103,7 +240,7 @@ class Container:
         state = {
             "ociVersion": d.get("ociVersion", OCI_VERSION),
             "id": self.id,
-            "pid": self.pid if status != "stopped" else 0,
+            "pid": self.pid if status not in ("stopped", "unknown") else 0,
             "status": status,
             "bundle": d.get("bundle", ""),
             "rootfs": d.get("rootfs", ""),
@@ -160,6 +297,31 @@ class Locked:
         self.release()
 
 
+def _remove_entry(path: str) -> None:
+    """Unlink a file of a container's directory; what damage put there instead (a directory,
+    a tree) goes too, without ever following a symlink out of it."""
+    try:
+        os.unlink(path)
+        return
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        pass
+    except OSError as e:
+        if e.errno != errno.EPERM:  # EPERM: unlink of a directory on some filesystems
+            raise PyruncError(f"remove {path}: {_reason(e)}") from None
+    try:
+        with os.scandir(path) as entries:
+            children = [entry.path for entry in entries]
+        for child in children:
+            _remove_entry(child)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise PyruncError(f"remove {path}: {_reason(e)}") from None
+
+
 class StateStore:
     """The containers under one --root."""
 
@@ -168,6 +330,9 @@ class StateStore:
 
     def path(self, container_id: str) -> str:
         return os.path.join(self.root, validate_id(container_id))
+
+    def file(self, container_id: str, name: str) -> str:
+        return os.path.join(self.path(container_id), name)
 
     def _ensure_root(self) -> None:
         try:
@@ -183,11 +348,13 @@ class StateStore:
             os.mkdir(path, 0o711)
         except FileExistsError:
             raise PyruncError(f"container with id exists: {container_id}") from None
+        except OSError as e:
+            raise PyruncError(f"create {path}: {_reason(e)}") from None
         os.chmod(path, 0o711)  # regardless of umask: the init opens the fifo after dropping root
         return self._lock_dir(path, exclusive=True)
 
     def _lock_dir(self, path: str, exclusive: bool) -> Locked:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         return Locked(fd)
 
@@ -198,6 +365,8 @@ class StateStore:
             lk = self._lock_dir(path, exclusive)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFound("container does not exist") from None
+        except OSError as e:  # ELOOP: a symlink where the directory should be
+            raise StateCorrupt(f"{path}: not a container directory: {_reason(e)}") from None
         try:
             return lk, self.load(container_id)
         except BaseException:
@@ -205,25 +374,28 @@ class StateStore:
             raise
 
     def load(self, container_id: str) -> Container:
+        """The container's state; ContainerNotFound when there is no state file (a create
+        that has not finished), StateCorrupt (one line naming the file) when it is damaged."""
+        path = self.file(container_id, STATE_FILE)
         try:
-            with open(os.path.join(self.path(container_id), STATE_FILE), "rb") as f:
-                data = jsonlite.loads(f.read())
+            raw = read_file(path)
         except FileNotFoundError:
             raise ContainerNotFound("container does not exist") from None
-        except ValueError as e:
-            raise PyruncError(f"state of container {container_id} is corrupt: {e}") from None
+        try:
+            data = jsonlite.loads(raw)
+        except (ValueError, RecursionError) as e:
+            raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: "
+                               f"{str(e).splitlines()[0] if str(e) else 'not JSON'}") from None
+        problem = validate_state(data, container_id)
+        if problem is not None:
+            raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: {problem}")
         return Container(self, container_id, data)
 
     def write(self, container_id: str, data: dict) -> None:
-        """Atomic: a temporary file renamed over state.json."""
-        path = self.path(container_id)
-        tmp = os.path.join(path, f".{STATE_FILE}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, jsonlite.dumps(data, separators=(",", ":")).encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, os.path.join(path, STATE_FILE))
+        """Atomic and durable (see write_file): the directory is synced too, so that a state
+        that create or update reported as written is there after a crash."""
+        body = jsonlite.dumps(data, separators=(",", ":")).encode()
+        write_file(self.file(container_id, STATE_FILE), body, sync_dir=True)
 
     def remove(self, container_id: str) -> None:
         """Remove the container's directory (its contents are flat files)."""
@@ -232,29 +404,62 @@ class StateStore:
             names = os.listdir(path)
         except FileNotFoundError:
             return
+        # the intent goes last: a delete killed half-way still leaves what recovery reads
+        names.sort(key=lambda n: n == INTENT_FILE)
         for name in names:
-            try:
-                os.unlink(os.path.join(path, name))
-            except FileNotFoundError:
-                pass
+            _remove_entry(os.path.join(path, name))
         try:
             os.rmdir(path)
         except FileNotFoundError:
             pass
+        except OSError as e:
+            raise PyruncError(f"remove {path}: {_reason(e)}") from None
 
     def ids(self) -> list[str]:
         try:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if not n.startswith("."))
+        # temporary files start with "."; anything that is not a valid id is not a container
+        return sorted(n for n in names if not n.startswith(".") and _ID_CHARS.issuperset(n))
 
     def containers(self) -> list[Container]:
-        """Every container with a state file; ones still being created are skipped."""
+        """Every container under the root. One whose state cannot be read is listed with its
+        problem (status `unknown`), unless a create or delete holds it right now (a create
+        still being made, a delete half-done: neither is damaged)."""
         out = []
         for cid in self.ids():
             try:
                 out.append(self.load(cid))
-            except PyruncError:
                 continue
+            except PyruncError:
+                pass
+            if self._busy(cid):
+                continue
+            try:  # nobody holds it: read again, a create may have finished in between
+                out.append(self.load(cid))
+            except ContainerNotFound:
+                out.append(Container(self, cid, {}, f"{self.file(cid, STATE_FILE)}: missing"))
+            except PyruncError as e:
+                out.append(Container(self, cid, {}, str(e)))
         return out
+
+    def _busy(self, container_id: str) -> bool:
+        """True when a create or delete holds the container's lock (exclusively) right now, or
+        its directory went away meanwhile."""
+        try:
+            fd = os.open(self.path(container_id),
+                         os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return True
+        except (OSError, PyruncError):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False
