@@ -25,6 +25,8 @@ from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyrunc.cgroups.layout import Hierarchy, Layout
     from pyrunc.cgroups.resources import Plan, Write
 
@@ -116,28 +118,43 @@ class Cgroups:
     # --- create / join ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, layout: Layout, path: str, record: dict) -> Cgroups:
-        """Make (or join) `path` in every hierarchy of `layout`, recording into `record`."""
+    def create(cls, layout: Layout, path: str, record: dict, *, own: bool = False,
+               intent: Callable[[dict], None] | None = None) -> Cgroups:
+        """Make (or join) `path` in every hierarchy of `layout`, recording into `record`.
+
+        `intent` is called first with what is about to be made (the same record shape, its
+        `created` the directories missing now), so that a create killed half-way leaves a note
+        of exactly what `delete --force` must remove. `own`: `path` is of pyrunc's own naming
+        (derived from the root and the id), so an empty leaf left by a crashed create of the
+        same id is taken over (recorded as ours, removed on delete) rather than left for good.
+        """
         record["path"] = path
         record["layout"] = layout.kind
         record["dirs"] = []
         cg = cls(record)
+        planned = []
         for h in layout.hierarchies:
-            entry = {"key": h.key, "dir": h.dir(path), "mount": h.mount, "created": []}
+            leaf = h.dir(path)
+            entry = {"key": h.key, "dir": leaf, "mount": h.mount, "created": []}
             record["dirs"].append(entry)
+            chain = [d for d in _chain(h.mount, leaf) if not os.path.isdir(d)]
+            if own and leaf not in chain and _is_empty_tree(leaf):
+                chain.append(leaf)
+            planned.append({**entry, "created": chain})
+        if intent is not None:
+            intent({"path": path, "layout": layout.kind, "dirs": planned})
+        for h, entry, plan in zip(layout.hierarchies, record["dirs"], planned, strict=True):
             cg._make(h, entry)
+            if own and entry["dir"] in plan["created"] and entry["dir"] not in entry["created"]:
+                if _is_empty_tree(entry["dir"]):  # a stale one of ours: it is ours again
+                    entry["created"].append(entry["dir"])
         if layout.kind == "v2":
             cg.enable_v2(layout.v2_controllers, required=False)
         return cg
 
     def _make(self, h: Hierarchy, entry: dict) -> None:
         leaf = entry["dir"]
-        chain = []
-        d = leaf
-        while d != h.mount and d.startswith(h.mount + "/"):
-            chain.append(d)
-            d = os.path.dirname(d)
-        chain.reverse()
+        chain = _chain(h.mount, leaf)
         for _attempt in range(5):
             try:
                 for d in chain:
@@ -413,7 +430,7 @@ class Cgroups:
                     pass
                 except OSError as e:
                     if leaf or e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
-                        problems.append(f"{path}: {_reason(e)}")
+                        problems.append(f"{e.filename or path}: {_reason(e)}")
                     break  # a parent still in use: the ones above it are too
         if problems:
             raise CgroupError("remove cgroup " + "; ".join(problems))
@@ -477,6 +494,42 @@ def _inherit_cpuset(d: str) -> None:
                 _write(os.path.join(d, name), value)
             except OSError as e:
                 raise CgroupError(f"set {name} of {d}: {_reason(e)}") from None
+
+
+def _chain(mount: str, leaf: str) -> list[str]:
+    """The directories from just below `mount` down to `leaf`, outermost first."""
+    chain = []
+    d = leaf
+    while d != mount and d.startswith(mount + "/"):
+        chain.append(d)
+        d = os.path.dirname(d)
+    chain.reverse()
+    return chain
+
+
+def _is_empty_tree(d: str) -> bool:
+    """`d` is a cgroup directory with no process in it or below it."""
+    if not os.path.isdir(d):
+        return False
+    for dirpath, _dirs, _files in os.walk(d):
+        if (_read(os.path.join(dirpath, "cgroup.procs")) or "").strip():
+            return False
+    return True
+
+
+def derived(layout: Layout, path: str, known: Cgroups | None = None) -> Cgroups | None:
+    """The cgroups at `path` (of pyrunc's own naming) that exist now in any hierarchy, all
+    taken as pyrunc's: for a `delete --force` that has no record of them (state damaged or
+    missing, a create killed before it wrote its intent). Those `known` has are left out."""
+    dirs = []
+    seen = {d["dir"] for d in known.dirs} if known is not None else set()
+    for h in layout.hierarchies:
+        leaf = h.dir(path)
+        if leaf not in seen and os.path.isdir(leaf):
+            dirs.append({"key": h.key, "dir": leaf, "mount": h.mount, "created": [leaf]})
+    if not dirs:
+        return None
+    return Cgroups({"path": path, "layout": layout.kind, "dirs": dirs})
 
 
 def _mount_of(leaf: str, path: str) -> str:

@@ -14,13 +14,17 @@ from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyrunc.spec.model import Spec
 
 
 def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
-          root: str | None = None, rootless: bool = False) -> Cgroups | None:
+          root: str | None = None, rootless: bool = False,
+          intent: Callable[[dict | None], None] | None = None) -> Cgroups | None:
     """Create/join, check, write the resources, add `pid`. What is made is recorded in
-    `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way.
+    `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way;
+    `intent` gets what is about to be made before anything is (None: no cgroups at all).
     `rootless`: only a cgroup2 subtree the caller may write, else none (cgroups.rootless)."""
     linux = spec.linux
     lay = layout_mod.detect()
@@ -30,23 +34,28 @@ def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
         path = rl.target(spec, container_id, root)
         if path is None:
             rl.refuse_resources(spec)
+            if intent is not None:
+                intent(None)
             return None
         lay = layout_mod.Layout("v2", [lay.unified], lay.v2_controllers)
-        return _setup_in(lay, spec, path, pid, runtime, rootless=True)
+        return _setup_in(lay, spec, path, pid, runtime, rootless=True, intent=intent)
     if not lay.hierarchies:
         if linux.resources is not None:
             raise CgroupError("linux.resources: this host has no cgroup hierarchy mounted")
+        if intent is not None:
+            intent(None)
         return None
     path = paths.resolve(linux.cgroups_path, container_id, root)
-    return _setup_in(lay, spec, path, pid, runtime)
+    return _setup_in(lay, spec, path, pid, runtime, intent=intent)
 
 
 def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: dict, *,
-              rootless: bool = False) -> Cgroups:
+              rootless: bool = False,
+              intent: Callable[[dict | None], None] | None = None) -> Cgroups:
     linux = spec.linux
     record: dict = {}
     runtime["cgroup"] = record
-    cg = Cgroups.create(lay, path, record)
+    cg = Cgroups.create(lay, path, record, own=not linux.cgroups_path, intent=intent)
     cg.check_usable()
     plan = resources.plan(linux.resources, cg.host(lay))
     if rootless:

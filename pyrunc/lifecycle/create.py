@@ -18,7 +18,15 @@ from pyrunc.plan import (
     time_offsets,
 )
 from pyrunc.spec.loader import load_config
-from pyrunc.state import EXEC_FIFO, OCI_VERSION, Container, StateStore, read_proc_stat
+from pyrunc.state import (
+    EXEC_FIFO,
+    INTENT_FILE,
+    OCI_VERSION,
+    Container,
+    StateStore,
+    read_proc_stat,
+    write_file,
+)
 
 CONTINUE = b"C"
 SECCOMP_FD = "seccomp-fd"
@@ -31,14 +39,7 @@ def _rfc3339_now() -> str:
 
 def write_pid_file(path: str, pid: int) -> None:
     """Digits only, no newline (the containerd shim parses it whole); atomic."""
-    path = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, str(pid).encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    write_file(os.path.abspath(path), str(pid).encode(), 0o644)
 
 
 class InitProcess:
@@ -308,13 +309,7 @@ def read_config(path: str) -> bytes:
 def save_config(state_dir: str, config: bytes) -> None:
     """The config the container was created with, for `exec` (the bundle may change later):
     the very bytes that were validated, not a second reading of the bundle."""
-    tmp = os.path.join(state_dir, f".{CONFIG_COPY}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, config)
-    finally:
-        os.close(fd)
-    os.rename(tmp, os.path.join(state_dir, CONFIG_COPY))
+    write_file(os.path.join(state_dir, CONFIG_COPY), config)
 
 
 def connect_console(path: str) -> int:
@@ -411,6 +406,19 @@ def _destroy_cgroups(data: dict) -> None:
         get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
+def write_intent(container: Container, cgroup: dict | None) -> None:
+    """What this create is about to make that outlives it (its init, its cgroups, mounts in our
+    namespace), written atomically before it makes any of it: `delete --force` after a create
+    killed at any moment removes exactly that (the state file comes only at the end)."""
+    from pyrunc import jsonlite
+
+    rt = container.data["pyrunc"]
+    intent = {"pid": container.pid, "init_start_time": rt.get("init_start_time", ""),
+              "cgroup": cgroup, "host_mounts": rt.get("host_mounts")}
+    write_file(container.store.file(container.id, INTENT_FILE),
+               jsonlite.dumps(intent, separators=(",", ":")).encode())
+
+
 def _drive(
     init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict,
     attachment: object | None = None,
@@ -438,7 +446,8 @@ def _drive(
 
             setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"],
                           root=container.store.root,
-                          rootless=container.data["pyrunc"].get("rootless", False))
+                          rootless=container.data["pyrunc"].get("rootless", False),
+                          intent=lambda cgroup: write_intent(container, cgroup))
             # the container's network namespace exists; its process has not started
             if spec.linux.net_devices:
                 from pyrunc.network.devices import move_devices
