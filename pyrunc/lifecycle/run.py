@@ -19,26 +19,62 @@ def exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def wait_forwarding(pid: int) -> int:
-    """Wait for our child `pid`, passing the usual terminal signals on to it; its wait status."""
+def _signal_module() -> object:
     try:
         import _signal as signal  # what `signal` wraps; it imports enum (~2.5 ms) for names only
     except ImportError:
         import signal
+    return signal
 
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
-    while True:
+def block(signal: object | None = None) -> None:
+    """Hold the forwarded signals (pending) until a Forwarder can pass them on."""
+    signal = signal or _signal_module()
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+
+
+class Forwarder:
+    """Passes the usual terminal signals on to one child. Installed (with the signals blocked
+    first) before the container exists, so that a signal sent at any moment after `run` began
+    is held, then delivered to the container once it started, never lost and never fatal to
+    `run` itself (which would orphan the container)."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.signal = _signal_module()
+        block(self.signal)  # already blocked when cli.main re-executed us for `run`
+        for signum in FORWARDED:
+            self.signal.signal(signum, self._forward)
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if self.pid > 0:  # our unreaped child: its pid cannot have been reused
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def unblock(self) -> None:
+        """Deliver what came meanwhile (to `self.pid`, or nowhere if there is none yet)."""
+        self.signal.pthread_sigmask(self.signal.SIG_UNBLOCK, FORWARDED)
+
+    def wait(self, pid: int) -> int:
+        """Wait for our child `pid`, forwarding to it; its wait status."""
+        self.pid = pid
+        self.unblock()
         try:
-            return os.waitpid(pid, 0)[1]
-        except InterruptedError:
-            continue
+            while True:
+                try:
+                    return os.waitpid(pid, 0)[1]
+                except InterruptedError:
+                    continue
+        finally:
+            self.pid = 0
+
+
+def wait_forwarding(pid: int) -> int:
+    """Wait for our child `pid`, passing the usual terminal signals on to it; its wait status."""
+    forwarder = Forwarder()
+    return forwarder.wait(pid)
 
 
 def run(
@@ -52,20 +88,30 @@ def run(
 ) -> int:
     if not detach and not create_options.get("console_socket"):
         create_options["relay_console"] = True
-    container, init = create(store, container_id, bundle, **create_options)
-    init.close()
+    forwarder = None if detach else Forwarder()
+    if detach:  # nothing to forward: what cli.main held is delivered as usual
+        _signal_module().pthread_sigmask(_signal_module().SIG_UNBLOCK, FORWARDED)
     try:
-        start(store, container_id)
-    except BaseException:
-        delete(store, container_id, force=True)
-        raise
-    if detach:
-        return 0
-    if init.console is not None:
-        from pyrunc.console import receive_master, relay
+        container, init = create(store, container_id, bundle, **create_options)
+        init.close()
+        if forwarder is not None:
+            forwarder.pid = init.pid
+        try:
+            start(store, container_id)
+        except BaseException:
+            delete(store, container_id, force=True)
+            raise
+        if detach:
+            return 0
+        if init.console is not None:
+            from pyrunc.console import receive_master, relay
 
-        relay(receive_master(init.console))
-    status = wait_forwarding(init.pid)
+            forwarder.unblock()
+            relay(receive_master(init.console))
+        status = forwarder.wait(init.pid)
+    finally:
+        if forwarder is not None:
+            forwarder.unblock()
     if not keep:
         delete(store, container_id, force=True)
     return exit_status(status)
