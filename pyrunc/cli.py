@@ -331,16 +331,37 @@ def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
     return Namespace(**opts), Namespace(**args)
 
 
+def fill_stdio() -> None:
+    """A caller may start us with fd 0, 1 or 2 closed. Each closed one becomes /dev/null, as
+    runc does: otherwise the next file we open takes its number and the container gets it as
+    its stdin, stdout or stderr (the runtime's log or lock as the container's fd 1). Python
+    leaves sys.stdout (...) None for a closed fd: they get objects over /dev/null too, so that
+    nothing the caller closed changes our exit status."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open("/dev/null", os.O_RDWR)  # the lowest free number: `fd` itself
+            if null != fd:  # cannot happen when 0..fd-1 are open; never leave a stray fd
+                os.dup2(null, fd)
+                os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False, errors="backslashreplace"))
+
+
 def run() -> None:
     """The program's entry point: `main`, then a plain exit. Interpreter teardown is skipped
     (it costs milliseconds on every command and nothing needs it: logs are written with
-    os.write, stdio is flushed here)."""
+    os.write, stdio is flushed here). A caller who closed our stdout or stderr (or whose pipe
+    went away) gets nothing from us there, and our exit status is still the command's."""
+    fill_stdio()
     code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
     os._exit(code)
 
 
@@ -353,8 +374,24 @@ def main(argv: list[str] | None = None) -> int:
     if command_of(argv) in SEALED_COMMANDS:
         from pyrunc import sealed
 
-        if not sealed.running_sealed():
-            sealed.reexec_sealed(argv)
+        try:
+            if not sealed.running_sealed():
+                if command_of(argv) == "run":
+                    # the signals a foreground run forwards stay pending across the re-exec,
+                    # until its forwarding is in place (pyrunc.lifecycle.run.Forwarder)
+                    from pyrunc.lifecycle.run import block
+
+                    block()
+                sealed.reexec_sealed(argv)
+        except Exception as e:  # noqa: BLE001 - reported as one line, like any other failure
+            from pyrunc import log
+
+            if isinstance(e, OSError):
+                log.get_logger().error(
+                    f"re-execute from a protected interpreter: {(e.strerror or str(e)).lower()}"
+                )
+                return 255 if command_of(argv) == "exec" else 1
+            return internal_error(log.get_logger(), e, argv)
     return dispatch(argv)
 
 
@@ -469,3 +506,28 @@ def dispatch(argv: list[str]) -> int:
     except OSError as e:
         logger.error(f"{e.filename + ': ' if e.filename else ''}{(e.strerror or str(e)).lower()}")
         return 1
+    except Exception as e:  # noqa: BLE001 - the last resort: never a traceback for a user
+        return internal_error(logger, e, argv)
+
+
+INTERNAL_ERROR = "pyrunc: internal error: "
+
+
+def internal_error(logger: object, e: BaseException, argv: list[str]) -> int:
+    """An exception no code path expected (a bug): one line in runc's log format on stderr
+    and in --log (the traceback too with --debug), exit 1 (255 for exec, as runc's exec
+    failures). The test suite fails any test whose command printed this."""
+    detail = str(e).replace("\n", " ")
+    try:
+        if getattr(logger, "min_level", 2) == 0:
+            import traceback
+
+            logger.debug("".join(traceback.format_exception(e)))
+        logger.error(f"{INTERNAL_ERROR}{type(e).__name__}: {detail}")
+    except Exception:  # noqa: BLE001 - the logger itself failed: stderr as a last resort
+        try:
+            os.write(2, f"{INTERNAL_ERROR}{type(e).__name__}: {detail}\n".encode(
+                errors="backslashreplace"))
+        except OSError:
+            pass
+    return 255 if command_of(argv) == "exec" else 1

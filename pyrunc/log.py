@@ -54,7 +54,7 @@ class Logger:
                     sys.stderr.write(line)
                 return
             try:
-                os.write(fd, line.encode())
+                os.write(fd, line.encode(errors="backslashreplace"))
             finally:
                 os.close(fd)
         elif level != "error":

@@ -72,6 +72,9 @@ def _is_int(value: Any) -> bool:
 def _structure_str(value: Any, _: Any) -> str:
     if not isinstance(value, str):
         raise _Invalid(f"expected string, got {_show(value)}")
+    problem = rules.string_problem(value)
+    if problem is not None:
+        raise _Invalid(problem)
     return value
 
 
@@ -169,6 +172,9 @@ def _dict_hook(conv: cattrs.Converter, t: Any) -> Callable[[Any, Any], dict[str,
             try:
                 if not isinstance(key, str):
                     raise _Invalid(f"expected string key, got {_show(key)}")
+                problem = rules.string_problem(key)
+                if problem is not None:
+                    raise _Invalid("key: " + problem)
                 result[key] = item if handler is None else handler(item, value_type)
             except (ValueError, TypeError, KeyError, BaseValidationError) as exc:
                 exc.__notes__ = [

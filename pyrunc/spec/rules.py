@@ -103,6 +103,20 @@ STR_PATTERNS: dict[str, tuple[str, str]] = {
 }
 
 
+def string_problem(text: str) -> str | None:
+    """What makes `text` unusable for the kernel or for UTF-8 (paths, argv, env, names: the
+    kernel ends a C string at a NUL; a lone surrogate has no UTF-8 encoding), or None."""
+    if "\0" in text:
+        return f"invalid string {show(text)}: contains a NUL byte"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = show(text.encode("utf-8", "backslashreplace").decode())
+            return f"invalid string {shown}: not valid Unicode (a lone surrogate)"
+    return None
+
+
 def pattern_checker(name: str) -> Callable[[str], bool]:
     """A full-match test for STR_PATTERNS[name], written out without `re` (importing it costs
     ~4 ms of every create); tests check each against the regular expression."""

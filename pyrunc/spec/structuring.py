@@ -67,6 +67,10 @@ class Value:
 
 def string(x: Any, p: Path) -> str:
     if isinstance(x, str):
+        if "\0" in x or not x.isascii():
+            problem = rules.string_problem(x)
+            if problem is not None:
+                raise Bad(p, problem)
         return x
     raise Bad(p, "expected string, got " + _show(x))
 
@@ -134,6 +138,10 @@ def mapping(x: Any, p: Path, item: Any) -> dict[str, Any]:
     for k, v in x.items():
         if not isinstance(k, str):
             raise Bad((p, k), "expected string key, got " + _show(k))
+        if "\0" in k or not k.isascii():
+            problem = rules.string_problem(k)
+            if problem is not None:
+                raise Bad((p, k), "key: " + problem)
         out[k] = v if item is None else item(v, (p, k))
     return out
 
