@@ -65,6 +65,7 @@ def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = F
     # delete racing with us can only make it miss): one fd fewer, as few as runc needs
     _signal(container, sig, all_processes, stopped)
 
+
 def _signal(container: Container, sig: int, all_processes: bool, stopped: bool) -> None:
     start_time = container.runtime.get("init_start_time", "")
     if all_processes:
