@@ -439,7 +439,8 @@ def test_corrupt_state_file_error(tmp_path: Path) -> None:
     try:
         json.loads(b'{"pid": ')
     except ValueError as e:
-        assert str(err.value) == f"state of container c1 is corrupt: {e}"
+        state_file = tmp_path / "c1" / "state.json"
+        assert str(err.value) == f"state of container c1 is corrupt: {state_file}: {e}"
 
 
 if given is not None:
