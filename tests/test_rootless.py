@@ -33,7 +33,7 @@ from helpers_clients import rootfs_tarball, run_cmd
 
 RUNC = shutil.which("runc")
 SETPRIV = shutil.which("setpriv")
-DEPENDENCIES = ("attr", "attrs", "cattr", "cattrs", "typing_extensions")
+DEPENDENCIES = ("attr", "attrs", "cattr", "cattrs", "typing_extensions", "pyroute2")
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 
@@ -693,3 +693,65 @@ def test_create_container_hook(user: User, busybox_bundle: Path) -> None:
         out[runtime] = (uid, userns != os.readlink("/proc/self/ns/user"))
         shutil.rmtree(b.path)
     assert out["pyrunc"] == out["runc"] == ("0", True)
+
+
+def test_rootless_flag(user: User, rl_bundle: RootlessBundle) -> None:
+    """The global --rootless as runc: `auto` (the default) detects the unprivileged caller;
+    `false` makes the caller's cgroups be used as root's would (so an unprivileged caller
+    fails, with one line, leaving nothing); `true` is the same as auto here; anything else
+    is refused naming the value. runc fails (or runs) for the same values."""
+    rl_bundle.write("true")
+    got: dict[str, list[Any]] = {}
+    for runtime in ("pyrunc", "runc"):
+        row: list[Any] = []
+        for value in ("auto", "true", "false", "bogus"):
+            cid = new_id("rf")
+            proc = user.runtime(runtime, "--rootless", value, "run", cid, cwd=rl_bundle.path)
+            user.runtime(runtime, "delete", "--force", cid)
+            row.append(proc.returncode == 0)
+            if runtime == "pyrunc" and proc.returncode != 0:
+                lines = proc.stderr.strip().splitlines()
+                assert len(lines) == 1 and "Traceback" not in proc.stderr, (value, proc.stderr)
+                if value == "bogus":
+                    assert "bogus" in lines[0], proc.stderr
+            assert runtime_dir_entries(user, runtime) == [], (runtime, value)
+        got[runtime] = row
+    assert got["pyrunc"] == got["runc"] == [True, True, False, False]
+
+
+def test_networks_need_root(user: User, rl_bundle: RootlessBundle) -> None:
+    """pyrunc's bridge networks and linux.netDevices make host links and rules, which need
+    host root: an unprivileged caller gets one line naming what asked for them, before
+    anything is made, and nothing is left. (A rootless container's network is slirp4netns's,
+    as podman's; `network create` only writes a record under the caller's state root.)"""
+    made = user.pyrunc("network", "create", "--subnet", "10.239.7.0/24", "rlnet")
+    assert made.returncode == 0, made.stderr
+    try:
+        rl_bundle.config["linux"]["namespaces"].append({"type": "network"})
+        rl_bundle.write("true")
+        cases = [(["--network", "rlnet"], "--network: pyrunc's bridge networks need root")]
+        rl_bundle.config["annotations"] = {"org.pyrunc.network": "rlnet"}
+        rl_bundle.write()
+        cases.append(([], "annotations.org.pyrunc.network: pyrunc's bridge networks need root"))
+        for extra, want in cases:
+            proc = user.pyrunc("run", *extra, new_id("nw"), cwd=rl_bundle.path)
+            assert proc.returncode == 1 and one_line(proc.stderr).endswith(
+                want + " (they make host links and nftables rules); a rootless container's "
+                "network is slirp4netns's\""), proc.stderr
+        del rl_bundle.config["annotations"]
+        rl_bundle.config["linux"]["netDevices"] = {"lo": {"name": "x0"}}
+        rl_bundle.write()
+        proc = user.pyrunc("run", new_id("nw"), cwd=rl_bundle.path)
+        assert proc.returncode == 1, proc.stderr
+        assert "config.json: linux.netDevices: moving a host network device into the " \
+            "container needs root" in one_line(proc.stderr), proc.stderr
+        assert not Path("/sys/class/net/pyr-rlnet").exists()
+    finally:
+        assert user.pyrunc("network", "rm", "rlnet").returncode == 0
+    assert runtime_dir_entries(user, "pyrunc") == []
+
+
+def one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in text, text
+    return lines[0]

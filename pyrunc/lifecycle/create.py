@@ -142,8 +142,16 @@ def create(
         net_request = request_from(network, publish, dict(annotations))
         if net_request is not None:
             _check_new_netns(spec, net_request.source)
+            if os.geteuid() != 0:
+                raise ConfigError(
+                    f"{net_request.source}: pyrunc's bridge networks need root (they make host "
+                    "links and nftables rules); a rootless container's network is slirp4netns's"
+                )
     if spec.linux is not None and spec.linux.net_devices:
         _check_new_netns(spec, "config.json: linux.netDevices")
+        if os.geteuid() != 0:
+            raise ConfigError("config.json: linux.netDevices: moving a host network device "
+                              "into the container needs root")
     terminal = spec.process is not None and bool(spec.process.terminal)
     relay = None
     if terminal and not console_socket and relay_console:
