@@ -296,6 +296,8 @@ cdef extern from *:
     /* errno value of a refusal to go through a /proc/self/fd that is not procfs's */
     #define PYRUNC_EPROCFD 0x10000
     static int pyrunc_fd_paths_state = 0;  /* 0: not checked since the root changed */
+    /* an open that failed for want of fds or memory, which says nothing about the path */
+    #define PYRUNC_OUT_OF_FDS(e) ((e) == EMFILE || (e) == ENFILE || (e) == ENOMEM)
 
     static int pyrunc_fd_paths_ok(void) {
         /* Mounts (and reopens) name our own fds as /proc/self/fd/N, resolved from our root:
@@ -306,6 +308,8 @@ cdef extern from *:
         if (pyrunc_fd_paths_state == 0) {
             struct open_how how;
             int proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), fds = -1;
+            if (proc < 0 && PYRUNC_OUT_OF_FDS(errno))
+                return 0;  /* errno says why; not a verdict on /proc: checked again next time */
             if (proc >= 0 && pyrunc_is_procfs_root(proc)) {
                 memset(&how, 0, sizeof(how));
                 how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
@@ -313,6 +317,12 @@ cdef extern from *:
                 fds = (int)syscall(SYS_openat2, proc, "self/fd", &how, sizeof(how));
                 if (fds < 0 && (errno == EPERM || errno == ENOSYS))
                     fds = openat(proc, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fds < 0 && PYRUNC_OUT_OF_FDS(errno)) {
+                    int saved = errno;
+                    close(proc);
+                    errno = saved;
+                    return 0;
+                }
             }
             pyrunc_fd_paths_state = (fds >= 0 && pyrunc_is_procfs(fds)) ? 1 : -1;
             if (fds >= 0) close(fds);
@@ -1008,6 +1018,7 @@ cdef extern from *:
     int setdomainname(const char *name, size_t len) nogil
     int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) nogil
     int setrlimit(int resource, const rlimit *rl) nogil
+    int getrlimit(int resource, rlimit *rl) nogil
     int setgroups(size_t size, const gid_t *list) nogil
     int setresuid(uid_t r, uid_t e, uid_t s) nogil
     int setresgid(gid_t r, gid_t e, gid_t s) nogil
@@ -1258,8 +1269,9 @@ cdef int mount_on(int fd, const char *source, const char *fstype, unsigned long 
     if self_source:
         src = target
     if not pyrunc_fd_paths_ok():
+        saved = errno  # PYRUNC_EPROCFD, or why /proc could not be opened (EMFILE, ...)
         close(fd)
-        pyrunc_set_errno(PYRUNC_EPROCFD)
+        pyrunc_set_errno(saved)
         return -1
     ret = mount(src, target, fstype, flags, data)
     saved = errno
@@ -2303,6 +2315,27 @@ def pidfd_open(int pid) -> int:
     if fd < 0:
         raise OSError(errno, strerror(errno).decode())
     return fd
+
+
+def raise_nofile():
+    """Soft RLIMIT_NOFILE up to the hard limit (pyrunc.fdlimit): the caller's (soft, hard)
+    when it was raised, else None."""
+    cdef rlimit rl
+    cdef rlimit up
+    if getrlimit(7, &rl) < 0 or rl.rlim_cur >= rl.rlim_max or rl.rlim_max == <unsigned long>-1:
+        return None
+    up.rlim_cur = rl.rlim_max
+    up.rlim_max = rl.rlim_max
+    if setrlimit(7, &up) < 0:
+        return None
+    return (rl.rlim_cur, rl.rlim_max)
+
+
+def set_nofile(unsigned long long soft, unsigned long long hard) -> None:
+    cdef rlimit rl
+    rl.rlim_cur = soft
+    rl.rlim_max = hard
+    setrlimit(7, &rl)
 
 
 def pidfd_send_signal(int pidfd, int sig) -> None:

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -152,6 +153,14 @@ int main(int argc, char **argv) {
     char exe[PATH_MAX], bindir[PATH_MAX], prefix[PATH_MAX], site[PATH_MAX];
     char python[PATH_MAX], real[PATH_MAX], script[PATH_MAX], protected[PATH_MAX];
     (void)argc;
+    /* The soft fd limit up to the hard one, as the Go runtime does for runc: the interpreter
+       and the runtime need more fds than a caller's `ulimit -Sn 4` (pyrunc/fdlimit.py) */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max &&
+        nofile.rlim_max != RLIM_INFINITY) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     if (!realpath("/proc/self/exe", exe)) {
         /* no /proc: our argv[0], as the shell found it */
         if (!argv[0] || !strchr(argv[0], '/') || !realpath(argv[0], exe))

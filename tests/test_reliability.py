@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from conftest import (
+    REPO,
     Bundle,
     Pyrunc,
     _cli_args,
@@ -616,7 +617,8 @@ def test_state_file_is_regular_and_private(pyrunc: Pyrunc, bundle: Bundle) -> No
 # --- few file descriptors -------------------------------------------------------------------
 
 
-def _works_with(nofile: int, args: list[str]) -> subprocess.CompletedProcess[str]:
+def _works_with(nofile: int, args: list[str],
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     def limit() -> None:
         import resource
 
@@ -625,7 +627,7 @@ def _works_with(nofile: int, args: list[str]) -> subprocess.CompletedProcess[str
 
     with tempfile.TemporaryFile() as err:  # a file: a created container keeps its stdio open
         proc = subprocess.run(args, preexec_fn=limit, stdout=subprocess.DEVNULL, stderr=err,
-                              timeout=30, stdin=subprocess.DEVNULL)
+                              timeout=30, stdin=subprocess.DEVNULL, env=env)
         err.seek(0)
         return subprocess.CompletedProcess(args, proc.returncode, "", err.read().decode())
 
@@ -641,8 +643,8 @@ def test_hot_commands_work_with_as_few_fds_as_runc(pyrunc: Pyrunc, bundle: Bundl
                                                    tmp_path: Path) -> None:
     """`ulimit -n N`: state, list, kill, pause, resume of `python -m pyrunc` work with the
     fewest fds runc needs for the same command (or the fewest this interpreter needs to start
-    at all, when that is more), delete with one more, and create within a small limit (11,
-    where the old /bin/sh launcher failed every command)."""
+    at all, when that is more), create too, delete with one more (the installed launcher
+    raises the limit first: test_launcher_and_run_with_as_few_fds_as_runc)."""
     import shutil
 
     runc = shutil.which("runc")
@@ -673,9 +675,14 @@ def test_hot_commands_work_with_as_few_fds_as_runc(pyrunc: Pyrunc, bundle: Bundl
             limit = max(need, floor)
             proc = _works_with(limit, _cli_args(pyrunc.root, tuple(words(pid_))))
             assert proc.returncode == 0, (command, limit, need, floor, proc.stderr)
-        for args in (("create", "-b", bundle, new_id("relfdc")),):
-            proc = _works_with(11, _cli_args(pyrunc.root, args))
-            assert proc.returncode == 0, proc.stderr
+        # create raises its soft fd limit to the hard one first (pyrunc.fdlimit), as Go does
+        # for runc: the interpreter's own start is the floor
+        need = _least_fds([runc, "--root", str(runc_root), "create", "-b", str(bundle),
+                           new_id("relfdrc")])  # fmt: skip
+        assert need is not None
+        proc = _works_with(max(need, floor), _cli_args(pyrunc.root,
+                                                       ("create", "-b", bundle, new_id("relfdc"))))
+        assert proc.returncode == 0, proc.stderr
         # delete pins each process with a pidfd and checks its start time (S8) while it holds
         # the container's lock: one fd more than runc 1.1.5's unpinned kill(2)
         need = _least_fds([runc, "--root", str(runc_root), "delete", "--force", rid])
@@ -686,3 +693,44 @@ def test_hot_commands_work_with_as_few_fds_as_runc(pyrunc: Pyrunc, bundle: Bundl
     finally:
         subprocess.run([runc, "--root", str(runc_root), "delete", "--force", rid],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+
+
+def test_launcher_and_run_with_as_few_fds_as_runc(pyrunc: Pyrunc, bundle: Bundle,
+                                                   tmp_path: Path) -> None:
+    """The installed `pyrunc` (src/launcher.c) raises the soft fd limit to the hard one before
+    the interpreter starts, as the Go runtime does for runc: `create`, `start`, `state`, `list`,
+    `delete` and `run` work from the fewest fds runc needs for `run`; and the container, whose
+    config sets no RLIMIT_NOFILE, gets the same limit with both (runc 1.1.5: the raised one)."""
+    import shutil
+
+    runc = shutil.which("runc")
+    launcher = Path(sys.executable).parent / "pyrunc"
+    if runc is None or not launcher.is_file():
+        pytest.skip("needs runc and the pip-installed pyrunc launcher")
+    bundle.config["root"]["path"] = str(bundle.rootfs)
+    bundle.config["process"].pop("rlimits", None)
+    bundle.sh("grep 'open files' /proc/self/limits > /limits")
+    bundle.config["root"]["readonly"] = False
+    bundle.write()
+    runc_root = tmp_path / "runc-root"
+
+    def runc_run(n: int) -> int:
+        return _works_with(n, [runc, "--root", str(runc_root), "run", "-b", str(bundle),
+                               new_id("relfdr")]).returncode  # fmt: skip
+
+    need = next((n for n in range(3, 17) if runc_run(n) == 0), None)
+    assert need is not None
+    runc_limits = (bundle.rootfs / "limits").read_text()
+    (bundle.rootfs / "limits").unlink()
+    cid = new_id("relfdl")
+    env = dict(os.environ, PYTHONPATH=str(REPO))  # this checkout, whichever one is installed
+    for args in (("create", "-b", str(bundle), cid), ("start", cid), ("state", cid), ("list",),
+                 ("delete", "--force", cid), ("run", "-b", str(bundle), new_id("relfdl"))):
+        proc = _works_with(need, [str(launcher), "--root", str(pyrunc.root), *args], env)
+        assert proc.returncode == 0, (args, need, proc.stderr)
+        if args[0] == "start":
+            deadline = time.monotonic() + 10
+            while not (bundle.rootfs / "limits").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.1)
+            assert (bundle.rootfs / "limits").read_text() == runc_limits

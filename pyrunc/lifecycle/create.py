@@ -7,6 +7,7 @@ import time
 
 from pyrunc import _fast, hooks
 from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.fdlimit import while_raised
 from pyrunc.log import get_logger
 from pyrunc.plan import (
     SYNC_NAMESPACES,
@@ -100,6 +101,7 @@ class InitProcess:
             self.sock = -1
 
 
+@while_raised
 def create(
     store: StateStore,
     container_id: str,

@@ -12,6 +12,7 @@ import os
 
 from pyrunc import _fast, ops, plan
 from pyrunc.errors import PyruncError, StateError
+from pyrunc.fdlimit import while_raised
 from pyrunc.lifecycle.create import (
     CONFIG_COPY,
     SECCOMP_FD,
@@ -35,6 +36,7 @@ def container_config(store: StateStore, container_id: str) -> dict:
         raise PyruncError(f"container {container_id} has no saved config") from None
 
 
+@while_raised
 def exec_process(
     store: StateStore,
     container_id: str,
