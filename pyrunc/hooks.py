@@ -83,8 +83,12 @@ def run_hooks(
         return
     if in_pid:
         state = dict(state, pid=pid_in_namespace(in_pid))
+    from pyrunc.log import get_logger
+
     payload = jsonlite.dumps(state).encode()
+    log = get_logger()
     for i, hook in enumerate(hooks):
+        log.debug(f"hooks: running {kind} hook {i}: {hook.get('path')}")
         try:
             status, output = _run_one(hook, payload, in_pid, root, env)
             if status != 0:

@@ -431,6 +431,38 @@ def test_own_spec_runs_without_a_warning(rt: Runtime, bundle: Bundle, tmp_path: 
     assert proc.stdout == "CapAmb:\t0000000000000000\n"
 
 
+# --- --debug -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_debug_narrates_into_the_log(rt: Runtime, bundle: Bundle, tmp_path: Path,
+                                     fmt: str) -> None:
+    """`--debug --log FILE --log-format F`: debug-level records in runc's (logrus') shape; pyrunc's
+    say what the init is about to do (namespaces, each mount, pivot, exec) and each hook."""
+    log = tmp_path / f"{rt.name}.log"
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/true", "args": ["true"]}]}
+    bundle.sh("echo ran")
+    proc = rt("run", "--bundle", bundle.path, new_id("pd"),
+              global_args=("--debug", "--log", str(log), "--log-format", fmt))
+    assert (proc.returncode, proc.stdout) == (0, "ran\n"), proc.stderr
+    lines = log.read_text().splitlines()
+    if fmt == "json":
+        records = [json.loads(line) for line in lines]
+        assert all({"level", "msg", "time"} <= set(r) for r in records), records[:3]
+    else:
+        assert all(line.startswith('time="') and " level=" in line for line in lines), lines[:3]
+        records = [{"level": line.split(" level=")[1].split(" ")[0],
+                    "msg": line.split(" msg=", 1)[1]} for line in lines]  # fmt: skip
+    debug = [r["msg"] for r in records if r["level"] == "debug"]
+    assert len(debug) >= 10, debug
+    if rt.name == "pyrunc":
+        text = "\n".join(debug)
+        for said in ("new mount, uts, ipc, pid, network namespaces", "mount proc to /proc",
+                     "pivot_root", "exec ['sh', '-c', 'echo ran']", "createRuntime hook 0",
+                     "started as pid", "cgroup: init"):
+            assert said in text, (said, text)
+
+
 # --- seccomp ---------------------------------------------------------------------------------
 
 

@@ -214,6 +214,13 @@ def create(
 
             real_rootfs = os.path.realpath(plan.rootfs)
             host_mounts = {"rootfs": real_rootfs, "before": top_mount_id(real_rootfs)}
+        log = get_logger()
+        if log.min_level == 0:  # --debug
+            from pyrunc import narration
+
+            log.debug(f"create {container_id}: config {len(config_bytes)} bytes from "
+                      f"{bundle if config is None else 'the caller'}, rootfs {plan.rootfs}")
+            narration.plan(log, "init", plan.ops, plan.clone_flags)
         pid, sock = _fast.spawn(
             plan.ops,
             plan.clone_flags,
@@ -223,6 +230,7 @@ def create(
         )
         init = InitProcess(pid, sock)
         init.console = relay
+        log.debug(f"init: started as pid {pid}")
         plan.close()
         stat = read_proc_stat(pid)
         all_hooks = hooks.spec_hooks(spec)
@@ -434,8 +442,10 @@ def _drive(
     attachment: object | None = None,
 ) -> None:
     """Answer the child's sync points until it reports ready."""
+    log = get_logger()
     while True:
         tag = init.next_message()
+        log.debug(f"init: at sync point {tag!r}")
         if tag == SYNC_NAMESPACES:
             if "user" in plan.ns.new:
                 from pyrunc.rootless import write_id_maps
@@ -458,6 +468,8 @@ def _drive(
                           root=container.store.root,
                           rootless=container.data["pyrunc"].get("rootless", False),
                           intent=lambda cgroup: write_intent(container, cgroup))
+            log.debug(f"cgroup: init {init.pid} in "
+                      f"{container.data['pyrunc'].get('cgroup', {}).get('path', 'no cgroup')}")
             # the container's network namespace exists; its process has not started
             if spec.linux.net_devices:
                 from pyrunc.network.devices import move_devices

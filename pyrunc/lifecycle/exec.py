@@ -120,6 +120,14 @@ def exec_process(
             steps.append(seccomp)
         envp = environment(proc, f"/proc/{container.pid}/root")
         steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
+        from pyrunc.log import get_logger
+
+        log = get_logger()
+        if log.min_level == 0:  # --debug
+            from pyrunc import narration
+
+            log.debug(f"exec in {container_id} (init {container.pid})")
+            narration.plan(log, "exec", steps)
         pid, sock = _fast.spawn(steps, 0, pid_ns, join_user_fd=user_fd)
     finally:
         for fd in [fd for fd, _, _ in joined] + [pid_ns, console_fd]:
