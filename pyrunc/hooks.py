@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import select
+from typing import TYPE_CHECKING
 
 from pyrunc import _fast, jsonlite, ops
 from pyrunc.errors import PyruncError
 from pyrunc.ops import op
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
@@ -70,6 +74,7 @@ def run_hooks(
     *,
     root: str | None = None,
     env: list[str] | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> None:
     """Run hooks in order with the state JSON on stdin; the first failure raises.
 
@@ -77,7 +82,9 @@ def run_hooks(
     the state names the pid as the container sees it; `root` (the rootfs, createContainer) is
     then its working directory. With `warn_only` (poststop), a failure is logged and the next
     hook still runs, "as if the hook had succeeded". A hook without env gets `env`, else the
-    runtime's own environment (runc and crun).
+    runtime's own environment (runc and crun). `on_spawn` gets each hook's pid before its
+    stdin is written (create records it in its intent, so `delete --force` after a killed
+    create kills the hook it was waiting for).
     """
     if not hooks:
         return
@@ -90,7 +97,7 @@ def run_hooks(
     for i, hook in enumerate(hooks):
         log.debug(f"hooks: running {kind} hook {i}: {hook.get('path')}")
         try:
-            status, output = _run_one(hook, payload, in_pid, root, env)
+            status, output = _run_one(hook, payload, in_pid, root, env, on_spawn)
             if status != 0:
                 detail = output.decode(errors="replace").strip().replace("\n", " ")[:500]
                 raise PyruncError(
@@ -126,7 +133,8 @@ def status_text(status: int, hook: dict) -> str:
 
 
 def _run_one(
-    hook: dict, payload: bytes, in_pid: int, root: str | None, env: list[str] | None
+    hook: dict, payload: bytes, in_pid: int, root: str | None, env: list[str] | None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> tuple[int, bytes]:
     """(wait status or -1 on timeout, combined output) of one hook."""
     path = hook["path"]
@@ -175,6 +183,13 @@ def _run_one(
         if message[:1] == b"E":
             os.waitpid(pid, 0)
             raise PyruncError(f"hook {path}: {message[2:].decode(errors='replace')}")
+        if on_spawn is not None:
+            try:
+                on_spawn(pid)
+            except BaseException:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                raise
         try:
             os.write(stdin_w, payload)
         except BrokenPipeError:

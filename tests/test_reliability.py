@@ -41,6 +41,7 @@ from conftest import (
 
 from pyrunc.cgroups import layout as layout_mod
 from pyrunc.cgroups import paths
+from pyrunc.state import process_alive, read_proc_stat
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -212,13 +213,20 @@ def test_create_killed_after_making_cgroups_is_cleaned_by_delete_force(
         time.sleep(0.01)
     assert marker.exists(), create.wait(1)
     assert cgroup_dirs(pyrunc.root, cid), "the create had not made its cgroups"
+    hook = int(marker.read_text())
+    hook_start = read_proc_stat(hook)
+    assert hook_start is not None
     create.proc.kill()
     create.wait(5)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(marker.read_text()), signal.SIGKILL)  # the hook: not the runtime's
-    proc = pyrunc("delete", "--force", cid)
-    assert proc.returncode == 0, proc.stderr
-    leftovers.check(cid)
+    try:
+        proc = pyrunc("delete", "--force", cid)
+        assert proc.returncode == 0, proc.stderr
+        leftovers.check(cid)
+        # the hook the killed create was waiting for is killed too (its pid is in the intent)
+        assert not process_alive(hook, hook_start[1]), "the hook outlived delete --force"
+    finally:
+        if process_alive(hook, hook_start[1]):
+            os.kill(hook, signal.SIGKILL)
 
 
 def test_create_takes_over_a_stale_empty_cgroup_of_its_own(

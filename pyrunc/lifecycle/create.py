@@ -424,15 +424,19 @@ def _destroy_cgroups(data: dict) -> None:
         get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
-def write_intent(container: Container, cgroup: dict | None) -> None:
+def write_intent(container: Container, cgroup: dict | None,
+                 hook: list | None = None) -> None:
     """What this create is about to make that outlives it (its init, its cgroups, mounts in our
-    namespace), written atomically before it makes any of it: `delete --force` after a create
-    killed at any moment removes exactly that (the state file comes only at the end)."""
+    namespace, the hook it waits for), written atomically before it makes any of it: `delete
+    --force` after a create killed at any moment removes exactly that (the state file comes
+    only at the end)."""
     from pyrunc import jsonlite
 
     rt = container.data["pyrunc"]
     intent = {"pid": container.pid, "init_start_time": rt.get("init_start_time", ""),
               "cgroup": cgroup, "host_mounts": rt.get("host_mounts")}
+    if hook is not None:
+        intent["hook"] = hook
     write_file(container.store.file(container.id, INTENT_FILE),
                jsonlite.dumps(intent, separators=(",", ":")).encode())
 
@@ -443,6 +447,16 @@ def _drive(
 ) -> None:
     """Answer the child's sync points until it reports ready."""
     log = get_logger()
+    intended: list[dict | None] = [None]  # the cgroup the intent names, kept for a hook's
+
+    def intent_cgroup(cgroup: dict | None) -> None:
+        intended[0] = cgroup
+        write_intent(container, cgroup)
+
+    def intent_hook(pid: int) -> None:
+        stat = read_proc_stat(pid)  # (pid, start time): S8, recovery kills only this process
+        if stat is not None:
+            write_intent(container, intended[0], [pid, stat[1]])
     while True:
         tag = init.next_message()
         log.debug(f"init: at sync point {tag!r}")
@@ -467,7 +481,7 @@ def _drive(
             setup_cgroups(spec, container.id, init.pid, container.data["pyrunc"],
                           root=container.store.root,
                           rootless=container.data["pyrunc"].get("rootless", False),
-                          intent=lambda cgroup: write_intent(container, cgroup))
+                          intent=intent_cgroup)
             log.debug(f"cgroup: init {init.pid} in "
                       f"{container.data['pyrunc'].get('cgroup', {}).get('path', 'no cgroup')}")
             # the container's network namespace exists; its process has not started
@@ -488,10 +502,12 @@ def _drive(
             # the rootfs is mounted, pivot_root has not happened yet (runtime.md, lifecycle 5-7)
             # lifecycle steps 3-5 come after step 2 ("creating"): the status is "created"
             state = container.hook_state("created")
-            hooks.run_hooks("prestart", all_hooks.get("prestart"), state)
-            hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state)
+            hooks.run_hooks("prestart", all_hooks.get("prestart"), state, on_spawn=intent_hook)
+            hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state,
+                            on_spawn=intent_hook)
             hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
-                            in_pid=init.pid, root=plan.rootfs, env=list(spec.process.env or ()))
+                            in_pid=init.pid, root=plan.rootfs, env=list(spec.process.env or ()),
+                            on_spawn=intent_hook)
         elif tag == SECCOMP_FD:
             from pyrunc.seccomp import send_to_listener
 

@@ -115,7 +115,8 @@ def _teardown_network(state_dir: str) -> None:
 
 def _salvage(store: StateStore, container_id: str) -> tuple[dict | None, list[tuple[int, str]]]:
     """What recovery can still read: the intent (None when missing or damaged) and the
-    (pid, start time) pairs recorded there or legible in a damaged state file."""
+    (pid, start time) pairs recorded there (the init, a hook) or legible in a damaged state
+    file."""
     intent = None
     try:
         raw = read_file(store.file(container_id, INTENT_FILE), 1 << 20)
@@ -129,6 +130,10 @@ def _salvage(store: StateStore, container_id: str) -> tuple[dict | None, list[tu
         pid, start = intent.get("pid"), intent.get("init_start_time")
         if type(pid) is int and pid > 0 and isinstance(start, str) and start:
             inits.append((pid, start))
+        hook = intent.get("hook")  # the hook a killed create was waiting for
+        if (isinstance(hook, list) and len(hook) == 2 and type(hook[0]) is int and hook[0] > 0
+                and isinstance(hook[1], str) and hook[1]):
+            inits.append((hook[0], hook[1]))
     try:
         raw = read_file(store.file(container_id, STATE_FILE))
     except (OSError, PyruncError):
