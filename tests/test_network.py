@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Bundle, Pyrunc, new_id
 
+from pyrunc.state import process_alive, read_proc_stat
+
 _seq = itertools.count((os.getpid() % 40) * 5 + 10)
 
 
@@ -329,12 +331,25 @@ def test_sigkilled_create_leaves_nothing_after_delete_force(
     hook_pid = int(marker.read_text())
     record = json.loads((pyrunc.root / cid / "network.json").read_text())
     assert link_exists(record["host_veth"])
+    hook_start = read_proc_stat(hook_pid)
+    assert hook_start is not None
     os.kill(running.pid, signal.SIGKILL)
     running.wait()
-    os.kill(hook_pid, signal.SIGKILL)
     assert not (pyrunc.root / cid / "state.json").exists()
-    pyrunc("delete", "--force", cid, check=True)
+    try:
+        # a delete --force killed after its network teardown, before it removed the directory:
+        # the next one tears down again (idempotent) and finishes
+        from pyrunc.network.attach import teardown
+
+        teardown(str(pyrunc.root / cid))
+        assert not link_exists(record["host_veth"])
+        pyrunc("delete", "--force", cid, check=True)
+        assert not process_alive(hook_pid, hook_start[1]), "the create's hook outlived delete -f"
+    finally:
+        if process_alive(hook_pid, hook_start[1]):
+            os.kill(hook_pid, signal.SIGKILL)
     assert not os.path.exists(pyrunc.root / cid)
+    pyrunc("delete", "--force", cid, check=True)  # nothing left: still exit 0, as runc
     assert not link_exists(record["host_veth"])
     assert f"tcp . {port} :" not in nft_ports()
     assert net.inspect("killed")["containers"] == {}
