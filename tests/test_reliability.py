@@ -346,6 +346,34 @@ def test_damaged_state(pyrunc: Pyrunc, bundle: Bundle, kind: str) -> None:
     leftovers.check(bad, good)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "list", "symlink"])
+def test_damaged_network_record(pyrunc: Pyrunc, bundle: Bundle, tmp_path: Path,
+                                kind: str) -> None:
+    """A damaged network.json (the network's record beside state.json) is read as a state file
+    is: never blocking on a FIFO, never through a symlink, validated. `delete --force` kills
+    the container, says what it could not remove in one line naming the file (exit 1); once the
+    file is gone, the next one finishes."""
+    sleeper(bundle)
+    cid = new_id("relnet")
+    leftovers = Leftovers(pyrunc.root, bundle)
+    pyrunc("create", "-b", bundle, cid, check=True)
+    record = pyrunc.root / cid / "network.json"
+    if kind == "fifo":
+        os.mkfifo(record, 0o600)
+    elif kind == "list":
+        record.write_text("[]")
+    else:
+        (tmp_path / "elsewhere.json").write_text("{}")
+        record.symlink_to(tmp_path / "elsewhere.json")
+    proc = pyrunc("delete", "--force", cid, timeout=20)
+    assert proc.returncode == 1, proc.stderr
+    assert "network.json" in one_line_error(proc), proc.stderr
+    record.unlink()
+    proc = pyrunc("delete", "--force", cid, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    leftovers.check(cid)
+
+
 def test_delete_force_says_what_it_could_not_remove(pyrunc: Pyrunc, bundle: Bundle) -> None:
     """A damaged container whose cgroup cannot be removed (a mount on a sub-cgroup keeps it
     busy): exit 1 naming what is left; the directory stays, and a later delete --force

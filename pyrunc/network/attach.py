@@ -177,9 +177,15 @@ def setup(att: Attachment, pid: int) -> None:
 
 def teardown(state_dir: str) -> None:
     """Undo what the intent file records (no pyroute2: delete stays cheap)."""
-    record = read_json(os.path.join(state_dir, INTENT))
+    path = os.path.join(state_dir, INTENT)
+    record = read_json(path)
     if record is None:
         return
+    ports = record.get("ports") or []
+    if not all(isinstance(record.get(k), str) for k in ("host_veth", "root", "network", "id")) \
+            or not isinstance(ports, list) or not all(
+                isinstance(p, list) and len(p) == 3 for p in ports):
+        raise PyruncError(f"{path} is corrupt: not a network record")
     from pyrunc.network import nft, rtnl
 
     errors = []

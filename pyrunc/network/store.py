@@ -16,6 +16,7 @@ import re
 
 from pyrunc import jsonlite
 from pyrunc.errors import PyruncError
+from pyrunc.state import read_file, write_file
 
 DIR = ".networks"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -37,29 +38,23 @@ def valid_ifname(name: str, what: str) -> str:
 
 
 def write_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, jsonlite.dumps(data, separators=(",", ":")).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-    dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """The state store's write: whole (short writes continued), fsync'ed, renamed, the directory
+    fsync'ed; a full disk is one line naming the file and leaves no temporary file."""
+    write_file(path, jsonlite.dumps(data, separators=(",", ":")).encode(), sync_dir=True)
 
 
 def read_json(path: str) -> dict | None:
+    """A record read as a state file is (never through a symlink, never blocking on a FIFO,
+    regular and bounded) that must be a JSON object; None when missing."""
     try:
-        with open(path, "rb") as f:
-            return jsonlite.loads(f.read())
+        data = jsonlite.loads(read_file(path, 1 << 20))
     except FileNotFoundError:
         return None
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise PyruncError(f"{path} is corrupt: {e}") from None
+    if not isinstance(data, dict):
+        raise PyruncError(f"{path} is corrupt: not a JSON object")
+    return data
 
 
 class NetworkStore:
