@@ -128,7 +128,30 @@ def extensions() -> list[Extension]:
                               libraries=libraries, extra_compile_args=["-O2"]))  # fmt: skip
     if cythonize is None:
         return exts
+    write_ops_pxi()
     return cythonize(exts, compiler_directives={"language_level": "3"}, quiet=True)
+
+
+def write_ops_pxi() -> None:
+    """pyrunc/_ops.pxi, the executor's operation codes, from pyrunc/ops.py (their one list),
+    loaded without importing the package (whose __init__ may need the extension)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_pyrunc_ops", os.path.join(HERE, "pyrunc",
+                                                                            "ops.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.pxi()
+    path = os.path.join(HERE, "pyrunc", "_ops.pxi")
+    try:
+        with open(path) as f:
+            if f.read() == text:
+                return  # unchanged: no rebuild of _fast for nothing
+    except OSError:
+        pass
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def man_pages() -> list[str]:

@@ -1030,70 +1030,10 @@ cdef extern from *:
     int getpid() nogil
 
 
-# Operation codes; pyrunc.plan builds the list, child_main executes it in order.
-cdef enum:
-    OP_CLOSE = 1          # a=fd
-    OP_SETNS = 2          # a=fd b=nstype
-    OP_SYNC = 3           # s1=tag: tell the parent, wait for it to answer
-    OP_UNSHARE = 4        # a=flags
-    OP_MOUNT = 5          # s1=source s2=target s3=fstype s4=data a=flags b=target mode
-                          # c=k+1: the source is the k-th fd of OP_RECV_SOURCES
-    OP_ROOT = 6           # s1=rootfs: remember it as the root for in-root resolution
-    OP_MKNOD = 7          # s1=path in root a=mode b=major c=minor d=uid e=gid
-    OP_SYMLINK = 8        # s1=link target s2=path in root
-    OP_PIVOT = 9          # s1=rootfs a=1 for MS_MOVE+chroot instead of pivot_root
-    OP_HOSTNAME = 10      # s1
-    OP_DOMAINNAME = 11    # s1
-    OP_WRITE_PROC = 12    # s1=path (procfs only) s2=data
-    OP_LOOPBACK = 13
-    OP_MASK = 14          # s1=path
-    OP_READONLY = 15      # s1=path
-    OP_RLIMIT = 16        # a=resource b=soft c=hard
-    OP_NO_NEW_PRIVS = 17
-    OP_SETGROUPS = 18     # ids
-    OP_SETUSER = 19       # a=uid b=gid, keeping capabilities
-    OP_DROP_BOUNDING = 20 # a=mask of capabilities to keep b=last cap
-    OP_CAPSET = 21        # a=effective b=permitted c=inheritable d=ambient e=last cap
-    OP_UMASK = 22         # a
-    OP_CHDIR = 23         # s1
-    OP_FIND_EXEC = 24     # s1=name s2=PATH a=host side (a hook outside the container: magic links allowed)
-    OP_READY = 25         # tell the parent the init is ready, wait for its go-ahead
-    OP_WAIT_START = 26    # a=O_PATH fd of the exec fifo
-    OP_CLOEXEC_FROM = 27  # a=first fd to mark close-on-exec
-    OP_EXEC = 28          # v1=argv v2=env
-    OP_OPEN_DEVNULL = 29  # the container's /dev/null: for masks (a=1: required), and stdio
-    OP_SETSID = 30
-    OP_REMOUNT_ROOT = 31  # a=flags: remount "/" (bind) with them
-    OP_SET_PROPAGATION = 32  # s1=absolute path a=flags
-    OP_KEYRING = 33       # s1=name of a new session keyring
-    OP_CONSOLE = 34       # a=console socket b=rows c=columns
-    OP_DUP2 = 35          # a=old fd b=new fd
-    OP_SCHEDULER = 36     # a=policy b=flags c=nice d=priority e=runtime f=deadline g=period
-    OP_IOPRIO = 37        # a=ioprio value
-    OP_AFFINITY = 38      # ids=cpus
-    OP_MEMPOLICY = 39     # a=mode|flags ids=nodes
-    OP_PERSONALITY = 40   # a=persona
-    OP_SECCOMP = 41       # blob=BPF program a=flags
-    OP_MOUNT_SETATTR = 42 # s1=target in root a=attributes to set b=to clear c=recursive
-    OP_MOVE_MOUNT = 43    # s1=target in root a=detached mount fd c=target mode
-    OP_CLOSE_OTHERS = 44  # a=first fd ids=fds to keep
-    OP_FIX_STDIO = 46     # a=uid: stdio becomes the process user's (runc)
-    OP_HOOK = 47          # s1=path v1=argv v2=env s2,s3=state around the pid a=timeout
-    OP_HIDE_MOUNT = 48    # s1=absolute path of a full procfs/sysfs: unmounted, else covered
-    OP_RECV_SOURCES = 50  # a=count: bind sources the runtime opened, one fd per message
-    OP_TMPFS = 45         # s1=source s2=target in root s3=fstype s4=data a=flags b=tmpcopyup
-                          # c=TGT_* flags of the target
-    OP_DUMPABLE = 49      # a=0 or 1 (a rootless parent writing the new user namespace's maps)
-
-# Target modes for OP_MOUNT
-cdef enum:
-    TGT_ABSOLUTE = 0      # the target is a plain path (setup of "/" and the rootfs itself)
-    TGT_DIR = 1           # inside the root; create missing directories
-    TGT_FILE = 2          # inside the root; create missing parents and an empty file
-    TGT_EXISTING = 3      # inside the root; must exist
-    TGT_MODE_MASK = 0xff
-    TGT_NOT_PROC = 0x100  # flag: refuse a target on procfs (a mount inside /proc, S14)
-    TGT_ORDINARY = 0x200  # flag: the final component must be a directory, not a symlink
+# Operation codes and OP_MOUNT's target modes: generated from pyrunc/ops.py (the one list of
+# them; setup.py writes _ops.pxi before Cython runs). pyrunc.plan builds the list of operations,
+# child_main executes it in order.
+include "_ops.pxi"
 
 cdef enum:
     MSG_MAX = 4096
