@@ -43,11 +43,13 @@ def _reason(e: OSError) -> str:
     return (e.strerror or str(e)).lower()
 
 
-def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = False) -> None:
+def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = False,
+               durable: bool = True) -> None:
     """Atomic and durable: a temporary file, written whole (short writes continued, a write of
     nothing is a full disk), fsync'ed, renamed over `path` (and the directory fsync'ed when the
     rename itself must survive a crash). Any failure removes the temporary file and raises one
-    line naming `path`; the old content of `path`, if any, is untouched."""
+    line naming `path`; the old content of `path`, if any, is untouched. `durable=False`: no
+    fsync, for what only has to survive the writer's death, not the machine's."""
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{os.getpid()}")
     try:
@@ -62,7 +64,8 @@ def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = Fa
             if n <= 0:
                 raise OSError(errno.ENOSPC, "no space left on device")
             view = view[n:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.rename(tmp, path)

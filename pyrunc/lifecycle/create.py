@@ -437,8 +437,9 @@ def write_intent(container: Container, cgroup: dict | None,
               "cgroup": cgroup, "host_mounts": rt.get("host_mounts")}
     if hook is not None:
         intent["hook"] = hook
+    # a hook does not outlive the machine: its record must survive only our being killed
     write_file(container.store.file(container.id, INTENT_FILE),
-               jsonlite.dumps(intent, separators=(",", ":")).encode())
+               jsonlite.dumps(intent, separators=(",", ":")).encode(), durable=hook is None)
 
 
 def _drive(
