@@ -116,31 +116,27 @@ def find_runtimes(names: list[str], keep_env: bool) -> list[Runtime]:
     found = []
     for name in names:
         if name == "pyrunc":
-            # The console script next to this interpreter, never a pyenv shim (a bash script
-            # that costs ~50 ms per call); `python -m pyrunc` when there is none.
-            script = os.path.join(os.path.dirname(sys.executable), "pyrunc")
             env = dict(base)
             notes = []
             if not keep_env:
-                # Time the pyrunc of this checkout, whatever `pip install -e` elsewhere points at.
-                env["PYTHONPATH"] = REPO + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH")
-                                            else "")
-                notes.append(f"PYTHONPATH={REPO}")
                 # A normal install has bytecode for every module; with PYTHONDONTWRITEBYTECODE
                 # (set in this sandbox) and no __pycache__, every call would recompile.
                 if env.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
                     notes.append("PYTHONDONTWRITEBYTECODE unset")
                 env["PYTHONPYCACHEPREFIX"] = os.path.join(WORK, "pycache")
                 notes.append("PYTHONPYCACHEPREFIX=<bench tmp>")
-            if os.access(script, os.X_OK) and _is_python_script(script):
-                rt = Runtime("pyrunc", [script], env, f"console script {script}")
-                stale = _stale_console_script(script)
-                if stale:
-                    rt.how += f" (WARNING: {stale})"
-                    log(f"WARNING: {stale}")
+            launcher, why = build_launcher()
+            if launcher:
+                # what `pip install -e` of this checkout installs: the compiled launcher
+                rt = Runtime("pyrunc", [launcher], env,
+                             f"src/launcher.c built for this checkout ({why})")
             else:
-                rt = Runtime("pyrunc", [sys.executable, "-m", "pyrunc"], env,
-                             f"{sys.executable} -m pyrunc")
+                if not keep_env:
+                    env["PYTHONPATH"] = REPO + (":" + env["PYTHONPATH"]
+                                                if env.get("PYTHONPATH") else "")
+                    notes.append(f"PYTHONPATH={REPO}")
+                rt = Runtime("pyrunc", [sys.executable, "-s", "-S", "-P", "-m", "pyrunc"], env,
+                             f"{sys.executable} -s -S -P -m pyrunc (WARNING: {why})")
             if notes:
                 rt.how += " (" + ", ".join(notes) + ")"
         else:
@@ -157,31 +153,32 @@ def find_runtimes(names: list[str], keep_env: bool) -> list[Runtime]:
             continue
         rt.version = " / ".join(line.strip() for line in out.stdout.splitlines()[:2])
         if name == "pyrunc":
-            code = "import pyrunc, os; print(os.path.dirname(pyrunc.__file__))"
-            where = subprocess.run([sys.executable, "-c", code], env=rt.env,
-                                   capture_output=True, text=True).stdout.strip()
-            rt.version += f" from {where} ({git_head()})"
+            rt.version += f" from {os.path.join(REPO, 'pyrunc')} ({git_head()})"
         found.append(rt)
     return found
 
 
-def _is_python_script(path: str) -> bool:
-    """The launcher setup.py writes (`#!/bin/sh` exec'ing python), not the pyenv shim (bash)."""
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    return head.startswith(b"#!/bin/sh\n") and b"from pyrunc.cli import run" in head
+def build_launcher() -> tuple[str, str]:
+    """src/launcher.c compiled as setup.py's editable build does, pointing at this checkout.
 
-
-def _stale_console_script(path: str) -> str:
-    """Why the installed launcher is not the one setup.py writes today, or ''."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return ""
-    if " -s -S -P " in text and "from pyrunc.cli import run" in text:
-        return ""
-    return f"{path} is not the launcher setup.py writes; `pip install -e .` regenerates it"
+    It sits in the bench's directory next to a link to this interpreter, where it finds its
+    Python as an installed launcher does (beside itself), and it execs the protected copy
+    under /run/pyrunc-exe when pyrunc mounted one (S1). Returns (path, how) or ("", why not).
+    """
+    bindir = os.path.join(WORK, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    short = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    exe = os.path.join(bindir, "pyrunc")
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return "", "no C compiler for src/launcher.c"
+    out = subprocess.run([cc, "-O2", "-s", f'-DPY_SHORT="{short}"',
+                          f'-DEDITABLE_ROOT="{REPO}"', os.path.join(REPO, "src", "launcher.c"),
+                          "-o", exe], capture_output=True, text=True)
+    if out.returncode != 0:
+        return "", f"src/launcher.c does not build: {out.stderr.strip()[-200:]}"
+    os.symlink(os.path.realpath(sys.executable), os.path.join(bindir, f"python{short}"))
+    return exe, f"editable, python{short} = {os.path.realpath(sys.executable)}"
 
 
 def git_head() -> str:
