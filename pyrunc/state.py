@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonlite
 from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt
+from pyrunc.procfs import process_alive
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -168,26 +169,6 @@ def validate_state(data: object, container_id: str) -> str | None:
     if rt.get("cgroup") is not None:
         return _check_cgroup_record(rt["cgroup"])
     return None
-
-
-def read_proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks) of a pid, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # the command name may hold spaces and parentheses: split after the last ')'
-    fields = data[data.rfind(b")") + 2 :].split()
-    return fields[0].decode(), fields[19].decode()
-
-
-def process_alive(pid: int, start_time: str) -> bool:
-    """True when `pid` is still the very process we started (not a zombie, not a reused pid)."""
-    if pid <= 0:
-        return False
-    stat = read_proc_stat(pid)
-    return stat is not None and stat[1] == start_time and stat[0] not in ("Z", "X", "x")
 
 
 class Container:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Bundle, Pyrunc, new_id
 
-from pyrunc.state import process_alive, read_proc_stat
+from pyrunc.procfs import process_alive, read_proc_stat
 
 _seq = itertools.count((os.getpid() % 40) * 5 + 10)
 

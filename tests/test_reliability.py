@@ -41,7 +41,7 @@ from conftest import (
 
 from pyrunc.cgroups import layout as layout_mod
 from pyrunc.cgroups import paths
-from pyrunc.state import process_alive, read_proc_stat
+from pyrunc.procfs import process_alive, read_proc_stat
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

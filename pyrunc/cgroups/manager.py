@@ -350,7 +350,7 @@ class Cgroups:
         to still be in our cgroup with the start time seen when listed. The cgroup is frozen
         meanwhile (unless it was already paused) so nothing forks past the list."""
         from pyrunc import _fast
-        from pyrunc.state import read_proc_stat
+        from pyrunc.procfs import read_proc_stat
 
         try:
             if not self.pids():

@@ -8,6 +8,13 @@ import time
 from pyrunc import _fast, hooks
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.fdlimit import while_raised
+from pyrunc.lifecycle.child import (
+    CONFIG_COPY,
+    SECCOMP_FD,
+    InitProcess,
+    connect_console,
+    write_pid_file,
+)
 from pyrunc.log import get_logger
 from pyrunc.plan import (
     SYNC_NAMESPACES,
@@ -18,6 +25,7 @@ from pyrunc.plan import (
     idmap_trees,
     time_offsets,
 )
+from pyrunc.procfs import read_proc_stat
 from pyrunc.spec.loader import load_config
 from pyrunc.state import (
     EXEC_FIFO,
@@ -25,80 +33,13 @@ from pyrunc.state import (
     OCI_VERSION,
     Container,
     StateStore,
-    read_proc_stat,
     write_file,
 )
-
-CONTINUE = b"C"
-SECCOMP_FD = "seccomp-fd"
 
 
 def _rfc3339_now() -> str:
     now = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    """Digits only, no newline (the containerd shim parses it whole); atomic."""
-    write_file(os.path.abspath(path), str(pid).encode(), 0o644)
-
-
-class InitProcess:
-    """The parent's end of the init: its pid and the sync socket."""
-
-    def __init__(self, pid: int, sock: int) -> None:
-        self.pid = pid
-        self.sock = sock
-        self.console: object | None = None  # our end of the console socket, for `run`
-        self.received_fd = -1
-
-    def next_message(self) -> str:
-        """The next sync tag; an error message from the child becomes a PyruncError.
-
-        A message carrying an fd (the seccomp notify fd) comes back as the tag "seccomp-fd",
-        the fd in `self.received_fd`.
-        """
-        data, fd = _fast.recv_message(self.sock)
-        if fd >= 0:
-            self.received_fd = fd
-            return SECCOMP_FD
-        if not data:
-            status = self._reap()
-            raise PyruncError(f"container init exited before it was ready ({status})")
-        if data[:1] == b"E":
-            raise PyruncError(
-                "unable to start container process: " + data[2:].decode(errors="replace")
-            )
-        return data.rstrip(b"\0").decode()
-
-    def proceed(self) -> None:
-        os.write(self.sock, CONTINUE)
-
-    def _reap(self) -> str:
-        try:
-            _, status = os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            return "already reaped"
-        if os.WIFSIGNALED(status):
-            return f"killed by signal {os.WTERMSIG(status)}"
-        return f"exit status {os.WEXITSTATUS(status)}"
-
-    def abort(self) -> None:
-        """Kill the init and reap it: nothing of a failed create may stay behind."""
-        try:
-            os.kill(self.pid, 9)
-        except ProcessLookupError:
-            pass
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-        self.close()
-
-    def close(self) -> None:
-        if self.sock >= 0:
-            os.close(self.sock)
-            self.sock = -1
 
 
 @while_raised
@@ -307,7 +248,6 @@ def _owner() -> str:
         return f"#{euid}"
 
 
-CONFIG_COPY = "config.json"
 
 
 def read_config(path: str) -> bytes:
@@ -328,20 +268,6 @@ def save_config(state_dir: str, config: bytes) -> None:
     """The config the container was created with, for `exec` (the bundle may change later):
     the very bytes that were validated, not a second reading of the bundle."""
     write_file(os.path.join(state_dir, CONFIG_COPY), config)
-
-
-def connect_console(path: str) -> int:
-    """A connected stream socket to --console-socket; the init sends the pty master on it."""
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(path)
-    except OSError as e:
-        sock.close()
-        reason = (e.strerror or str(e)).lower()
-        raise PyruncError(f"connect to console socket {path}: {reason}") from None
-    return sock.detach()
 
 
 def _check_new_netns(spec: object, field: str) -> None:

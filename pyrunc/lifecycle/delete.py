@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import select
 
-from pyrunc import _fast, jsonlite
+from pyrunc import jsonlite
 from pyrunc.cgroups.manager import from_runtime
 from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt, StateError
-from pyrunc.lifecycle.kill import signal_process
+from pyrunc.procfs import SIGKILL, signal_process, wait_gone
 from pyrunc.state import (
     INTENT_FILE,
     STATE_FILE,
@@ -18,27 +17,7 @@ from pyrunc.state import (
     read_file,
 )
 
-SIGKILL = 9
 NETWORKS_DIR = ".networks"  # pyrunc.network.store.DIR, not imported by this hot command
-
-
-def wait_gone(pid: int, start_time: str, timeout_ms: int = 10000) -> None:
-    """Wait until the process has exited (a zombie counts as gone)."""
-    try:
-        pidfd = _fast.pidfd_open(pid)
-    except OSError:
-        return
-    try:
-        from pyrunc.state import process_alive
-
-        if not process_alive(pid, start_time):
-            return
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if not poller.poll(timeout_ms):
-            raise PyruncError(f"process {pid} did not exit after SIGKILL")
-    finally:
-        os.close(pidfd)
 
 
 def delete(store: StateStore, container_id: str, force: bool = False) -> None:

@@ -7,7 +7,8 @@ import sys
 
 from pyrunc.cgroups.manager import Cgroups, from_runtime
 from pyrunc.errors import CgroupError, StateError
-from pyrunc.state import StateStore, process_alive
+from pyrunc.procfs import process_alive
+from pyrunc.state import StateStore
 
 
 def _load(store: StateStore, container_id: str) -> tuple[Cgroups, int, str]:

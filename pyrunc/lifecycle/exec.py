@@ -13,7 +13,7 @@ import os
 from pyrunc import _fast, ops, plan
 from pyrunc.errors import PyruncError, StateError
 from pyrunc.fdlimit import while_raised
-from pyrunc.lifecycle.create import (
+from pyrunc.lifecycle.child import (
     CONFIG_COPY,
     SECCOMP_FD,
     InitProcess,

@@ -2,57 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
-from pyrunc import _fast
 from pyrunc.errors import PyruncError, StateError
-from pyrunc.state import Container, StateStore, read_proc_stat
-
-
-def signal_process(pid: int, start_time: str, sig: int) -> bool:
-    """Signal `pid` only if it is still the process that started at `start_time`.
-
-    The pidfd pins the process: once it is open and the start time matches, a pid reuse can no
-    longer redirect the signal.
-    """
-    try:
-        pidfd = _fast.pidfd_open(pid)
-    except OSError:
-        return False
-    try:
-        stat = read_proc_stat(pid)
-        if stat is None or stat[1] != start_time:
-            return False
-        _fast.pidfd_send_signal(pidfd, sig)
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(pidfd)
-
-
-def container_processes(container: Container) -> list[tuple[int, str]]:
-    """(pid, start time) of every process in the container's pid namespace, init first."""
-    init = container.pid
-    try:
-        ns = os.readlink(f"/proc/{init}/ns/pid")
-    except OSError:
-        return []
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != ns:
-                continue
-        except OSError:
-            continue
-        stat = read_proc_stat(pid)
-        if stat is not None:
-            out.append((pid, stat[1]))
-    out.sort(key=lambda p: p[0] != init)
-    return out
+from pyrunc.procfs import pid_namespace_processes, signal_process
+from pyrunc.state import Container, StateStore
 
 
 def kill(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
@@ -82,7 +34,7 @@ def _signal(container: Container, sig: int, all_processes: bool, stopped: bool) 
         # without a cgroup, only a pid namespace of its own tells the container's
         # processes apart; a shared one (even the host's) never gets more than the init
         if container.runtime.get("own_pid_ns"):
-            for pid, started in container_processes(container):
+            for pid, started in pid_namespace_processes(container.pid):
                 signal_process(pid, started, sig)
             return
     if not signal_process(container.pid, start_time, sig):

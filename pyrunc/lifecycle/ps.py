@@ -21,9 +21,9 @@ def container_pids(store: StateStore, container_id: str) -> list[int]:
             return cg.pids()
         if container.status == "stopped":
             return []
-        from pyrunc.lifecycle.kill import container_processes
+        from pyrunc.procfs import pid_namespace_processes
 
-        return sorted(pid for pid, _ in container_processes(container))
+        return sorted(pid for pid, _ in pid_namespace_processes(container.pid))
 
 
 def _ps_binary() -> str:

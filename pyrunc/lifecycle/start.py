@@ -29,8 +29,7 @@ def start(store: StateStore, container_id: str) -> None:
                 run_hooks("poststart", stored["poststart"], container.hook_state("running"))
         except PyruncError:
             # a failed start must not leave a container behind that looks startable or alive
-            from pyrunc.lifecycle.delete import SIGKILL, wait_gone
-            from pyrunc.lifecycle.kill import signal_process
+            from pyrunc.procfs import SIGKILL, signal_process, wait_gone
 
             start_time = container.runtime.get("init_start_time", "")
             signal_process(container.pid, start_time, SIGKILL)
