@@ -67,6 +67,36 @@ def busybox_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+USERNS_HOST_BASE = 100000  # the container's root is this host uid
+USERNS_SIZE = 65536
+
+
+@pytest.fixture
+def userns_bundle(busybox_bundle: Path) -> Iterator[Bundle]:
+    """The busybox bundle for a user namespace mapping 0 -> 100000 (65536 ids).
+
+    It lives in a world-searchable directory (the init, host uid 100000 without capabilities
+    there, must reach the rootfs), with the rootfs chowned to the mapped range.
+    """
+    parent = Path(tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp"))
+    parent.chmod(0o711)
+    try:
+        dest = parent / "bundle"
+        subprocess.run(["cp", "-a", str(busybox_bundle), str(dest)], check=True)
+        subprocess.run(["chown", "-R", "-h", f"{USERNS_HOST_BASE}:{USERNS_HOST_BASE}",
+                        str(dest / "rootfs")], check=True)  # fmt: skip
+        b = Bundle(dest)
+        linux = b.config["linux"]
+        linux["namespaces"].append({"type": "user"})
+        mapping = [{"containerID": 0, "hostID": USERNS_HOST_BASE, "size": USERNS_SIZE}]
+        linux["uidMappings"] = mapping
+        linux["gidMappings"] = [dict(m) for m in mapping]
+        b.write()
+        yield b
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 class Bundle:
     """A private copy of the busybox bundle; edit `config` and call `write()`."""
 

@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 
 import pytest
 from conftest import (
+    USERNS_HOST_BASE,
+    USERNS_SIZE,
     Bundle,
     Pyrunc,
     error_message,
@@ -498,34 +500,7 @@ def test_invalid_device_type_is_refused(bundle: Bundle, pyrunc: Pyrunc) -> None:
 
 # --- user namespaces -----------------------------------------------------------------
 
-HOST_BASE = 100000
-USERNS_SIZE = 65536
-
-
-@pytest.fixture
-def userns_bundle(busybox_bundle: Path) -> Iterator[Bundle]:
-    """A bundle for a user namespace container mapping 0 -> 100000 (65536 ids).
-
-    It lives in a world-searchable directory (the init, host uid 100000 without capabilities
-    there, must reach the rootfs), with the rootfs chowned to the mapped range.
-    """
-    parent = Path(tempfile.mkdtemp(prefix="pyrunc-userns-", dir="/tmp"))
-    parent.chmod(0o711)
-    try:
-        dest = parent / "bundle"
-        subprocess.run(["cp", "-a", str(busybox_bundle), str(dest)], check=True)
-        subprocess.run(["chown", "-R", "-h", f"{HOST_BASE}:{HOST_BASE}", str(dest / "rootfs")],
-                       check=True)
-        b = Bundle(dest)
-        linux = b.config["linux"]
-        linux["namespaces"].append({"type": "user"})
-        mapping = [{"containerID": 0, "hostID": HOST_BASE, "size": USERNS_SIZE}]
-        linux["uidMappings"] = mapping
-        linux["gidMappings"] = [dict(m) for m in mapping]
-        b.write()
-        yield b
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
+HOST_BASE = USERNS_HOST_BASE
 
 
 def test_userns_maps_inside(userns_bundle: Bundle, pyrunc: Pyrunc) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Bundle, new_id
+from conftest import REPO, USERNS_HOST_BASE, Bundle, new_id
 from helpers_clients import run_in_pty
 
 RUNTIMES = ("pyrunc", "runc")
@@ -418,31 +418,17 @@ def test_no_fully_visible_procfs_is_left(
 
 # --- bind sources a user namespace cannot reach ------------------------------------------
 
-HOST_BASE = 100000  # the container's root is host uid 100000
+HOST_BASE = USERNS_HOST_BASE
 
 
 @pytest.fixture
-def userns_bundle(busybox_bundle: Path) -> Iterator[Bundle]:
-    """The busybox bundle in a user namespace (0 -> 100000, 65536 ids), in a directory the
-    mapped root can search, its rootfs chowned to the mapped range."""
-    parent = Path(tempfile.mkdtemp(prefix="para-userns-", dir="/tmp"))
-    parent.chmod(0o711)
-    try:
-        dest = parent / "bundle"
-        subprocess.run(["cp", "-a", str(busybox_bundle), str(dest)], check=True)
-        subprocess.run(["chown", "-R", "-h", f"{HOST_BASE}:{HOST_BASE}", str(dest / "rootfs")],
-                       check=True)
-        b = Bundle(dest)
-        linux = b.config["linux"]
-        linux["namespaces"].append({"type": "user"})
-        linux["uidMappings"] = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
-        # the cgroup mount binds host cgroup directories: not what this is about
-        b.config["mounts"] = [m for m in b.config["mounts"] if m["type"] != "cgroup"]
-        b.write()
-        yield b
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
+def userns_bundle(userns_bundle: Bundle) -> Bundle:
+    """conftest's user-namespace bundle without the cgroup mount (it binds host cgroup
+    directories: not what these tests are about)."""
+    userns_bundle.config["mounts"] = [m for m in userns_bundle.config["mounts"]
+                                      if m["type"] != "cgroup"]  # fmt: skip
+    userns_bundle.write()
+    return userns_bundle
 
 
 def test_bind_source_the_user_namespace_cannot_reach(
