@@ -19,22 +19,15 @@ if TYPE_CHECKING:
     P = ParamSpec("P")
     R = TypeVar("R")
 
-_raised = False  # nested operations (run's create) leave it to the outermost
-
 
 def while_raised(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorate an operation that opens fds of its own and starts a container process."""
 
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        global _raised
-        if _raised:
-            return fn(*args, **kwargs)
-        caller = _fast.raise_nofile()
-        _raised = True
+        caller = _fast.raise_nofile()  # None when already raised (the launcher, an outer call)
         try:
             return fn(*args, **kwargs)
         finally:
-            _raised = False
             if caller is not None:
                 _fast.set_nofile(*caller)
 

@@ -95,7 +95,8 @@ def run_hooks(
     payload = jsonlite.dumps(state).encode()
     log = get_logger()
     for i, hook in enumerate(hooks):
-        log.debug(f"hooks: running {kind} hook {i}: {hook.get('path')}")
+        if log.debugging:
+            log.debug(f"hooks: running {kind} hook {i}: {hook.get('path')}")
         try:
             status, output = _run_one(hook, payload, in_pid, root, env, on_spawn)
             if status != 0:

@@ -29,6 +29,7 @@ class Logger:
         self.path = path
         self.fmt = fmt
         self.min_level = 0 if debug else 2
+        self.debugging = debug  # callers test it before formatting a debug line
 
     def format(self, level: str, msg: str) -> str:
         if self.fmt == "json":

@@ -156,7 +156,7 @@ def create(
             real_rootfs = os.path.realpath(plan.rootfs)
             host_mounts = {"rootfs": real_rootfs, "before": top_mount_id(real_rootfs)}
         log = get_logger()
-        if log.min_level == 0:  # --debug
+        if log.debugging:
             from pyrunc import narration
 
             log.debug(f"create {container_id}: config {len(config_bytes)} bytes from "
@@ -171,7 +171,8 @@ def create(
         )
         init = InitProcess(pid, sock)
         init.console = relay
-        log.debug(f"init: started as pid {pid}")
+        if log.debugging:
+            log.debug(f"init: started as pid {pid}")
         plan.close()
         stat = read_proc_stat(pid)
         all_hooks = hooks.spec_hooks(spec)
@@ -386,7 +387,8 @@ def _drive(
             write_intent(container, intended[0], [pid, stat[1]])
     while True:
         tag = init.next_message()
-        log.debug(f"init: at sync point {tag!r}")
+        if log.debugging:
+            log.debug(f"init: at sync point {tag!r}")
         if tag == SYNC_NAMESPACES:
             if "user" in plan.ns.new:
                 from pyrunc.rootless import write_id_maps
@@ -409,8 +411,9 @@ def _drive(
                           root=container.store.root,
                           rootless=container.data["pyrunc"].get("rootless", False),
                           intent=intent_cgroup)
-            log.debug(f"cgroup: init {init.pid} in "
-                      f"{container.data['pyrunc'].get('cgroup', {}).get('path', 'no cgroup')}")
+            if log.debugging:
+                cgroup = container.data["pyrunc"].get("cgroup", {}).get("path", "no cgroup")
+                log.debug(f"cgroup: init {init.pid} in {cgroup}")
             # the container's network namespace exists; its process has not started
             if spec.linux.net_devices:
                 from pyrunc.network.devices import move_devices

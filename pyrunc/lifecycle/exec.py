@@ -123,7 +123,7 @@ def exec_process(
         from pyrunc.log import get_logger
 
         log = get_logger()
-        if log.min_level == 0:  # --debug
+        if log.debugging:
             from pyrunc import narration
 
             log.debug(f"exec in {container_id} (init {container.pid})")
