@@ -123,7 +123,9 @@ def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
         os.close(fd)
 
 
-def _check_cgroup_record(rec: object) -> str | None:
+def check_cgroup_record(rec: object) -> str | None:
+    """What is wrong with a recorded cgroup (state or intent), None if nothing: recovery acts
+    on it, so a damaged record is set aside whole rather than half used."""
     if not isinstance(rec, dict):
         return "pyrunc.cgroup: not an object"
     if not isinstance(rec.get("path", ""), str) or not isinstance(rec.get("layout", ""), str):
@@ -167,7 +169,7 @@ def validate_state(data: object, container_id: str) -> str | None:
     if not isinstance(rt.get("freezer_state") or "", str):
         return "pyrunc.freezer_state: not a string"
     if rt.get("cgroup") is not None:
-        return _check_cgroup_record(rt["cgroup"])
+        return check_cgroup_record(rt["cgroup"])
     return None
 
 

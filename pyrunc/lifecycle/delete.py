@@ -13,7 +13,7 @@ from pyrunc.state import (
     STATE_FILE,
     Container,
     StateStore,
-    _check_cgroup_record,
+    check_cgroup_record,
     read_file,
 )
 
@@ -184,7 +184,7 @@ def _recover_resources(
                 problems.append(str(e))
     groups = []
     record = intent.get("cgroup") if intent else None
-    if isinstance(record, dict) and _check_cgroup_record(record) is None:
+    if isinstance(record, dict) and check_cgroup_record(record) is None:
         groups.append(manager.Cgroups(record))
     lay = layout_mod.detect()
     derived = manager.derived(lay, paths.resolve(None, container_id, store.root),
