@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import select
-from typing import TYPE_CHECKING
 
 from pyrunc import _fast, jsonlite, ops
 from pyrunc.errors import PyruncError
 from pyrunc.ops import op
+
+TYPE_CHECKING = False  # typing costs ~10 ms to import; every create loads this module
 
 if TYPE_CHECKING:
     from collections.abc import Callable

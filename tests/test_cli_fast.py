@@ -513,6 +513,18 @@ def test_hot_commands_import_neither_argparse_nor_re(
         assert not NOT_HOT & modules, (args, sorted(NOT_HOT & modules))
 
 
+def test_run_imports_nothing_heavy(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> None:
+    """run (create, start, wait, delete) loads config.json with the generated loader and needs
+    none of typing, re, enum, collections, json, argparse, attrs or cattrs (each costs ms on
+    every container)."""
+    heavy = NOT_HOT - {"pyrunc.spec", "pyrunc.sealed"}
+    bundle.set_args("true")
+    proc, modules = imported_modules(pyrunc.root, "run", "--bundle", str(bundle.path), cid)
+    assert proc.returncode == 0, proc.stderr
+    assert "pyrunc.lifecycle.create" in modules
+    assert not heavy & modules, sorted(heavy & modules)
+
+
 def test_the_installed_command_state_imports_nothing_heavy(cid: str, bundle: Bundle,
                                                             pyrunc: Pyrunc) -> None:  # fmt: skip
     """`pyrunc state` as users run it: the launcher pip installed (setup.py), whose interpreter
