@@ -181,6 +181,29 @@ def build_launcher() -> tuple[str, str]:
     return exe, f"editable, python{short} = {os.path.realpath(sys.executable)}"
 
 
+def launcher_interpreter() -> str:
+    """The interpreter the launcher execs: the read-only overlay copy under /run/pyrunc-exe
+    (S1, pyrunc/sealed.py) when one is mounted for this interpreter, else the interpreter
+    itself; found as src/launcher.c finds it (sha256 of its real directory, 16 hex digits)."""
+    import hashlib
+
+    real = os.path.realpath(sys.executable)
+    directory, name = os.path.split(real)
+    key = hashlib.sha256(directory.encode()).hexdigest()[:16]
+    protected = os.path.join("/run/pyrunc-exe", key, name)
+    try:
+        if os.access(protected, os.X_OK) and os.statvfs(protected).f_flag & os.ST_RDONLY:
+            return protected
+    except OSError:
+        pass
+    return real
+
+
+# the floor every Python runtime pays on every command: the interpreter starting and exiting,
+# with no import of the runtime's own (label -> flags); `-s -S -P` is what the launcher passes
+FLOORS = {"floor: python -S -c pass": ["-S"], "floor: python -s -S -P -c pass": ["-s", "-S", "-P"]}
+
+
 def git_head() -> str:
     try:
         head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
@@ -195,8 +218,11 @@ def git_head() -> str:
 def make_bundles(work: str) -> tuple[str, str]:
     """The /bin/true bundle (bundles/make-busybox.sh) and a `sleep` bundle sharing its rootfs."""
     true_b = os.path.join(work, "bundle-true")
+    # its `pyrunc spec` is this checkout's launcher (bin/, when built), not whatever pyrunc is
+    # installed on PATH
+    env = dict(os.environ, PATH=os.path.join(work, "bin") + ":" + os.environ.get("PATH", ""))
     subprocess.run(["bash", os.path.join(REPO, "bundles", "make-busybox.sh"), true_b],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=env)
     path = os.path.join(true_b, "config.json")
     with open(path) as f:
         config = json.load(f)
@@ -319,6 +345,7 @@ class Bench:
         self.prefix = f"pb{os.getpid()}"
         self.seq = 0
         self.lock = threading.Lock()
+        self.interpreter = launcher_interpreter()
 
     def new_id(self, rt: Runtime, kind: str) -> str:
         # unique per runtime too: runc and crun both put a container's cgroup at /<id>
@@ -373,6 +400,14 @@ class Bench:
             must(rt, "delete", "--force", cid)
             # 6. exec of /bin/true in a running container
             add("exec", rt.name, must(rt, "exec", sleepers[rt.name], "/bin/true"))
+            if rt.name == "pyrunc":
+                # the interpreter floor, in the same round: the part of every pyrunc command
+                # that is the interpreter's own start, not pyrunc
+                for label, flags in FLOORS.items():
+                    f = spawn([self.interpreter, *flags, "-c", "pass"], rt.env)
+                    if f.rc != 0:
+                        raise Failed(f"{label}: exit {f.rc}: {f.err}")
+                    add(label, rt.name, f)
 
         try:
             self.rounds(self.args.rounds, self.args.warmup, body, "run/lifecycle/state/kill/exec")
@@ -573,7 +608,13 @@ WHAT = {
     "list 100": "`list` with 100 containers in the root",
     "list 500": "`list` with 500 containers in the root",
     "list 1000": "`list` with 1,000 containers in the root",
+    "floor: python -S -c pass": "the interpreter the launcher execs, starting and exiting "
+    "without `site` (no pyrunc code): the floor of any command of a CPython runtime",
+    "floor: python -s -S -P -c pass": "the same with the launcher's flags exactly",
 }
+# interpreter starts each target's measurement pays (the floor times this)
+FLOOR_STARTS = {"run": 1, "exec": 1, "create": 1, "lifecycle": 3, "state": 1, "kill": 1,
+                "start": 1, "delete": 1, "list 1": 1}
 
 
 def fmt_ms(s: float | None) -> str:
@@ -614,18 +655,27 @@ def report(b: Bench, info: dict, started: float, argv: list[str]) -> str:
     # targets first
     w("## Issue 19's targets (pyrunc)")
     w("")
-    w("| target | measured | verdict |")
-    w("| --- | --- | --- |")
+    w("| target | measured | verdict | the interpreter floor in it |")
+    w("| --- | --- | --- | --- |")
     for verdict in targets(b):
         w("| " + " | ".join(verdict) + " |")
     w("")
+    floor = res.median(FLOOR_KEY, "pyrunc")
+    if floor is not None:
+        w(f"The interpreter floor is the median of `{FLOOR_KEY.split(': ', 1)[1]}` "
+          f"({fmt_ms(floor)} ms in this run, measured in the same rounds as the commands) with the "
+          f"interpreter the launcher execs ({b.interpreter}), times the interpreter starts the "
+          f"target pays: the part of pyrunc's time that any CPython runtime pays before its "
+          f"first line runs. \"Above it\" is the rest (the launcher, pyrunc's imports, its work "
+          f"and the container's), against what the limit leaves after the floor.")
+        w("")
 
     w("## Times")
     w("")
     w("| benchmark | runtime | median ms | IQR ms | range ms | CPU ms | xrunc |")
     w("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     batch_names = [k for k in res.samples if " x lifecycle" in k]
-    for bench in ORDER + batch_names:
+    for bench in ORDER + batch_names + list(FLOORS):
         if bench not in res.samples:
             continue
         base = res.median(bench, "runc") if has_runc else None
@@ -643,8 +693,9 @@ def report(b: Bench, info: dict, started: float, argv: list[str]) -> str:
     w("")
     w("What each row measures:")
     w("")
-    for bench in ORDER:
-        w(f"- {bench}: {WHAT[bench]}")
+    for bench in ORDER + list(FLOORS):
+        if bench in res.samples:
+            w(f"- {bench}: {WHAT[bench]}")
     for bench in batch_names:
         fails = {rt: sum(res.values.get(f"{bench} failures", {}).get(rt, [])) for rt in names}
         fails_s = ", ".join(f"{rt} {n}" for rt, n in fails.items() if n)
@@ -720,19 +771,49 @@ def _vmed(res: Results, key: str, rt: str) -> float | None:
     return statistics.median(v) if v else None
 
 
-def targets(b: Bench) -> list[tuple[str, str, str]]:
+FLOOR_KEY = "floor: python -s -S -P -c pass"
+
+
+def floor_reason(b: Bench, key: str, py: float, limit_s: float) -> str:
+    """How much of pyrunc's median is the interpreter floor, and what the limit leaves above it."""
     res = b.res
-    out = []
+    if key.endswith("8 at a time"):
+        cpu = [c for _, c, _ in res.samples.get(FLOOR_KEY, {}).get("pyrunc", [])]
+        if not cpu:
+            return "-"
+        size = int(key.split()[0])
+        ncpu = os.cpu_count() or 1
+        est = statistics.median(cpu) * 3 * size / ncpu
+        return (f"{3 * size} interpreter starts: >= {fmt_ms(est)} ms of CPU per CPU "
+                f"({ncpu} CPUs), {est / py:.0%} of pyrunc's time")
+    n = FLOOR_STARTS.get(key)
+    floor = res.median(FLOOR_KEY, "pyrunc")
+    if n is None or floor is None:
+        return "-"
+    f = n * floor
+    above, room = py - f, limit_s - f
+    starts = f"{n} x {fmt_ms(floor)} = " if n > 1 else ""
+    if room <= 0:
+        return (f"{starts}{fmt_ms(f)} ms ({f / py:.0%}): the floor alone is over the limit "
+                f"by {fmt_ms(-room)} ms; above it pyrunc takes {fmt_ms(above)} ms")
+    return (f"{starts}{fmt_ms(f)} ms ({f / py:.0%}); above it pyrunc takes {fmt_ms(above)} ms"
+            f" where the limit leaves {fmt_ms(room)} ms")
+
+
+def targets(b: Bench) -> list[tuple[str, ...]]:
+    res = b.res
+    out: list[tuple[str, ...]] = []
     names = [rt.name for rt in b.rts]
     if "pyrunc" not in names:
-        return [("-", "pyrunc not installed", "-")]
+        return [("-", "pyrunc not installed", "-", "-")]
     for key, limit in TARGETS.items():
         # the batch's name carries its size (100, or 20 with --quick)
         bench = next((k for k in res.samples if k.endswith(key)), key)
         py, rc = res.median(bench, "pyrunc"), res.median(bench, "runc")
         if py is None or rc is None:
             out.append((f"{bench} <= {limit:g}x runc",
-                        "not measured" if py is None else "no runc here to compare with", "-"))
+                        "not measured" if py is None else "no runc here to compare with", "-",
+                        "-"))
             continue
         ratio = py / rc
         if ratio <= limit:
@@ -741,17 +822,17 @@ def targets(b: Bench) -> list[tuple[str, str, str]]:
             verdict = (f"**missed** by {ratio / limit:.1f}x: {fmt_ms(py)} ms against a limit of "
                        f"{fmt_ms(rc * limit)} ms ({fmt_ms(py - rc * limit)} ms over)")
         out.append((f"{bench} <= {limit:g}x runc", f"{fmt_ms(py)} ms = {ratio:.2f}x runc "
-                    f"({fmt_ms(rc)} ms)", verdict))
+                    f"({fmt_ms(rc)} ms)", verdict, floor_reason(b, bench, py, rc * limit)))
     py, rc = _vmed(res, "init_pss_kib", "pyrunc"), _vmed(res, "init_pss_kib", "runc")
     if py is not None and rc is not None:
         verdict = "met" if py <= rc else (f"**missed** by {py / rc:.1f}x "
                                           f"({(py - rc) / 1024:.1f} MiB over)")
         out.append(("waiting init PSS <= runc's", f"{py / 1024:.1f} MiB vs runc "
-                    f"{rc / 1024:.1f} MiB", verdict))
+                    f"{rc / 1024:.1f} MiB", verdict, "-"))
     m = [res.median(f"list {n}", "pyrunc") for n in (100, 500, 1000)]
     if None not in m:
         verdict = "met" if m[2] < 1.0 else f"**missed** by {m[2]:.2f}x ({fmt_ms(m[2] - 1)} ms over)"
-        out.append(("list with 1,000 containers < 1 s", f"{fmt_ms(m[2])} ms", verdict))
+        out.append(("list with 1,000 containers < 1 s", f"{fmt_ms(m[2])} ms", verdict, "-"))
         per_a = (m[1] - m[0]) / 400
         per_b = (m[2] - m[1]) / 500
         growth = per_b / per_a if per_a > 0 else float("inf")
@@ -760,7 +841,7 @@ def targets(b: Bench) -> list[tuple[str, str, str]]:
                     f"{per_a * 1e3:.3f} ms/entry (100->500), {per_b * 1e3:.3f} ms/entry "
                     f"(500->1000)",
                     f"met (per-entry cost x{growth:.2f})" if linear else
-                    f"**missed**: per-entry cost changes {growth:.1f}x"))
+                    f"**missed**: per-entry cost changes {growth:.1f}x", "-"))
     return out
 
 
