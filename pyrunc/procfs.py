@@ -1,12 +1,11 @@
 """Processes through /proc and pidfds: what a recorded (pid, start time) still is, and signals
 and waits that can never reach a reused pid (S8). Shared by the state store, the operations
-and the cgroup manager, below all of them: the state store's hot commands import it, so it
-loads the extension (for pidfds) only when it signals or waits."""
+and the cgroup manager, below all of them. Every syscall goes through `pyrunc.syscall` (the
+extension, for pidfds, is loaded only when one signals or waits)."""
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import syscall
 from pyrunc.errors import PyruncError
 
 SIGKILL = 9
@@ -15,8 +14,7 @@ SIGKILL = 9
 def read_proc_stat(pid: int) -> tuple[str, str] | None:
     """(state letter, start time in clock ticks) of a pid, or None when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = syscall.get().read(f"/proc/{pid}/stat")
     except OSError:
         return None
     # the command name may hold spaces and parentheses: split after the last ')'
@@ -34,17 +32,18 @@ def process_alive(pid: int, start_time: str) -> bool:
 
 def pid_namespace_processes(init: int) -> list[tuple[int, str]]:
     """(pid, start time) of every process in the pid namespace of `init`, init first."""
+    sys_ = syscall.get()
     try:
-        ns = os.readlink(f"/proc/{init}/ns/pid")
+        ns = sys_.readlink(f"/proc/{init}/ns/pid")
     except OSError:
         return []
     out = []
-    for name in os.listdir("/proc"):
+    for name in sys_.listdir("/proc"):
         if not name.isdigit():
             continue
         pid = int(name)
         try:
-            if os.readlink(f"/proc/{pid}/ns/pid") != ns:
+            if sys_.readlink(f"/proc/{pid}/ns/pid") != ns:
                 continue
         except OSError:
             continue
@@ -61,40 +60,34 @@ def signal_process(pid: int, start_time: str, sig: int) -> bool:
     The pidfd pins the process: once it is open and the start time matches, a pid reuse can no
     longer redirect the signal.
     """
-    from pyrunc import _fast
-
+    sys_ = syscall.get()
     try:
-        pidfd = _fast.pidfd_open(pid)
+        pidfd = sys_.pidfd_open(pid)
     except OSError:
         return False
     try:
         stat = read_proc_stat(pid)
         if stat is None or stat[1] != start_time:
             return False
-        _fast.pidfd_send_signal(pidfd, sig)
+        sys_.pidfd_send_signal(pidfd, sig)
         return True
     except OSError:
         return False
     finally:
-        os.close(pidfd)
+        sys_.close(pidfd)
 
 
 def wait_gone(pid: int, start_time: str, timeout_ms: int = 10000) -> None:
     """Wait until the process has exited (a zombie counts as gone)."""
-    from pyrunc import _fast
-
+    sys_ = syscall.get()
     try:
-        pidfd = _fast.pidfd_open(pid)
+        pidfd = sys_.pidfd_open(pid)
     except OSError:
         return
     try:
         if not process_alive(pid, start_time):
             return
-        import select
-
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        if not poller.poll(timeout_ms):
+        if not sys_.wait_readable(pidfd, timeout_ms):
             raise PyruncError(f"process {pid} did not exit after SIGKILL")
     finally:
-        os.close(pidfd)
+        sys_.close(pidfd)

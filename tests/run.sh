@@ -6,4 +6,16 @@ bash tests/setup.sh
 python3 -m ruff check pyrunc tests oci-conformance
 # the OCI conformance suite against pyrunc, runc and crun: fails on any pyrunc regression
 python3 oci-conformance/run.py --check-regressions
+# the no-root tests (tests/unit: the parent's side against a fake of pyrunc.syscall) as nobody,
+# so that one that needs a privilege fails here. Nothing is written to the checkout (no cache,
+# no bytecode). When nobody cannot reach the interpreter or the checkout (python under /root),
+# it gets CAP_DAC_READ_SEARCH alone: reading, never writing, signalling or mounting.
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+if ! "${nobody[@]}" python3 -c 'import pytest, pyrunc' 2>/dev/null; then
+    nobody+=(--inh-caps=-all,+dac_read_search --ambient-caps=-all,+dac_read_search
+             --bounding-set=-all,+dac_read_search)
+fi
+PYTHONDONTWRITEBYTECODE=1 "${nobody[@]}" python3 -m pytest tests/unit -q -p no:cacheprovider
+# everything, as root (tests/unit again too: a few seconds, and `pytest tests` stays the one
+# command that runs every test)
 exec python3 -m pytest tests -q "$@"

@@ -1,0 +1,210 @@
+"""The parent's syscalls, behind one replaceable object: the seam the no-root tests use.
+
+Everything the runtime's own process does that needs root or reaches the host (cgroupfs and
+procfs files, cgroup directories, signals and pidfds, mounts, statfs, the effective ids) goes
+through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os` and the extension's
+wrappers; tests install a recording fake with `replace()` (tests/unit/fakes.py), as youki's
+`Syscall` trait and `TestHelperSyscall` do. The child's syscalls (the executor in C) are not
+here: the parent only compiles its plan.
+
+The hot commands import this module, so it imports nothing but `os` (no typing, no abc): the
+interface is a plain class whose methods raise NotImplementedError. Paths are `str`; a method
+raises OSError as the syscall fails, with the errno the kernel gave.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class Syscall:
+    """What the parent may ask of the kernel. Subclasses implement every method."""
+
+    # --- host files: cgroupfs, procfs, sysfs ------------------------------------------------
+
+    def read(self, path: str) -> bytes:
+        """The whole content of a (small, kernel) file."""
+        raise NotImplementedError
+
+    def write(self, path: str, value: str) -> None:
+        """One write(2) of `value` to an existing file (cgroup and /proc files want one)."""
+        raise NotImplementedError
+
+    def mkdir(self, path: str, mode: int) -> None:
+        raise NotImplementedError
+
+    def rmdir(self, path: str) -> None:
+        raise NotImplementedError
+
+    def isdir(self, path: str) -> bool:
+        """False when missing or unreadable, as os.path.isdir."""
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def subdirs(self, path: str) -> list[str]:
+        """The names of the directories in `path` (symlinks not followed)."""
+        raise NotImplementedError
+
+    def listdir(self, path: str) -> list[str]:
+        raise NotImplementedError
+
+    def readlink(self, path: str) -> str:
+        raise NotImplementedError
+
+    # --- processes ----------------------------------------------------------------------
+
+    def kill(self, pid: int, sig: int) -> None:
+        raise NotImplementedError
+
+    def pidfd_open(self, pid: int) -> int:
+        raise NotImplementedError
+
+    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
+        raise NotImplementedError
+
+    def wait_readable(self, fd: int, timeout_ms: int) -> bool:
+        """poll(2) for POLLIN (a pidfd: the process exited); False on timeout."""
+        raise NotImplementedError
+
+    def close(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def geteuid(self) -> int:
+        raise NotImplementedError
+
+    def getegid(self) -> int:
+        raise NotImplementedError
+
+    # --- mounts -------------------------------------------------------------------------
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        raise NotImplementedError
+
+    def umount(self, target: str, flags: int) -> None:
+        raise NotImplementedError
+
+    def statfs_type(self, path: str) -> int:
+        """f_type of statfs(2): the filesystem's magic number."""
+        raise NotImplementedError
+
+    def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
+                      recursive_map: bool) -> int:
+        """open_tree(OPEN_TREE_CLONE) of `source` + mount_setattr(MOUNT_ATTR_IDMAP): the
+        detached, id-mapped mount's fd."""
+        raise NotImplementedError
+
+    def read_in_root(self, root: str, path: str, limit: int) -> bytes | None:
+        """A regular file of at most `limit` bytes, resolved with openat2(RESOLVE_IN_ROOT)
+        below `root` (S12); None when missing, not regular or too big."""
+        raise NotImplementedError
+
+
+def _ext():  # noqa: ANN202 - the extension module; loaded on the first call that needs it
+    from pyrunc import _fast
+
+    return _fast
+
+
+class Linux(Syscall):
+    """The real kernel."""
+
+    def read(self, path: str) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 65536)
+            if len(data) < 65536:
+                return data
+            chunks = [data]
+            while data:
+                data = os.read(fd, 65536)
+                chunks.append(data)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def write(self, path: str, value: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+
+    def mkdir(self, path: str, mode: int) -> None:
+        os.mkdir(path, mode)
+
+    def rmdir(self, path: str) -> None:
+        os.rmdir(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def subdirs(self, path: str) -> list[str]:
+        with os.scandir(path) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(path)
+
+    def kill(self, pid: int, sig: int) -> None:
+        os.kill(pid, sig)
+
+    def pidfd_open(self, pid: int) -> int:
+        return _ext().pidfd_open(pid)
+
+    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
+        _ext().pidfd_send_signal(pidfd, sig)
+
+    def wait_readable(self, fd: int, timeout_ms: int) -> bool:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(timeout_ms))
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def geteuid(self) -> int:
+        return os.geteuid()
+
+    def getegid(self) -> int:
+        return os.getegid()
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        _ext().mount_fs(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
+
+    def umount(self, target: str, flags: int) -> None:
+        _ext().umount_fs(target.encode(), flags)
+
+    def statfs_type(self, path: str) -> int:
+        return _ext().statfs_type(path.encode())
+
+    def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
+                      recursive_map: bool) -> int:
+        return _ext().idmapped_tree(source.encode(), userns_fd, recursive_tree, recursive_map)
+
+    def read_in_root(self, root: str, path: str, limit: int) -> bytes | None:
+        return _ext().read_in_root(root.encode(), path.encode(), limit)
+
+
+_current: Syscall = Linux()
+
+
+def get() -> Syscall:
+    """The syscalls in use: the real kernel unless a test replaced them."""
+    return _current
+
+
+def replace(new: Syscall) -> Syscall:
+    """Use `new` from now on; returns the previous one (to put back)."""
+    global _current
+    old, _current = _current, new
+    return old

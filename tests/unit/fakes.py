@@ -1,0 +1,424 @@
+"""A recording fake of `pyrunc.syscall.Syscall`: a small in-memory host (files, directories,
+cgroup hierarchies, processes) that records every call, for tests that run without root.
+
+Only what cannot exist in an unprivileged test is faked: the cgroup filesystems (their files
+appear on mkdir, cgroup.procs lists the processes in the directory, the freezers freeze),
+processes with their /proc entries, pidfds and signals, mounts. Every call is appended to
+`calls` as a tuple `(method, *args)`; `fail()` scripts an OSError for a later call.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+
+from pyrunc.syscall import Syscall
+
+SIGKILL = 9
+SIGTERM = 15
+
+
+@dataclass
+class Hierarchy:
+    """A mounted cgroup hierarchy: `key` as /proc/<pid>/cgroup names it ("" for cgroup2), and
+    the files each directory gets on mkdir (name -> initial content)."""
+
+    mount: str
+    key: str
+    files: dict[str, str]
+
+    @property
+    def v2(self) -> bool:
+        return self.key == ""
+
+
+@dataclass
+class Process:
+    pid: int
+    start_time: str
+    state: str = "S"
+    pid_ns: str = "pid:[4026531836]"
+    dirs: set[str] = field(default_factory=set)  # the cgroup directories it is in
+    dies_on: tuple[int, ...] = (SIGKILL, SIGTERM)
+    pending_kill: bool = False  # SIGKILLed while v1-frozen: it dies when thawed
+    signals: list[int] = field(default_factory=list)
+
+
+V1_FILES = {
+    "memory": {"memory.limit_in_bytes": "9223372036854771712\n",
+               "memory.memsw.limit_in_bytes": "9223372036854771712\n",
+               "memory.soft_limit_in_bytes": "9223372036854771712\n",
+               "memory.swappiness": "60\n", "memory.oom_control": "oom_kill_disable 0\n",
+               "memory.usage_in_bytes": "0\n", "memory.memsw.usage_in_bytes": "0\n",
+               "memory.kmem.limit_in_bytes": "9223372036854771712\n",
+               "memory.use_hierarchy": "1\n"},
+    "cpu,cpuacct": {"cpu.shares": "1024\n", "cpu.cfs_quota_us": "-1\n",
+                    "cpu.cfs_period_us": "100000\n", "cpu.rt_runtime_us": "0\n",
+                    "cpu.rt_period_us": "1000000\n", "cpuacct.usage": "0\n"},
+    "cpuset": {"cpuset.cpus": "", "cpuset.mems": ""},
+    "pids": {"pids.max": "max\n", "pids.current": "0\n"},
+    "freezer": {"freezer.state": "THAWED\n"},
+    "blkio": {"blkio.weight": "500\n", "blkio.leaf_weight": "500\n",
+              "blkio.throttle.read_bps_device": "", "blkio.throttle.write_bps_device": "",
+              "blkio.throttle.read_iops_device": "", "blkio.throttle.write_iops_device": ""},
+    "devices": {"devices.allow": "", "devices.deny": "", "devices.list": "a *:* rwm\n"},
+    "name=systemd": {},
+}
+V2_FILES = {"cgroup.controllers": "", "cgroup.subtree_control": "", "cgroup.freeze": "0\n",
+            "cgroup.events": "populated 0\nfrozen 0\n", "cgroup.type": "domain\n",
+            "memory.max": "max\n", "memory.low": "0\n", "memory.high": "max\n",
+            "memory.swap.max": "max\n", "memory.current": "0\n", "memory.swap.current": "0\n",
+            "memory.events": "", "cpu.weight": "100\n", "cpu.max": "max 100000\n",
+            "pids.max": "max\n", "io.max": "", "io.weight": "default 100\n",
+            "cpuset.cpus": "", "cpuset.mems": "", "cpuset.cpus.effective": "0-1\n",
+            "cpuset.mems.effective": "0\n"}
+V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+
+def mountinfo_line(n: int, mount: str, fstype: str, superopts: str) -> str:
+    return (f"{30 + n} 25 0:{30 + n} / {mount} rw,nosuid,nodev,noexec - "
+            f"{fstype} {fstype} {superopts}")
+
+
+class RecordingSyscall(Syscall):
+    """The fake host. `layout()` mounts cgroups as one of this machine's kinds would."""
+
+    def __init__(self, euid: int = 0, egid: int = 0) -> None:
+        self.calls: list[tuple] = []
+        self.files: dict[str, bytes] = {}
+        self.dirs: set[str] = {"/", "/proc", "/sys", "/sys/fs", "/sys/fs/cgroup"}
+        self.links: dict[str, str] = {"/proc/self/ns/pid": "pid:[4026531836]"}
+        self.hierarchies: list[Hierarchy] = []
+        self.processes: dict[int, Process] = {}
+        self.fds: dict[int, int | str] = {}  # open fds: a pidfd's pid, an fd's source path
+        self.mounts: list[tuple[str, str, str, int, str]] = []
+        self.euid, self.egid = euid, egid
+        self._next_fd = 100
+        self._failures: dict[tuple[str, str], list[OSError]] = {}
+        self.files["/proc/self/mountinfo"] = b""
+
+    # --- scripting ----------------------------------------------------------------------
+
+    def fail(self, method: str, arg: object, err: int, times: int = 1) -> None:
+        """The next `times` calls of `method` whose first argument is `arg` raise `err`."""
+        key = (method, str(arg))
+        self._failures.setdefault(key, []).extend(
+            OSError(err, os.strerror(err), str(arg)) for _ in range(times))
+
+    def layout(self, kind: str) -> None:
+        """Mount cgroups as a v1 (every controller its own hierarchy, plus name=systemd), v2
+        (cgroup2 at /sys/fs/cgroup) or hybrid (v1 + cgroup2 at /sys/fs/cgroup/unified) host,
+        and write the mountinfo that `pyrunc.cgroups.layout.detect` reads."""
+        lines = []
+        if kind in ("v1", "hybrid"):
+            for n, (key, files) in enumerate(V1_FILES.items()):
+                mount = f"/sys/fs/cgroup/{key.removeprefix('name=')}"
+                self.hierarchies.append(Hierarchy(mount, key, files))
+                lines.append(mountinfo_line(n, mount, "cgroup", "rw," + key))
+        if kind in ("v2", "hybrid"):
+            mount = "/sys/fs/cgroup" if kind == "v2" else "/sys/fs/cgroup/unified"
+            files = dict(V2_FILES) if kind == "v2" else {
+                k: v for k, v in V2_FILES.items() if k.startswith("cgroup.")}
+            self.hierarchies.append(Hierarchy(mount, "", files))
+            lines.append(mountinfo_line(20, mount, "cgroup2", "rw,nsdelegate"))
+        for h in self.hierarchies:
+            self._make_cgroup(h, h.mount)
+            if h.v2 and kind == "v2":
+                self.files[h.mount + "/cgroup.controllers"] = " ".join(V2_CONTROLLERS).encode()
+        self.files["/proc/self/mountinfo"] = ("\n".join(lines) + "\n").encode()
+
+    def spawn(self, pid: int, start_time: str = "4242", cgroup: str | None = None,
+              **kwargs: object) -> Process:
+        """A process, in the cgroup path `cgroup` of every hierarchy (the root cgroup when
+        None), as the kernel puts a forked child in its parent's."""
+        p = Process(pid, start_time, **kwargs)  # type: ignore[arg-type]
+        self.processes[pid] = p
+        for h in self.hierarchies:
+            d = h.mount + (cgroup or "")
+            if d in self.dirs:
+                p.dirs.add(d)
+        return p
+
+    def alive(self, pid: int) -> bool:
+        p = self.processes.get(pid)
+        return p is not None and p.state != "X"
+
+    def named(self, *methods: str) -> list[tuple]:
+        """The recorded calls of these methods, in order."""
+        return [c for c in self.calls if c[0] in methods]
+
+    def writes(self) -> list[tuple[str, str]]:
+        return [(c[1], c[2]) for c in self.calls if c[0] == "write"]
+
+    # --- the model ----------------------------------------------------------------------
+
+    def _record(self, method: str, *args: object) -> None:
+        self.calls.append((method, *args))
+        queued = self._failures.get((method, str(args[0]) if args else ""))
+        if queued:
+            raise queued.pop(0)
+
+    def _hierarchy(self, path: str) -> Hierarchy | None:
+        best = None
+        for h in self.hierarchies:
+            if (path == h.mount or path.startswith(h.mount + "/")) and (
+                    best is None or len(h.mount) > len(best.mount)):
+                best = h
+        return best
+
+    def _cgroup_dir(self, path: str) -> tuple[Hierarchy, str] | None:
+        """(hierarchy, directory) when `path` is a file of a cgroup directory."""
+        d = os.path.dirname(path)
+        h = self._hierarchy(d)
+        if h is None or d not in self.dirs or self._hierarchy(path) is not h:
+            return None
+        return h, d
+
+    def _make_cgroup(self, h: Hierarchy, d: str) -> None:
+        self.dirs.add(d)
+        for name, content in h.files.items():
+            self.files[f"{d}/{name}"] = content.encode()
+        parent = os.path.dirname(d)
+        if h.v2 and d != h.mount:
+            enabled = self.files.get(parent + "/cgroup.subtree_control", b"")
+            self.files[d + "/cgroup.controllers"] = enabled
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if f"{d}/{name}" in self.files and not h.v2:
+                self.files[f"{d}/{name}"] = b""
+
+    def _procs(self, d: str) -> list[int]:
+        return sorted(p.pid for p in self.processes.values() if d in p.dirs)
+
+    def _proc_file(self, path: str) -> bytes | None:
+        parts = path.split("/")
+        if len(parts) != 4 or parts[1] != "proc" or not parts[2].isdigit():
+            return None
+        p = self.processes.get(int(parts[2]))
+        if p is None or p.state == "X":
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if parts[3] == "stat":
+            rest = " ".join(["0"] * 18)
+            return f"{p.pid} (sh) {p.state} {rest} {p.start_time} 0 0\n".encode()
+        if parts[3] == "cgroup":
+            lines = []
+            for n, h in enumerate(self.hierarchies):
+                d = next((d for d in p.dirs if self._hierarchy(d) is h), h.mount)
+                lines.append(f"{0 if h.v2 else n + 1}:{h.key}:{d[len(h.mount):] or '/'}")
+            return ("\n".join(lines) + "\n").encode()
+        return None
+
+    def _frozen_v1(self, p: Process) -> bool:
+        return any(self.files.get(d + "/freezer.state", b"").strip() == b"FROZEN"
+                   for d in p.dirs)
+
+    def _frozen_v2(self, p: Process) -> bool:
+        for d in p.dirs:
+            h = self._hierarchy(d)
+            while h is not None and h.v2 and d.startswith(h.mount):
+                if self.files.get(d + "/cgroup.freeze", b"").strip() == b"1":
+                    return True
+                d = os.path.dirname(d)
+        return False
+
+    def _deliver(self, p: Process, sig: int) -> None:
+        p.signals.append(sig)
+        if sig == SIGKILL and self._frozen_v1(p):
+            p.pending_kill = True
+        elif sig in p.dies_on and not (sig != SIGKILL and (self._frozen_v1(p)
+                                                           or self._frozen_v2(p))):
+            self._exit(p)
+
+    def _exit(self, p: Process) -> None:
+        p.state = "X"
+        p.dirs.clear()
+
+    # --- Syscall ------------------------------------------------------------------------
+
+    def read(self, path: str) -> bytes:
+        self._record("read", path)
+        data = self._proc_file(path)
+        if data is not None:
+            return data
+        cg = self._cgroup_dir(path)
+        if cg is not None and path.endswith("/cgroup.procs"):
+            return "".join(f"{pid}\n" for pid in self._procs(cg[1])).encode()
+        if path not in self.files:
+            if path in self.dirs:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return self.files[path]
+
+    def write(self, path: str, value: str) -> None:
+        self._record("write", path, value)
+        if path not in self.files and not path.endswith("/cgroup.procs"):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        cg = self._cgroup_dir(path)
+        name = os.path.basename(path)
+        if cg is not None and name == "cgroup.procs":
+            p = self.processes.get(int(value))
+            if p is None or p.state == "X":
+                raise ProcessLookupError(errno.ESRCH, "No such process", path)
+            h, d = cg
+            p.dirs = {x for x in p.dirs if self._hierarchy(x) is not h} | {d}
+            return
+        if cg is not None and name == "cgroup.subtree_control":
+            enabled = self.files[path].decode().split()
+            for word in value.split():
+                c = word[1:]
+                if c not in self.files.get(cg[1] + "/cgroup.controllers", b"").decode().split():
+                    raise OSError(errno.ENOENT, "No such file or directory", path)
+                if word[0] == "+" and c not in enabled:
+                    enabled.append(c)
+                elif word[0] == "-" and c in enabled:
+                    enabled.remove(c)
+            self.files[path] = " ".join(enabled).encode()
+            return
+        if cg is not None and name == "cgroup.freeze":
+            self.files[path] = value.encode()
+            events = cg[1] + "/cgroup.events"
+            self.files[events] = f"populated 0\nfrozen {value.strip()}\n".encode()
+            return
+        if cg is not None and name == "freezer.state":
+            self.files[path] = value.encode()
+            if value == "THAWED":
+                for pid in self._procs(cg[1]):
+                    p = self.processes[pid]
+                    if p.pending_kill:
+                        self._exit(p)
+            return
+        self.files[path] = value.encode()
+
+    def mkdir(self, path: str, mode: int) -> None:
+        self._record("mkdir", path, mode)
+        if path in self.dirs or path in self.files:
+            raise FileExistsError(errno.EEXIST, "File exists", path)
+        if os.path.dirname(path) not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        h = self._hierarchy(path)
+        if h is not None:
+            self._make_cgroup(h, path)
+        else:
+            self.dirs.add(path)
+
+    def rmdir(self, path: str) -> None:
+        self._record("rmdir", path)
+        if path not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if any(d.startswith(path + "/") for d in self.dirs):
+            raise OSError(errno.ENOTEMPTY if self._hierarchy(path) is None else errno.EBUSY,
+                          "Directory not empty", path)
+        if self._procs(path):
+            raise OSError(errno.EBUSY, "Device or resource busy", path)
+        self.dirs.discard(path)
+        for f in [f for f in self.files if os.path.dirname(f) == path]:
+            del self.files[f]
+
+    def isdir(self, path: str) -> bool:
+        self._record("isdir", path)
+        return path in self.dirs
+
+    def exists(self, path: str) -> bool:
+        self._record("exists", path)
+        return path in self.dirs or path in self.files or path in self.links
+
+    def subdirs(self, path: str) -> list[str]:
+        self._record("subdirs", path)
+        if path not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return sorted(os.path.basename(d) for d in self.dirs
+                      if d != path and os.path.dirname(d) == path)
+
+    def listdir(self, path: str) -> list[str]:
+        self._record("listdir", path)
+        names = {os.path.basename(x) for x in (*self.dirs, *self.files, *self.links)
+                 if x != path and os.path.dirname(x) == path}
+        if path == "/proc":
+            names |= {str(p.pid) for p in self.processes.values() if p.state != "X"}
+        elif path not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return sorted(names)
+
+    def readlink(self, path: str) -> str:
+        self._record("readlink", path)
+        parts = path.split("/")
+        if len(parts) == 5 and parts[1] == "proc" and parts[2].isdigit() and parts[3] == "ns":
+            p = self.processes.get(int(parts[2]))
+            if p is None or p.state == "X":
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            if parts[4] == "pid":
+                return p.pid_ns
+        if path not in self.links:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return self.links[path]
+
+    def kill(self, pid: int, sig: int) -> None:
+        self._record("kill", pid, sig)
+        if not self.alive(pid):
+            raise ProcessLookupError(errno.ESRCH, "No such process")
+        self._deliver(self.processes[pid], sig)
+
+    def pidfd_open(self, pid: int) -> int:
+        self._record("pidfd_open", pid)
+        if not self.alive(pid):
+            raise ProcessLookupError(errno.ESRCH, "No such process")
+        fd = self._next_fd
+        self._next_fd += 1
+        self.fds[fd] = pid
+        return fd
+
+    def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
+        pid = self.fds.get(pidfd)
+        self._record("pidfd_send_signal", pid, sig)  # recorded by pid: what a test names
+        if not isinstance(pid, int):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        if not self.alive(pid):
+            raise ProcessLookupError(errno.ESRCH, "No such process")
+        self._deliver(self.processes[pid], sig)
+
+    def wait_readable(self, fd: int, timeout_ms: int) -> bool:
+        pid = self.fds.get(fd)
+        self._record("wait_readable", pid, timeout_ms)
+        p = self.processes.get(pid) if isinstance(pid, int) else None
+        return p is None or p.state in ("X", "Z")
+
+    def close(self, fd: int) -> None:
+        self._record("close", fd)
+        if fd not in self.fds:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        del self.fds[fd]
+
+    def geteuid(self) -> int:
+        return self.euid
+
+    def getegid(self) -> int:
+        return self.egid
+
+    def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
+        self._record("mount", source, target, fstype, flags, data)
+        self.mounts.append((source, target, fstype, flags, data))
+
+    def umount(self, target: str, flags: int) -> None:
+        self._record("umount", target, flags)
+        for i in range(len(self.mounts) - 1, -1, -1):
+            if self.mounts[i][1] == target:
+                del self.mounts[i]
+                return
+        raise OSError(errno.EINVAL, "Invalid argument", target)
+
+    def statfs_type(self, path: str) -> int:
+        self._record("statfs_type", path)
+        return 0x9FA0 if path == "/proc" or path.startswith("/proc/") else 0xEF53
+
+    def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
+                      recursive_map: bool) -> int:
+        self._record("idmapped_tree", source, userns_fd, recursive_tree, recursive_map)
+        fd = self._next_fd
+        self._next_fd += 1
+        self.fds[fd] = source
+        return fd
+
+    def read_in_root(self, root: str, path: str, limit: int) -> bytes | None:
+        self._record("read_in_root", root, path, limit)
+        data = self.files.get(root.rstrip("/") + "/" + path.lstrip("/"))
+        return data if data is not None and len(data) <= limit else None
