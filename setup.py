@@ -133,12 +133,12 @@ def extensions() -> list[Extension]:
 
 
 def write_ops_pxi() -> None:
-    """pyrunc/_ops.pxi, the executor's operation codes, from pyrunc/ops.py (their one list),
-    loaded without importing the package (whose __init__ may need the extension)."""
+    """pyrunc/_ops.pxi, the executor's operation codes, from pyrunc/instructions.py (their one
+    list), loaded without importing the package (whose __init__ may need the extension)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_pyrunc_ops", os.path.join(HERE, "pyrunc",
-                                                                            "ops.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_pyrunc_instructions", os.path.join(HERE, "pyrunc", "instructions.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

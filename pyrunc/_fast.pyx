@@ -1030,7 +1030,7 @@ cdef extern from *:
     int getpid() nogil
 
 
-# Operation codes and OP_MOUNT's target modes: generated from pyrunc/ops.py (the one list of
+# Operation codes and OP_MOUNT's target modes: generated from pyrunc/instructions.py (the one list of
 # them; setup.py writes _ops.pxi before Cython runs). pyrunc.plan builds the list of operations,
 # child_main executes it in order.
 include "_ops.pxi"

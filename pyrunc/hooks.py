@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import select
 
-from pyrunc import _fast, jsonlite, ops
+from pyrunc import _fast, instructions, jsonlite
 from pyrunc.errors import PyruncError
-from pyrunc.ops import op
+from pyrunc.instructions import op
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import; every create loads this module
 
@@ -53,7 +53,7 @@ def start_container_ops(hooks: list[dict], state: dict, process_env: list[str]) 
     """startContainer hooks, run by the init itself after `start` and its seccomp filter, just
     before the user process (runc): with its user, capabilities and root. A hook without env
     gets the process's environment, as in runc's init."""
-    from pyrunc.ops import HOOK
+    from pyrunc.instructions import HOOK
 
     text = jsonlite.dumps({**state, "pid": 0})  # pid last: the init writes its own
     assert text.endswith('"pid": 0}')
@@ -157,22 +157,23 @@ def _run_one(
         # containers of a pod may share), so it closes (not only marks close-on-exec) every fd
         # of ours and of our caller (the state directory's lock, a host directory) first
         keep = [stdin_r, out_w] + [fd for fd, _, _ in ns_fds if fd != user_fd]
-        plan.append(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3, ids=keep))
-        plan += [op(ops.SETNS, f"join {kind} namespace", fd, flag)
+        plan.append(op(instructions.CLOSE_OTHERS, "close inherited file descriptors", 3, ids=keep))
+        plan += [op(instructions.SETNS, f"join {kind} namespace", fd, flag)
                  for fd, flag, kind in ns_fds if fd != user_fd]
         if root is not None:
-            plan += [op(ops.ROOT, "open the rootfs", s=(root,)),
-                     op(ops.CHDIR, f"chdir to the rootfs {root}", s=("/",))]
+            plan += [op(instructions.ROOT, "open the rootfs", s=(root,)),
+                     op(instructions.CHDIR, f"chdir to the rootfs {root}", s=("/",))]
         if not hook.get("env") and env is None:
             env = [f"{k}={v}" for k, v in os.environ.items()]
         plan += [
-            op(ops.DUP2, "stdin", stdin_r, 0),
-            op(ops.DUP2, "stdout", out_w, 1),
-            op(ops.DUP2, "stderr", out_w, 2),
-            op(ops.CLOEXEC_FROM, "close file descriptors", 3),
+            op(instructions.DUP2, "stdin", stdin_r, 0),
+            op(instructions.DUP2, "stdout", out_w, 1),
+            op(instructions.DUP2, "stderr", out_w, 2),
+            op(instructions.CLOEXEC_FROM, "close file descriptors", 3),
             # a hook outside the container may be a /proc/PID/exe (dockerd's prestart hook)
-            op(ops.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
-            op(ops.EXEC, "exec hook", argv=hook.get("args") or [path], envp=hook.get("env") or env),
+            op(instructions.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
+            op(instructions.EXEC, "exec hook", argv=hook.get("args") or [path],
+               envp=hook.get("env") or env),
         ]
         pid, sock = _fast.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
     finally:

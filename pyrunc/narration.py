@@ -8,12 +8,12 @@ from its own steps (cgroups, hooks, sync points). Imported only when --debug is 
 
 from __future__ import annotations
 
-from pyrunc import namespaces, ops
+from pyrunc import instructions, namespaces
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrunc.instructions import Op
     from pyrunc.log import Logger
-    from pyrunc.ops import Op
 
 _NEW = {flag: kind for kind, flag in namespaces.FLAGS.items()}
 
@@ -25,6 +25,6 @@ def plan(log: Logger, who: str, steps: list[Op], clone_flags: int = 0) -> None:
         log.debug(f"{who}: clone with new {', '.join(new)} namespaces")
     for step in steps:
         desc = step[1]
-        if step[0] == ops.EXEC and step[4]:
+        if step[0] == instructions.EXEC and step[4]:
             desc = f"{desc} {list(step[4])}"
         log.debug(f"{who}: {desc}")

@@ -1,17 +1,17 @@
 """Compile a validated spec into the init's plan: every decision is taken here, in Python.
 
-The result is a list of plain operations (``pyrunc.ops``) for the executor in ``_fast`` plus the
-few things the parent itself does while the child waits at a sync point.
+The result is a list of plain operations (``pyrunc.instructions``) for the executor in ``_fast``
+plus the few things the parent itself does while the child waits at a sync point.
 """
 
 from __future__ import annotations
 
 import os
 
-from pyrunc import capabilities, namespaces, ops, process, rootfs
+from pyrunc import capabilities, identity, instructions, namespaces, rootfs
 from pyrunc.cgroups.layout import read_text
 from pyrunc.errors import ConfigError
-from pyrunc.ops import Op, op
+from pyrunc.instructions import Op, op
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def emit_stdio(emit: Callable[[Op], object], stdio: tuple[int, int, int] | None)
     clobbers another's source; the close of inherited fds that follows takes them away)."""
     for target, fd in enumerate(stdio or ()):
         if fd >= 0:
-            emit(op(ops.DUP2, f"set up fd {target}", fd, target))
+            emit(op(instructions.DUP2, f"set up fd {target}", fd, target))
 
 
 def compile_plan(
@@ -100,32 +100,33 @@ def compile_plan(
         extend = plan.ops.extend
 
         emit_stdio(emit, stdio)
-        emit(op(ops.CLOSE, "close the lock", lock_fd))
+        emit(op(instructions.CLOSE, "close the lock", lock_fd))
         # nothing the caller leaked (a shim's socket, a host directory) survives the clone (S2)
         keep = [fifo_fd, console_fd, *ns.join.values(), *(idmap_trees or {}).values()]
-        emit(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
+        emit(op(instructions.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
                 ids=[fd for fd in keep if fd >= 0]))
         affinity = proc.exec_cpu_affinity
         if affinity is not None and affinity.initial:
-            emit(process.affinity_op(affinity.initial, "initial"))
+            emit(identity.affinity_op(affinity.initial, "initial"))
         for kind in namespaces.JOIN_ORDER:
             if kind in ns.join:
-                emit(op(ops.SETNS, f"join {kind} namespace", ns.join[kind],
+                emit(op(instructions.SETNS, f"join {kind} namespace", ns.join[kind],
                         namespaces.FLAGS[kind]))
         # an unprivileged parent (and newuidmap) can only open /proc/<init>/uid_map etc. of a
         # dumpable init: dumpable just while the maps are written, before anything of the
         # container exists (as runc's nsexec does), non-dumpable again before any mount
         rootless_maps = "user" in ns.new and os.geteuid() != 0
         if rootless_maps:
-            emit(op(ops.DUMPABLE, "become dumpable for the id maps", 1))
-        sync_namespaces = op(ops.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,))
+            emit(op(instructions.DUMPABLE, "become dumpable for the id maps", 1))
+        sync_namespaces = op(instructions.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,))
         emit(sync_namespaces)
         if rootless_maps:
-            emit(op(ops.DUMPABLE, "become non-dumpable again", 0))
+            emit(op(instructions.DUMPABLE, "become non-dumpable again", 0))
         if "user" in ns.new:
-            emit(op(ops.SETUSER, "become root in the user namespace", 0, 0))
+            emit(op(instructions.SETUSER, "become root in the user namespace", 0, 0))
         if "cgroup" in ns.new:
-            emit(op(ops.UNSHARE, "unshare the cgroup namespace", namespaces.CLONE_NEWCGROUP))
+            emit(op(instructions.UNSHARE, "unshare the cgroup namespace",
+                    namespaces.CLONE_NEWCGROUP))
         # without a mount namespace the runtime's is inherited (config-linux.md): the mounts
         # land in it and the container is entered with chroot, as runc does
         own_mount_ns = "mount" in ns.kinds
@@ -136,10 +137,11 @@ def compile_plan(
             rootfs.MS_SLAVE if propagation in ("slave", "rslave") else rootfs.MS_PRIVATE
         )
         if own_mount_ns:
-            emit(op(ops.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
-        emit(op(ops.MOUNT, f"bind mount the rootfs {plan.rootfs}", rootfs.MS_BIND | rootfs.MS_REC,
-                ops.TGT_ABSOLUTE, s=(plan.rootfs, plan.rootfs)))
-        emit(op(ops.ROOT, "open the rootfs", s=(plan.rootfs,)))
+            emit(op(instructions.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
+        emit(op(instructions.MOUNT, f"bind mount the rootfs {plan.rootfs}",
+                rootfs.MS_BIND | rootfs.MS_REC, instructions.TGT_ABSOLUTE,
+                s=(plan.rootfs, plan.rootfs)))
+        emit(op(instructions.ROOT, "open the rootfs", s=(plan.rootfs,)))
 
         mounts = tuple(spec.mounts or ())
         cgroup_mounts = None
@@ -158,7 +160,8 @@ def compile_plan(
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources))
         if sources:
             plan.ops.insert(plan.ops.index(sync_namespaces) + 1,
-                            op(ops.RECV_SOURCES, "receive the bind mount sources", len(sources)))
+                            op(instructions.RECV_SOURCES, "receive the bind mount sources",
+                               len(sources)))
             plan.mount_sources = sources
         # mknod needs host root: inside any user namespace (the container's, or the one the
         # runtime itself runs in, as under rootless podman) the host's nodes are bound (runc)
@@ -170,64 +173,67 @@ def compile_plan(
             extend(rootfs.dev_link_ops())
         elif linux.devices:
             extend(rootfs.device_ops(tuple(linux.devices), False, bind_devices))
-        emit(op(ops.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
+        emit(op(instructions.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
         # an unprivileged runtime can only open the namespaces of a dumpable init: dumpable
         # while createContainer hooks join them (no process of the container exists yet)
         hook_join = (os.geteuid() != 0 and spec.hooks is not None
                      and bool(spec.hooks.create_container))
         if hook_join:
-            emit(op(ops.DUMPABLE, "become dumpable for createContainer hooks", 1))
-        emit(op(ops.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
+            emit(op(instructions.DUMPABLE, "become dumpable for createContainer hooks", 1))
+        emit(op(instructions.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
         if hook_join:
-            emit(op(ops.DUMPABLE, "become non-dumpable again", 0))
+            emit(op(instructions.DUMPABLE, "become non-dumpable again", 0))
         if not own_mount_ns:
-            emit(op(ops.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
+            emit(op(instructions.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
         else:
             if no_pivot and "mount" in ns.new:
                 # a joined mount namespace is someone else's: nothing of it is taken away
                 extend(rootfs.hide_full_mounts_ops(plan.rootfs))
-            emit(op(ops.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
+            emit(op(instructions.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
                     1 if no_pivot else 0, s=(plan.rootfs,)))
         if own_mount_ns and propagation in ("shared", "rshared", "unbindable", "runbindable"):
-            emit(op(ops.SET_PROPAGATION, f"set rootfs propagation {propagation}",
+            emit(op(instructions.SET_PROPAGATION, f"set rootfs propagation {propagation}",
                     rootfs.PROPAGATION[propagation], s=("/",)))
 
         if spec.hostname is not None:
-            emit(op(ops.HOSTNAME, f"sethostname {spec.hostname}", s=(spec.hostname,)))
+            emit(op(instructions.HOSTNAME, f"sethostname {spec.hostname}", s=(spec.hostname,)))
         if spec.domainname is not None:
-            emit(op(ops.DOMAINNAME, f"setdomainname {spec.domainname}", s=(spec.domainname,)))
+            emit(op(instructions.DOMAINNAME, f"setdomainname {spec.domainname}",
+                    s=(spec.domainname,)))
         if "network" in ns.new:
-            emit(op(ops.LOOPBACK, "bring up the loopback interface"))
+            emit(op(instructions.LOOPBACK, "bring up the loopback interface"))
         for key, value in sorted((linux.sysctl or {}).items()):
             # written through an fd resolved beneath the container's verified procfs root,
             # crossing no mount and following no symlink (S14, see do_write_proc)
-            emit(op(ops.WRITE_PROC, f"write sysctl {key}", s=(sysctl_path(key), value)))
+            emit(op(instructions.WRITE_PROC, f"write sysctl {key}", s=(sysctl_path(key), value)))
         # the container's /dev/null: what masked files are bound to, and what stdio given on a
         # /dev/null (the host's) is reopened as
-        emit(op(ops.OPEN_DEVNULL, "open /dev/null in the container", int(bool(linux.masked_paths))))
+        emit(op(instructions.OPEN_DEVNULL, "open /dev/null in the container",
+                int(bool(linux.masked_paths))))
         for path in linux.masked_paths or ():
-            emit(op(ops.MASK, f"mask {path}", s=(path,)))
+            emit(op(instructions.MASK, f"mask {path}", s=(path,)))
         for path in linux.readonly_paths or ():
-            emit(op(ops.READONLY, f"make {path} read-only", s=(path,)))
+            emit(op(instructions.READONLY, f"make {path} read-only", s=(path,)))
         # read-only at last, once the console has its /dev/console (runc's finalizeRootfs)
         finalize = rootfs.readonly_remount_ops(mounts)
         if spec.root.readonly:
             finalize.append(
-                op(ops.REMOUNT_ROOT, "remount / read-only", rootfs.MS_RDONLY | rootfs.MS_REC)
+                op(instructions.REMOUNT_ROOT, "remount / read-only",
+                   rootfs.MS_RDONLY | rootfs.MS_REC)
             )
 
         seccomp = seccomp_op(linux)
-        setgroups = (None if process.keeps_original_groups(spec.annotations)
+        setgroups = (None if identity.keeps_original_groups(spec.annotations)
                      else _setgroups_allowed(linux, ns))
         extend(process_ops(proc, linux, console_fd, keyring, preserve_fds, seccomp, finalize,
                            setgroups=setgroups))
         if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
             emit(seccomp)  # the notify fd must reach the runtime before `create` returns
-        emit(op(ops.READY, "report ready"))
-        emit(op(ops.WAIT_START, "wait for start", fifo_fd))
+        emit(op(instructions.READY, "report ready"))
+        emit(op(instructions.WAIT_START, "wait for start", fifo_fd))
         if seccomp is not None and proc.no_new_privileges and not seccomp_notifies(seccomp):
             emit(seccomp)  # the last step before execve
-        envp = process.environment(proc, plan.rootfs) + (extra_env or [])
+        envp = identity.environment(proc, plan.rootfs) + (extra_env or [])
         start_hooks = spec.hooks.start_container if spec.hooks is not None else ()
         if start_hooks:
             from pyrunc import hooks
@@ -239,7 +245,7 @@ def compile_plan(
                 state["annotations"] = dict(spec.annotations)
             extend(hooks.start_container_ops([hooks.hook_dict(h) for h in start_hooks], state,
                                              envp))
-        emit(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
+        emit(op(instructions.EXEC, "exec", argv=list(proc.args), envp=envp))
     except BaseException:
         plan.close()
         raise
@@ -252,7 +258,7 @@ def seccomp_op(linux: object) -> Op | None:
     from pyrunc.seccomp import compile_seccomp
 
     program, flags = compile_seccomp(linux.seccomp)
-    return op(ops.SECCOMP, "load the seccomp filter", flags, ids=program)
+    return op(instructions.SECCOMP, "load the seccomp filter", flags, ids=program)
 
 
 def seccomp_notifies(seccomp: Op) -> bool:
@@ -284,26 +290,26 @@ def process_ops(
 
     `finalize` (the init's read-only remounts) comes right after the console is set up.
     `setgroups` is False in a user namespace whose setgroups is denied (a rootless caller's
-    own gid map), None to keep the caller's groups (process.keeps_original_groups)."""
-    out = [op(ops.SETSID, "setsid")]
+    own gid map), None to keep the caller's groups (identity.keeps_original_groups)."""
+    out = [op(instructions.SETSID, "setsid")]
     if proc.terminal:
         size = proc.console_size
-        out.append(op(ops.CONSOLE, "set up the console", console_fd,
+        out.append(op(instructions.CONSOLE, "set up the console", console_fd,
                       size.height if size else 0, size.width if size else 0))
     out += finalize or ()
     if keyring:
-        out.append(op(ops.KEYRING, "join a new session keyring", s=(keyring,)))
-    out += process.rlimit_ops(tuple(proc.rlimits or ()))
-    out += process.scheduling_ops(proc)
+        out.append(op(instructions.KEYRING, "join a new session keyring", s=(keyring,)))
+    out += identity.rlimit_ops(tuple(proc.rlimits or ()))
+    out += identity.scheduling_ops(proc)
     if proc.no_new_privileges:
-        out.append(op(ops.NO_NEW_PRIVS, "set no_new_privs"))
+        out.append(op(instructions.NO_NEW_PRIVS, "set no_new_privs"))
     elif seccomp_op is not None:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop (runc)
         out.append(seccomp_op)
-    out += process.identity_ops(proc, capabilities.last_cap(), setgroups)
-    out += process.exec_ops(proc)
-    out += process.late_ops(proc, linux)
-    out.append(op(ops.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
+    out += identity.identity_ops(proc, capabilities.last_cap(), setgroups)
+    out += identity.exec_ops(proc)
+    out += identity.late_ops(proc, linux)
+    out.append(op(instructions.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
     return out
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import stat
 
-from pyrunc import ops
+from pyrunc import instructions
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.ops import Op, op
+from pyrunc.instructions import Op, op
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -203,7 +203,7 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
     and sysfs go on ordinary directories only."""
     flags = 0
     if m.type in ("proc", "sysfs") or dest in ("/proc", "/sys"):
-        flags |= ops.TGT_ORDINARY
+        flags |= instructions.TGT_ORDINARY
     if dest == "/proc":
         if m.type == "proc":
             return flags
@@ -226,7 +226,7 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
             raise ConfigError(f"config.json: {where}.destination: \"{dest}\" cannot be mounted "
                               "because it is inside /proc")
         return flags
-    return flags | ops.TGT_NOT_PROC
+    return flags | instructions.TGT_NOT_PROC
 
 
 def mount_ops(
@@ -268,30 +268,31 @@ def mount_ops(
                 raise ConfigError(
                     f"config.json: {where}.source: {source}: {e.strerror.lower()}"
                 ) from None
-            kind = (ops.TGT_DIR if is_dir else ops.TGT_FILE) | guard
+            kind = (instructions.TGT_DIR if is_dir else instructions.TGT_FILE) | guard
             desc = f"mount {source} to {dest}"
             if idmap_trees and i in idmap_trees:
-                out.append(op(ops.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
+                out.append(op(instructions.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
                               s=(dest,)))
             else:
                 by_fd = 0
                 if host_sources is not None:
                     host_sources.append((i, source))
                     by_fd = len(host_sources)
-                out.append(op(ops.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind, by_fd,
-                              s=(source, dest)))
+                out.append(op(instructions.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind,
+                              by_fd, s=(source, dest)))
             if opts.flags & _REMOUNT_FLAGS:
                 flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
                 out.append(
-                    op(ops.MOUNT, f"remount {dest}", flags, ops.TGT_EXISTING, s=(None, dest))
+                    op(instructions.MOUNT, f"remount {dest}", flags, instructions.TGT_EXISTING,
+                       s=(None, dest))
                 )
         elif m.type == "tmpfs":
             # mounted read-write, remounted read-only at the end (readonly_remount_ops): the
             # root of the new tmpfs takes the mode of the directory it covers, and /dev gets
             # its nodes and submounts first (runc)
             desc = f"mount tmpfs to {dest}"
-            out.append(op(ops.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup), guard,
-                          s=(m.source or "tmpfs", dest, "tmpfs", opts.data)))
+            out.append(op(instructions.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup),
+                          guard, s=(m.source or "tmpfs", dest, "tmpfs", opts.data)))
         else:
             if opts.copyup:
                 raise ConfigError(f"config.json: {where}.options: tmpcopyup needs a tmpfs mount")
@@ -302,15 +303,15 @@ def mount_ops(
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"
             out.append(
-                op(ops.MOUNT, desc, flags, ops.TGT_DIR | guard,
+                op(instructions.MOUNT, desc, flags, instructions.TGT_DIR | guard,
                    s=(source, dest, m.type, opts.data))
             )
         if opts.attr_set or opts.attr_clr:
-            out.append(op(ops.MOUNT_SETATTR, f"set recursive attributes of {dest}",
+            out.append(op(instructions.MOUNT_SETATTR, f"set recursive attributes of {dest}",
                           opts.attr_set, opts.attr_clr, 1, s=(dest,)))
         for prop in opts.propagation:
-            out.append(op(ops.MOUNT, f"set propagation of {dest}", prop, ops.TGT_EXISTING,
-                          s=(None, dest)))
+            out.append(op(instructions.MOUNT, f"set propagation of {dest}", prop,
+                          instructions.TGT_EXISTING, s=(None, dest)))
     return out
 
 
@@ -325,8 +326,8 @@ def readonly_remount_ops(mounts: tuple) -> list[Op]:
             continue
         if m.type == "tmpfs" or dest == "/dev":
             flags = (opts.flags & _REMOUNT_FLAGS) | MS_REMOUNT | MS_BIND | MS_RDONLY
-            out.append(op(ops.MOUNT, f"remount {dest} read-only", flags, ops.TGT_EXISTING,
-                          s=(None, dest)))
+            out.append(op(instructions.MOUNT, f"remount {dest} read-only", flags,
+                          instructions.TGT_EXISTING, s=(None, dest)))
     return out
 
 
@@ -336,7 +337,7 @@ def hide_full_mounts_ops(rootfs: str) -> list[Op]:
     The init's new mount namespace is a copy of this one, so this one's table tells them."""
     from pyrunc.mountinfo import read
 
-    return [op(ops.HIDE_MOUNT, f"hide {m.fstype} at {m.mount_point}", s=(m.mount_point,))
+    return [op(instructions.HIDE_MOUNT, f"hide {m.fstype} at {m.mount_point}", s=(m.mount_point,))
             for m in read()
             if m.root == "/" and m.fstype in ("proc", "sysfs")
             and not m.mount_point.startswith(rootfs)]
@@ -375,15 +376,17 @@ def _device_op(path: str, mode: int, major: int, minor: int, uid: int, gid: int,
                in_userns: bool) -> Op:
     if in_userns:
         # mknod is not allowed in a user namespace: bind the host's node instead
-        return op(ops.MOUNT, f"bind device {path}", MS_BIND, ops.TGT_FILE, s=(path, path))
-    return op(ops.MKNOD, f"mknod {path}", mode, major, minor, uid, gid, s=(path,))
+        return op(instructions.MOUNT, f"bind device {path}", MS_BIND, instructions.TGT_FILE,
+                  s=(path, path))
+    return op(instructions.MKNOD, f"mknod {path}", mode, major, minor, uid, gid, s=(path,))
 
 
 def dev_link_ops() -> list[Op]:
-    out = [op(ops.SYMLINK, f"symlink {link}", s=(target, link)) for target, link in DEV_SYMLINKS]
+    out = [op(instructions.SYMLINK, f"symlink {link}", s=(target, link))
+           for target, link in DEV_SYMLINKS]
     if os.path.exists("/proc/kcore"):
-        out.append(op(ops.SYMLINK, "symlink /dev/core", s=("/proc/kcore", "/dev/core")))
-    out.append(op(ops.SYMLINK, "symlink /dev/ptmx", s=("pts/ptmx", "/dev/ptmx")))
+        out.append(op(instructions.SYMLINK, "symlink /dev/core", s=("/proc/kcore", "/dev/core")))
+    out.append(op(instructions.SYMLINK, "symlink /dev/ptmx", s=("pts/ptmx", "/dev/ptmx")))
     return out
 
 
@@ -417,7 +420,7 @@ class CgroupMounts:
         v2_only = [h for h in self.hierarchies if h[0] == "/sys/fs/cgroup" and h[1] == "cgroup2"]
         if v2_only:
             return self._one(dest, v2_only[0], opts.flags)
-        out = [op(ops.MOUNT, f"mount tmpfs to {dest}", base, ops.TGT_DIR,
+        out = [op(instructions.MOUNT, f"mount tmpfs to {dest}", base, instructions.TGT_DIR,
                   s=("tmpfs", dest, "tmpfs", "mode=755"))]
         for h in self.hierarchies:
             if not h[0].startswith("/sys/fs/cgroup/"):
@@ -425,19 +428,20 @@ class CgroupMounts:
             sub = dest + "/" + os.path.basename(h[0])
             out.extend(self._one(sub, h, base | (opts.flags & MS_RDONLY)))
         if opts.flags & MS_RDONLY:
-            out.append(op(ops.MOUNT, f"remount {dest} read-only", MS_REMOUNT | MS_RDONLY | base,
-                          ops.TGT_EXISTING, s=("tmpfs", dest, "tmpfs", "mode=755")))
+            out.append(op(instructions.MOUNT, f"remount {dest} read-only",
+                          MS_REMOUNT | MS_RDONLY | base, instructions.TGT_EXISTING,
+                          s=("tmpfs", dest, "tmpfs", "mode=755")))
         return out
 
     def _one(self, dest: str, h: tuple[str, str, str, str], flags: int) -> list[Op]:
         _mountpoint, fstype, superopts, source = h
         if self.new_cgroupns:
             data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
-            return [op(ops.MOUNT, f"mount {fstype} to {dest}", flags, ops.TGT_DIR,
+            return [op(instructions.MOUNT, f"mount {fstype} to {dest}", flags, instructions.TGT_DIR,
                        s=(fstype, dest, fstype, data))]
-        out = [op(ops.MOUNT, f"bind {source} to {dest}", MS_BIND | MS_REC, ops.TGT_DIR,
-                  s=(source, dest))]
+        out = [op(instructions.MOUNT, f"bind {source} to {dest}", MS_BIND | MS_REC,
+                  instructions.TGT_DIR, s=(source, dest))]
         if flags:
-            out.append(op(ops.MOUNT, f"remount {dest}", MS_BIND | MS_REMOUNT | flags,
-                          ops.TGT_EXISTING, s=(None, dest)))
+            out.append(op(instructions.MOUNT, f"remount {dest}", MS_BIND | MS_REMOUNT | flags,
+                          instructions.TGT_EXISTING, s=(None, dest)))
         return out

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyrunc.cgroups.layout import Hierarchy, Layout
-    from pyrunc.cgroups.resources import Plan, Write
+    from pyrunc.cgroups.resources import ResourceWrites, Write
 
 UNIFIED = ""
 OWN_TREE = "/pyrunc"  # paths.DEFAULT_PARENT: the default parent, pyrunc's own
@@ -241,8 +241,8 @@ class Cgroups:
                 raise _Deferred() from None
             raise CgroupError(f"{w.field}: write {w.value!r} to {target}: {_reason(e)}") from None
 
-    def apply(self, plan: Plan) -> None:
-        """Write a `resources.Plan` (validated already); the v2 device rules become eBPF."""
+    def apply(self, plan: ResourceWrites) -> None:
+        """Write `resources.ResourceWrites` (validated already); the v2 device rules become eBPF."""
         unified_controllers = sorted(
             {w.controller for w in plan.writes if w.v2 and w.controller != "cgroup"}
         )

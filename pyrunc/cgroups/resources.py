@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # only annotations name it
         def read(self, controller: str, name: str) -> str | None: ...
 
 
-class Plan:
+class ResourceWrites:
     """The writes in order, the device rules for a v2 program, and warnings to log."""
 
     def __init__(self) -> None:
@@ -152,7 +152,7 @@ class _Planner:
         self.host = host
         self.v2 = host.version == V2
         self.update = update
-        self.plan = Plan()
+        self.plan = ResourceWrites()
 
     def need(self, controller: str, field: str) -> None:
         if not self.host.has_controller(controller):
@@ -450,7 +450,7 @@ class _Planner:
             self.plan.writes.append(Write("devices", name, line, f"{PREFIX}.devices"))
 
 
-def plan(resources: LinuxResources | None, host: Host, *, update: bool = False) -> Plan:
+def plan(resources: LinuxResources | None, host: Host, *, update: bool = False) -> ResourceWrites:
     """The writes for `resources` (a LinuxResources) on `host`. On create (not `update`) the
     device list is always set up (deny-all, the rules, runc's defaults; never `linux.devices`,
     S13); an update leaves devices alone, as runc does."""

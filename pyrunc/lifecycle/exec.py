@@ -10,9 +10,11 @@ import errno
 import json
 import os
 
-from pyrunc import _fast, ops, plan
+from pyrunc import _fast, instructions, plan
 from pyrunc.errors import PyruncError, StateError
 from pyrunc.fdlimit import while_raised
+from pyrunc.identity import environment, keeps_original_groups
+from pyrunc.instructions import op
 from pyrunc.lifecycle.child import (
     CONFIG_COPY,
     SECCOMP_FD,
@@ -21,8 +23,6 @@ from pyrunc.lifecycle.child import (
     write_pid_file,
 )
 from pyrunc.namespaces import FLAGS, open_process_namespaces
-from pyrunc.ops import op
-from pyrunc.process import environment, keeps_original_groups
 from pyrunc.state import StateStore
 
 
@@ -102,12 +102,13 @@ def exec_process(
         keep += [console_fd] if console_fd >= 0 else []
         steps: list = []
         plan.emit_stdio(steps.append, stdio)
-        steps.append(op(ops.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
+        steps.append(op(instructions.CLOSE_OTHERS, "close inherited file descriptors",
+                        3 + preserve_fds,
                         ids=keep))
-        steps += [op(ops.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
+        steps += [op(instructions.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
                   for fd, _, kind in joined if fd != user_fd]
-        steps.append(op(ops.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
-        steps.append(op(ops.ROOT, "open the container's root", s=("/",)))
+        steps.append(op(instructions.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
+        steps.append(op(instructions.ROOT, "open the container's root", s=("/",)))
         seccomp = plan.seccomp_op(spec.linux)
         setgroups = (None if keeps_original_groups(spec.annotations)
                      else _setgroups_allowed(container.pid))
@@ -115,11 +116,11 @@ def exec_process(
                                   setgroups=setgroups)
         if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
-        steps.append(op(ops.READY, "report ready"))
+        steps.append(op(instructions.READY, "report ready"))
         if seccomp is not None and proc.no_new_privileges and not plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
         envp = environment(proc, f"/proc/{container.pid}/root")
-        steps.append(op(ops.EXEC, "exec", argv=list(proc.args), envp=envp))
+        steps.append(op(instructions.EXEC, "exec", argv=list(proc.args), envp=envp))
         from pyrunc.log import get_logger
 
         log = get_logger()

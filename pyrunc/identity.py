@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pyrunc import capabilities, ops
+from pyrunc import capabilities, instructions
 from pyrunc.errors import ConfigError
-from pyrunc.ops import Op, op
+from pyrunc.instructions import Op, op
 
 RLIMITS: dict[str, int] = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
@@ -71,7 +71,7 @@ def rlimit_ops(rlimits: tuple) -> list[Op]:
         number = RLIMITS.get(rl.type)
         if number is None:
             raise ConfigError(f"config.json: process.rlimits[{i}].type: unknown rlimit {rl.type!r}")
-        out.append(op(ops.RLIMIT, f"setrlimit {rl.type} (soft {rl.soft}, hard {rl.hard})",
+        out.append(op(instructions.RLIMIT, f"setrlimit {rl.type} (soft {rl.soft}, hard {rl.hard})",
                       number, rl.soft, rl.hard))
     return out
 
@@ -112,24 +112,26 @@ def identity_ops(process: object, top: int, setgroups: bool | None = True) -> li
         skipped = capabilities.names_of(ambient & ~(permitted & inheritable))
         get_logger().debug(f"ambient capabilities not inheritable, skipped: {skipped}")
         ambient &= permitted & inheritable
-    out.append(op(ops.DROP_BOUNDING, "drop capabilities from the bounding set", bounding, top))
+    out.append(op(instructions.DROP_BOUNDING, "drop capabilities from the bounding set", bounding,
+                  top))
     # the cwd first as root (a directory only root may enter), again after the drop (one only
     # the user may enter); stdio becomes the user's (runc's finalizeNamespace and setupUser)
-    out.append(op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
+    out.append(op(instructions.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
                   s=(process.cwd,)))
-    out.append(op(ops.FIX_STDIO, "fix stdio permissions", user.uid))
+    out.append(op(instructions.FIX_STDIO, "fix stdio permissions", user.uid))
     if setgroups is None:
         pass  # the groups the runtime was started with stay (crun's keep_original_groups)
     elif setgroups:
-        out.append(op(ops.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
+        out.append(op(instructions.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
     elif user.additional_gids:
         raise ConfigError(
             "config.json: process.user.additionalGids: cannot set any additional groups in a "
             "rootless container (setgroups is denied in its user namespace: map the gids "
             "through /etc/subgid and newgidmap)"
         )
-    out.append(op(ops.SETUSER, f"set user {user.uid}:{user.gid}", user.uid, user.gid))
-    out.append(op(ops.CAPSET, "set capabilities", effective, permitted, inheritable, ambient, top))
+    out.append(op(instructions.SETUSER, f"set user {user.uid}:{user.gid}", user.uid, user.gid))
+    out.append(op(instructions.CAPSET, "set capabilities", effective, permitted, inheritable,
+                  ambient, top))
     return out
 
 
@@ -141,10 +143,10 @@ def exec_ops(process: object) -> list[Op]:
     env = list(process.env or ())
     umask = (process.user or _ROOT).umask
     return [
-        op(ops.UMASK, "umask", DEFAULT_UMASK if umask is None else umask),
-        op(ops.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 2,
+        op(instructions.UMASK, "umask", DEFAULT_UMASK if umask is None else umask),
+        op(instructions.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 2,
            s=(process.cwd,)),
-        op(ops.FIND_EXEC, "find executable", s=(args[0], env_value(tuple(env), "PATH"))),
+        op(instructions.FIND_EXEC, "find executable", s=(args[0], env_value(tuple(env), "PATH"))),
     ]
 
 
@@ -194,19 +196,20 @@ def scheduling_ops(process: object) -> list[Op]:
         flags = 0
         for name in sched.flags:
             flags |= SCHED_FLAGS[name]
-        out.append(op(ops.SCHEDULER, f"sched_setattr {sched.policy}", SCHED_POLICIES[sched.policy],
+        out.append(op(instructions.SCHEDULER, f"sched_setattr {sched.policy}",
+                      SCHED_POLICIES[sched.policy],
                       flags, sched.nice or 0, sched.priority or 0, sched.runtime or 0,
                       sched.deadline or 0, sched.period or 0))
     prio = process.io_priority
     if prio is not None:
         value = IOPRIO_CLASSES[prio.class_] << 13 | (prio.priority or 0)
-        out.append(op(ops.IOPRIO, f"ioprio_set {prio.class_}", value))
+        out.append(op(instructions.IOPRIO, f"ioprio_set {prio.class_}", value))
     return out
 
 
 def affinity_op(cpus: str, which: str) -> Op:
     ids = parse_id_list(cpus, f"process.execCPUAffinity.{which}")
-    return op(ops.AFFINITY, f"sched_setaffinity {which} ({cpus})", ids=ids)
+    return op(instructions.AFFINITY, f"sched_setaffinity {which} ({cpus})", ids=ids)
 
 
 def late_ops(process: object, linux: object) -> list[Op]:
@@ -221,13 +224,13 @@ def late_ops(process: object, linux: object) -> list[Op]:
         for name in policy.flags:
             mode |= MPOL_FLAGS[name]
         nodes = parse_id_list(policy.nodes or "", "linux.memoryPolicy.nodes")
-        out.append(op(ops.MEMPOLICY, f"set_mempolicy {policy.mode}", mode, ids=nodes))
+        out.append(op(instructions.MEMPOLICY, f"set_mempolicy {policy.mode}", mode, ids=nodes))
     persona = linux.personality
     if persona is not None:
         if persona.flags:
             raise ConfigError(
                 f"config.json: linux.personality.flags: unknown flags {list(persona.flags)}"
             )
-        out.append(op(ops.PERSONALITY, f"personality {persona.domain}",
+        out.append(op(instructions.PERSONALITY, f"personality {persona.domain}",
                       PERSONALITIES[persona.domain]))
     return out
