@@ -137,8 +137,10 @@ class _Gen:
         slots = ", ".join(f'"{a.name}"' for a in fields) + ("," if len(fields) == 1 else "")
         params = []
         body = []
+        declared = []  # for type checkers: set_field writes the slots behind their back
         for a in fields:
             ann = self.annotation(cl, a)
+            declared.append(f"    {a.name}: {ann}")
             if a.default is attrs.NOTHING:
                 params.append(f"{a.name}: {ann}")
                 body.append(f'set_field(self, "{a.name}", {a.name})')
@@ -153,6 +155,7 @@ class _Gen:
             f'    """{doc}"""',
             "",
             f"    __slots__ = ({slots})",
+            *declared,
             "",
             f"    def __init__(self, *, {', '.join(params)}) -> None:",
             *(f"        {line}" for line in body),

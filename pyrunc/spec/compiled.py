@@ -118,6 +118,8 @@ class Root(Value):
     """The rootfs; `path` may be relative to the bundle, resolved by the caller."""
 
     __slots__ = ("path", "readonly")
+    path: str
+    readonly: bool | None
 
     def __init__(self, *, path: str, readonly: bool | None = None) -> None:
         set_field(self, "path", path)
@@ -128,6 +130,9 @@ class LinuxIDMapping(Value):
     """One uid/gid range; shared by user namespaces and idmapped mounts."""
 
     __slots__ = ("container_id", "host_id", "size")
+    container_id: Uint32
+    host_id: Uint32
+    size: Uint32
 
     def __init__(self, *, container_id: Uint32, host_id: Uint32, size: Uint32) -> None:
         set_field(self, "container_id", container_id)
@@ -139,6 +144,12 @@ class Mount(Value):
     """`destination` may be relative on Linux (deprecated, meaning relative to /)."""
 
     __slots__ = ("destination", "source", "options", "type", "uid_mappings", "gid_mappings")
+    destination: str
+    source: str | None
+    options: tuple[str, ...]
+    type: str | None
+    uid_mappings: tuple[LinuxIDMapping, ...]
+    gid_mappings: tuple[LinuxIDMapping, ...]
 
     def __init__(self, *, destination: str, source: str | None = None, options: tuple[str, ...] = (), type: str | None = None, uid_mappings: tuple[LinuxIDMapping, ...] = (), gid_mappings: tuple[LinuxIDMapping, ...] = ()) -> None:
         set_field(self, "destination", destination)
@@ -153,6 +164,8 @@ class ConsoleSize(Value):
     """Only meaningful when `terminal` is true; the runtime ignores it otherwise."""
 
     __slots__ = ("height", "width")
+    height: Uint64
+    width: Uint64
 
     def __init__(self, *, height: Uint64, width: Uint64) -> None:
         set_field(self, "height", height)
@@ -163,6 +176,11 @@ class User(Value):
     """Numeric ids only: name lookup is the caller's job (spec note on POSIX users)."""
 
     __slots__ = ("uid", "gid", "umask", "additional_gids", "username")
+    uid: Uint32
+    gid: Uint32
+    umask: Uint32 | None
+    additional_gids: tuple[Uint32, ...]
+    username: str | None
 
     def __init__(self, *, uid: Uint32, gid: Uint32, umask: Uint32 | None = None, additional_gids: tuple[Uint32, ...] = (), username: str | None = None) -> None:
         set_field(self, "uid", uid)
@@ -176,6 +194,11 @@ class LinuxCapabilities(Value):
     """Names are checked for shape only; unknown ones are warned about, not fatal."""
 
     __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    bounding: tuple[CapabilityName, ...]
+    effective: tuple[CapabilityName, ...]
+    inheritable: tuple[CapabilityName, ...]
+    permitted: tuple[CapabilityName, ...]
+    ambient: tuple[CapabilityName, ...]
 
     def __init__(self, *, bounding: tuple[CapabilityName, ...] = (), effective: tuple[CapabilityName, ...] = (), inheritable: tuple[CapabilityName, ...] = (), permitted: tuple[CapabilityName, ...] = (), ambient: tuple[CapabilityName, ...] = ()) -> None:
         set_field(self, "bounding", bounding)
@@ -189,6 +212,9 @@ class POSIXRlimit(Value):
     """Both limits are required so the runtime never has to guess one."""
 
     __slots__ = ("type", "hard", "soft")
+    type: RlimitType
+    hard: Uint64
+    soft: Uint64
 
     def __init__(self, *, type: RlimitType, hard: Uint64, soft: Uint64) -> None:
         set_field(self, "type", type)
@@ -200,6 +226,8 @@ class LinuxIOPriority(Value):
     """ioprio_set(2) for the process; `priority` is REQUIRED by config.md."""
 
     __slots__ = ("class_", "priority")
+    class_: IOPriorityClass
+    priority: IOPriorityLevel
 
     def __init__(self, *, class_: IOPriorityClass, priority: IOPriorityLevel) -> None:
         set_field(self, "class_", class_)
@@ -210,6 +238,13 @@ class LinuxScheduler(Value):
     """Unset numbers mean 0 to the runtime; None keeps absence visible."""
 
     __slots__ = ("policy", "nice", "priority", "flags", "runtime", "deadline", "period")
+    policy: SchedulerPolicy
+    nice: Int32 | None
+    priority: Int32 | None
+    flags: tuple[SchedulerFlag, ...]
+    runtime: Uint64 | None
+    deadline: Uint64 | None
+    period: Uint64 | None
 
     def __init__(self, *, policy: SchedulerPolicy, nice: Int32 | None = None, priority: Int32 | None = None, flags: tuple[SchedulerFlag, ...] = (), runtime: Uint64 | None = None, deadline: Uint64 | None = None, period: Uint64 | None = None) -> None:
         set_field(self, "policy", policy)
@@ -225,6 +260,8 @@ class CPUAffinity(Value):
     """For `exec` only: where the runtime's helper runs before and after joining the cgroup."""
 
     __slots__ = ("initial", "final")
+    initial: CPUList | None
+    final: CPUList | None
 
     def __init__(self, *, initial: CPUList | None = None, final: CPUList | None = None) -> None:
         set_field(self, "initial", initial)
@@ -235,6 +272,22 @@ class Process(Value):
     """`args` may be empty here because only `start` requires it; the runtime checks."""
 
     __slots__ = ("cwd", "terminal", "console_size", "user", "args", "command_line", "env", "capabilities", "rlimits", "no_new_privileges", "apparmor_profile", "oom_score_adj", "selinux_label", "io_priority", "scheduler", "exec_cpu_affinity")
+    cwd: AbsPath
+    terminal: bool | None
+    console_size: ConsoleSize | None
+    user: User | None
+    args: tuple[str, ...]
+    command_line: str | None
+    env: tuple[str, ...]
+    capabilities: LinuxCapabilities | None
+    rlimits: tuple[POSIXRlimit, ...]
+    no_new_privileges: bool | None
+    apparmor_profile: str | None
+    oom_score_adj: OomScoreAdj | None
+    selinux_label: str | None
+    io_priority: LinuxIOPriority | None
+    scheduler: LinuxScheduler | None
+    exec_cpu_affinity: CPUAffinity | None
 
     def __init__(self, *, cwd: AbsPath, terminal: bool | None = None, console_size: ConsoleSize | None = None, user: User | None = None, args: tuple[str, ...] = (), command_line: str | None = None, env: tuple[str, ...] = (), capabilities: LinuxCapabilities | None = None, rlimits: tuple[POSIXRlimit, ...] = (), no_new_privileges: bool | None = None, apparmor_profile: str | None = None, oom_score_adj: OomScoreAdj | None = None, selinux_label: str | None = None, io_priority: LinuxIOPriority | None = None, scheduler: LinuxScheduler | None = None, exec_cpu_affinity: CPUAffinity | None = None) -> None:
         set_field(self, "cwd", cwd)
@@ -259,6 +312,10 @@ class Hook(Value):
     """`args` includes argv[0], like execv; an empty `args` means just `path`."""
 
     __slots__ = ("path", "args", "env", "timeout")
+    path: AbsPath
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    timeout: HookTimeout | None
 
     def __init__(self, *, path: AbsPath, args: tuple[str, ...] = (), env: tuple[str, ...] = (), timeout: HookTimeout | None = None) -> None:
         set_field(self, "path", path)
@@ -271,6 +328,12 @@ class Hooks(Value):
     """Kept per lifecycle point, in the order they must run."""
 
     __slots__ = ("prestart", "create_runtime", "create_container", "start_container", "poststart", "poststop")
+    prestart: tuple[Hook, ...]
+    create_runtime: tuple[Hook, ...]
+    create_container: tuple[Hook, ...]
+    start_container: tuple[Hook, ...]
+    poststart: tuple[Hook, ...]
+    poststop: tuple[Hook, ...]
 
     def __init__(self, *, prestart: tuple[Hook, ...] = (), create_runtime: tuple[Hook, ...] = (), create_container: tuple[Hook, ...] = (), start_container: tuple[Hook, ...] = (), poststart: tuple[Hook, ...] = (), poststop: tuple[Hook, ...] = ()) -> None:
         set_field(self, "prestart", prestart)
@@ -285,6 +348,8 @@ class LinuxNamespace(Value):
     """Without `path` a new namespace is created; with it, that one is joined."""
 
     __slots__ = ("type", "path")
+    type: NamespaceType
+    path: AbsPath | None
 
     def __init__(self, *, type: NamespaceType, path: AbsPath | None = None) -> None:
         set_field(self, "type", type)
@@ -295,6 +360,8 @@ class LinuxTimeOffset(Value):
     """Offset applied to one clock of a new time namespace."""
 
     __slots__ = ("secs", "nanosecs")
+    secs: Int64 | None
+    nanosecs: Uint32 | None
 
     def __init__(self, *, secs: Int64 | None = None, nanosecs: Uint32 | None = None) -> None:
         set_field(self, "secs", secs)
@@ -305,6 +372,13 @@ class LinuxDevice(Value):
     """A node to create; major/minor are required unless `type` is "p" (FIFO)."""
 
     __slots__ = ("type", "path", "major", "minor", "file_mode", "uid", "gid")
+    type: DeviceType
+    path: AbsPath
+    major: Int64 | None
+    minor: Int64 | None
+    file_mode: Uint32 | None
+    uid: Uint32 | None
+    gid: Uint32 | None
 
     def __init__(self, *, type: DeviceType, path: AbsPath, major: Int64 | None = None, minor: Int64 | None = None, file_mode: Uint32 | None = None, uid: Uint32 | None = None, gid: Uint32 | None = None) -> None:
         set_field(self, "type", type)
@@ -320,6 +394,7 @@ class LinuxNetDevice(Value):
     """The host interface is the map key; `name` renames it inside the container."""
 
     __slots__ = ("name",)
+    name: str | None
 
     def __init__(self, *, name: str | None = None) -> None:
         set_field(self, "name", name)
@@ -329,6 +404,11 @@ class LinuxDeviceCgroup(Value):
     """One allow/deny rule; unset type/major/minor mean "all" (`a`, `*`)."""
 
     __slots__ = ("allow", "type", "major", "minor", "access")
+    allow: bool
+    type: CgroupDeviceType | None
+    major: Int64 | None
+    minor: Int64 | None
+    access: DeviceAccess | None
 
     def __init__(self, *, allow: bool, type: CgroupDeviceType | None = None, major: Int64 | None = None, minor: Int64 | None = None, access: DeviceAccess | None = None) -> None:
         set_field(self, "allow", allow)
@@ -342,6 +422,15 @@ class LinuxMemory(Value):
     """Byte limits use -1 for unlimited, hence signed."""
 
     __slots__ = ("limit", "reservation", "swap", "kernel", "kernel_tcp", "swappiness", "disable_oom_killer", "use_hierarchy", "check_before_update")
+    limit: Int64 | None
+    reservation: Int64 | None
+    swap: Int64 | None
+    kernel: Int64 | None
+    kernel_tcp: Int64 | None
+    swappiness: Swappiness | None
+    disable_oom_killer: bool | None
+    use_hierarchy: bool | None
+    check_before_update: bool | None
 
     def __init__(self, *, limit: Int64 | None = None, reservation: Int64 | None = None, swap: Int64 | None = None, kernel: Int64 | None = None, kernel_tcp: Int64 | None = None, swappiness: Swappiness | None = None, disable_oom_killer: bool | None = None, use_hierarchy: bool | None = None, check_before_update: bool | None = None) -> None:
         set_field(self, "limit", limit)
@@ -359,6 +448,15 @@ class LinuxCPU(Value):
     """Covers both the cpu and cpuset controllers, as the spec groups them."""
 
     __slots__ = ("shares", "quota", "burst", "period", "realtime_runtime", "realtime_period", "cpus", "mems", "idle")
+    shares: Uint64 | None
+    quota: Int64 | None
+    burst: Uint64 | None
+    period: Uint64 | None
+    realtime_runtime: Int64 | None
+    realtime_period: Uint64 | None
+    cpus: str | None
+    mems: str | None
+    idle: Int64 | None
 
     def __init__(self, *, shares: Uint64 | None = None, quota: Int64 | None = None, burst: Uint64 | None = None, period: Uint64 | None = None, realtime_runtime: Int64 | None = None, realtime_period: Uint64 | None = None, cpus: str | None = None, mems: str | None = None, idle: Int64 | None = None) -> None:
         set_field(self, "shares", shares)
@@ -376,6 +474,10 @@ class LinuxWeightDevice(Value):
     """At least one of the two weights must be given (checked by the converter)."""
 
     __slots__ = ("major", "minor", "weight", "leaf_weight")
+    major: Int64
+    minor: Int64
+    weight: Uint16 | None
+    leaf_weight: Uint16 | None
 
     def __init__(self, *, major: Int64, minor: Int64, weight: Uint16 | None = None, leaf_weight: Uint16 | None = None) -> None:
         set_field(self, "major", major)
@@ -388,6 +490,9 @@ class LinuxThrottleDevice(Value):
     """A per-device rate; bytes or IOs per second depending on the list it is in."""
 
     __slots__ = ("major", "minor", "rate")
+    major: Int64
+    minor: Int64
+    rate: Uint64
 
     def __init__(self, *, major: Int64, minor: Int64, rate: Uint64) -> None:
         set_field(self, "major", major)
@@ -399,6 +504,13 @@ class LinuxBlockIO(Value):
     """blkio (v1) / io (v2) settings; the cgroup driver picks what applies."""
 
     __slots__ = ("weight", "leaf_weight", "weight_device", "throttle_read_bps_device", "throttle_write_bps_device", "throttle_read_iops_device", "throttle_write_iops_device")
+    weight: Uint16 | None
+    leaf_weight: Uint16 | None
+    weight_device: tuple[LinuxWeightDevice, ...]
+    throttle_read_bps_device: tuple[LinuxThrottleDevice, ...]
+    throttle_write_bps_device: tuple[LinuxThrottleDevice, ...]
+    throttle_read_iops_device: tuple[LinuxThrottleDevice, ...]
+    throttle_write_iops_device: tuple[LinuxThrottleDevice, ...]
 
     def __init__(self, *, weight: Uint16 | None = None, leaf_weight: Uint16 | None = None, weight_device: tuple[LinuxWeightDevice, ...] = (), throttle_read_bps_device: tuple[LinuxThrottleDevice, ...] = (), throttle_write_bps_device: tuple[LinuxThrottleDevice, ...] = (), throttle_read_iops_device: tuple[LinuxThrottleDevice, ...] = (), throttle_write_iops_device: tuple[LinuxThrottleDevice, ...] = ()) -> None:
         set_field(self, "weight", weight)
@@ -414,6 +526,8 @@ class LinuxHugepageLimit(Value):
     """`page_size` keeps the spec's spelling (2MB) since it names cgroup files."""
 
     __slots__ = ("page_size", "limit")
+    page_size: HugePageSize
+    limit: Uint64
 
     def __init__(self, *, page_size: HugePageSize, limit: Uint64) -> None:
         set_field(self, "page_size", page_size)
@@ -424,6 +538,8 @@ class LinuxInterfacePriority(Value):
     """net_prio entry for one host interface."""
 
     __slots__ = ("name", "priority")
+    name: str
+    priority: Uint32
 
     def __init__(self, *, name: str, priority: Uint32) -> None:
         set_field(self, "name", name)
@@ -434,6 +550,8 @@ class LinuxNetwork(Value):
     """net_cls/net_prio: cgroup v1 only, kept so v1 hosts can honour it."""
 
     __slots__ = ("class_id", "priorities")
+    class_id: Uint32 | None
+    priorities: tuple[LinuxInterfacePriority, ...]
 
     def __init__(self, *, class_id: Uint32 | None = None, priorities: tuple[LinuxInterfacePriority, ...] = ()) -> None:
         set_field(self, "class_id", class_id)
@@ -444,6 +562,7 @@ class LinuxPids(Value):
     """`limit` -1 means max; 0 is a real limit, so absence is None."""
 
     __slots__ = ("limit",)
+    limit: Int64 | None
 
     def __init__(self, *, limit: Int64 | None = None) -> None:
         set_field(self, "limit", limit)
@@ -453,6 +572,8 @@ class LinuxRdma(Value):
     """At least one of the two must be given (checked by the converter)."""
 
     __slots__ = ("hca_handles", "hca_objects")
+    hca_handles: Uint32 | None
+    hca_objects: Uint32 | None
 
     def __init__(self, *, hca_handles: Uint32 | None = None, hca_objects: Uint32 | None = None) -> None:
         set_field(self, "hca_handles", hca_handles)
@@ -463,6 +584,15 @@ class LinuxResources(Value):
     """Also the document `update --resources` reads, so it stands on its own."""
 
     __slots__ = ("devices", "memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified")
+    devices: tuple[LinuxDeviceCgroup, ...]
+    memory: LinuxMemory | None
+    cpu: LinuxCPU | None
+    pids: LinuxPids | None
+    block_io: LinuxBlockIO | None
+    hugepage_limits: tuple[LinuxHugepageLimit, ...]
+    network: LinuxNetwork | None
+    rdma: dict[str, LinuxRdma]
+    unified: dict[str, str]
 
     def __init__(self, *, devices: tuple[LinuxDeviceCgroup, ...] = (), memory: LinuxMemory | None = None, cpu: LinuxCPU | None = None, pids: LinuxPids | None = None, block_io: LinuxBlockIO | None = None, hugepage_limits: tuple[LinuxHugepageLimit, ...] = (), network: LinuxNetwork | None = None, rdma: dict[str, LinuxRdma] | None = None, unified: dict[str, str] | None = None) -> None:
         set_field(self, "devices", devices)
@@ -480,6 +610,11 @@ class LinuxIntelRdt(Value):
     """resctrl settings; its presence alone obliges the runtime to use resctrl."""
 
     __slots__ = ("clos_id", "l3_cache_schema", "mem_bw_schema", "schemata", "enable_monitoring")
+    clos_id: str | None
+    l3_cache_schema: str | None
+    mem_bw_schema: MemBwSchema | None
+    schemata: tuple[SchemataLine, ...]
+    enable_monitoring: bool | None
 
     def __init__(self, *, clos_id: str | None = None, l3_cache_schema: str | None = None, mem_bw_schema: MemBwSchema | None = None, schemata: tuple[SchemataLine, ...] = (), enable_monitoring: bool | None = None) -> None:
         set_field(self, "clos_id", clos_id)
@@ -493,6 +628,9 @@ class LinuxMemoryPolicy(Value):
     """NUMA policy for set_mempolicy(2); node/mode compatibility is the kernel's call."""
 
     __slots__ = ("mode", "nodes", "flags")
+    mode: MemoryPolicyMode
+    nodes: str | None
+    flags: tuple[MemoryPolicyFlag, ...]
 
     def __init__(self, *, mode: MemoryPolicyMode, nodes: str | None = None, flags: tuple[MemoryPolicyFlag, ...] = ()) -> None:
         set_field(self, "mode", mode)
@@ -504,6 +642,8 @@ class LinuxPersonality(Value):
     """No flags are defined yet; the runtime decides what to do with any given."""
 
     __slots__ = ("domain", "flags")
+    domain: PersonalityDomain
+    flags: tuple[str, ...]
 
     def __init__(self, *, domain: PersonalityDomain, flags: tuple[str, ...] = ()) -> None:
         set_field(self, "domain", domain)
@@ -514,6 +654,10 @@ class LinuxSeccompArg(Value):
     """One argument comparison; `value_two` is only used by SCMP_CMP_MASKED_EQ."""
 
     __slots__ = ("index", "value", "op", "value_two")
+    index: Uint32
+    value: Uint64
+    op: SeccompOperator
+    value_two: Uint64 | None
 
     def __init__(self, *, index: Uint32, value: Uint64, op: SeccompOperator, value_two: Uint64 | None = None) -> None:
         set_field(self, "index", index)
@@ -526,6 +670,10 @@ class LinuxSyscall(Value):
     """A rule; syscall names stay unchecked since they vary by arch and libseccomp."""
 
     __slots__ = ("names", "action", "errno_ret", "args")
+    names: tuple[str, ...]
+    action: SeccompAction
+    errno_ret: Uint32 | None
+    args: tuple[LinuxSeccompArg, ...]
 
     def __init__(self, *, names: tuple[str, ...], action: SeccompAction, errno_ret: Uint32 | None = None, args: tuple[LinuxSeccompArg, ...] = ()) -> None:
         set_field(self, "names", names)
@@ -538,6 +686,13 @@ class LinuxSeccomp(Value):
     """The filter; `listener_metadata` is only valid together with `listener_path`."""
 
     __slots__ = ("default_action", "default_errno_ret", "architectures", "flags", "listener_path", "listener_metadata", "syscalls")
+    default_action: SeccompAction
+    default_errno_ret: Uint32 | None
+    architectures: tuple[SeccompArch, ...]
+    flags: tuple[SeccompFlag, ...]
+    listener_path: str | None
+    listener_metadata: str | None
+    syscalls: tuple[LinuxSyscall, ...]
 
     def __init__(self, *, default_action: SeccompAction, default_errno_ret: Uint32 | None = None, architectures: tuple[SeccompArch, ...] = (), flags: tuple[SeccompFlag, ...] = (), listener_path: str | None = None, listener_metadata: str | None = None, syscalls: tuple[LinuxSyscall, ...] = ()) -> None:
         set_field(self, "default_action", default_action)
@@ -553,6 +708,23 @@ class Linux(Value):
     """Everything under `linux`; the only platform section pyrunc acts on."""
 
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "time_offsets", "devices", "net_devices", "cgroups_path", "resources", "intel_rdt", "memory_policy", "sysctl", "seccomp", "rootfs_propagation", "masked_paths", "readonly_paths", "mount_label", "personality")
+    namespaces: tuple[LinuxNamespace, ...]
+    uid_mappings: tuple[LinuxIDMapping, ...]
+    gid_mappings: tuple[LinuxIDMapping, ...]
+    time_offsets: dict[str, LinuxTimeOffset]
+    devices: tuple[LinuxDevice, ...]
+    net_devices: dict[str, LinuxNetDevice]
+    cgroups_path: str | None
+    resources: LinuxResources | None
+    intel_rdt: LinuxIntelRdt | None
+    memory_policy: LinuxMemoryPolicy | None
+    sysctl: dict[str, str]
+    seccomp: LinuxSeccomp | None
+    rootfs_propagation: RootfsPropagation | None
+    masked_paths: tuple[AbsPath, ...]
+    readonly_paths: tuple[AbsPath, ...]
+    mount_label: str | None
+    personality: LinuxPersonality | None
 
     def __init__(self, *, namespaces: tuple[LinuxNamespace, ...] = (), uid_mappings: tuple[LinuxIDMapping, ...] = (), gid_mappings: tuple[LinuxIDMapping, ...] = (), time_offsets: dict[str, LinuxTimeOffset] | None = None, devices: tuple[LinuxDevice, ...] = (), net_devices: dict[str, LinuxNetDevice] | None = None, cgroups_path: str | None = None, resources: LinuxResources | None = None, intel_rdt: LinuxIntelRdt | None = None, memory_policy: LinuxMemoryPolicy | None = None, sysctl: dict[str, str] | None = None, seccomp: LinuxSeccomp | None = None, rootfs_propagation: RootfsPropagation | None = None, masked_paths: tuple[AbsPath, ...] = (), readonly_paths: tuple[AbsPath, ...] = (), mount_label: str | None = None, personality: LinuxPersonality | None = None) -> None:
         set_field(self, "namespaces", namespaces)
@@ -578,6 +750,8 @@ class FreeBSDDevice(Value):
     """Modelled only so that invalid FreeBSD sections are rejected like the schema does."""
 
     __slots__ = ("path", "mode")
+    path: str | None
+    mode: FileMode | None
 
     def __init__(self, *, path: str | None = None, mode: FileMode | None = None) -> None:
         set_field(self, "path", path)
@@ -588,6 +762,15 @@ class FreeBSDJailAllow(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("set_hostname", "raw_sockets", "chflags", "mount", "quotas", "socket_af", "mlock", "reserved_ports", "suser")
+    set_hostname: bool | None
+    raw_sockets: bool | None
+    chflags: bool | None
+    mount: tuple[str, ...]
+    quotas: bool | None
+    socket_af: bool | None
+    mlock: bool | None
+    reserved_ports: bool | None
+    suser: bool | None
 
     def __init__(self, *, set_hostname: bool | None = None, raw_sockets: bool | None = None, chflags: bool | None = None, mount: tuple[str, ...] = (), quotas: bool | None = None, socket_af: bool | None = None, mlock: bool | None = None, reserved_ports: bool | None = None, suser: bool | None = None) -> None:
         set_field(self, "set_hostname", set_hostname)
@@ -605,6 +788,20 @@ class FreeBSDJail(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("parent", "host", "ip4", "ip4_addr", "ip6", "ip6_addr", "vnet", "interface", "vnet_interfaces", "sysvmsg", "sysvsem", "sysvshm", "enforce_statfs", "allow")
+    parent: str | None
+    host: FreeBSDSharingNoDisable | None
+    ip4: FreeBSDSharing | None
+    ip4_addr: tuple[str, ...]
+    ip6: FreeBSDSharing | None
+    ip6_addr: tuple[str, ...]
+    vnet: FreeBSDSharingNoDisable | None
+    interface: str | None
+    vnet_interfaces: tuple[str, ...]
+    sysvmsg: FreeBSDSharing | None
+    sysvsem: FreeBSDSharing | None
+    sysvshm: FreeBSDSharing | None
+    enforce_statfs: Uint8 | None
+    allow: FreeBSDJailAllow | None
 
     def __init__(self, *, parent: str | None = None, host: FreeBSDSharingNoDisable | None = None, ip4: FreeBSDSharing | None = None, ip4_addr: tuple[str, ...] = (), ip6: FreeBSDSharing | None = None, ip6_addr: tuple[str, ...] = (), vnet: FreeBSDSharingNoDisable | None = None, interface: str | None = None, vnet_interfaces: tuple[str, ...] = (), sysvmsg: FreeBSDSharing | None = None, sysvsem: FreeBSDSharing | None = None, sysvshm: FreeBSDSharing | None = None, enforce_statfs: Uint8 | None = None, allow: FreeBSDJailAllow | None = None) -> None:
         set_field(self, "parent", parent)
@@ -627,6 +824,8 @@ class FreeBSD(Value):
     """Modelled only for validation; pyrunc is Linux-only."""
 
     __slots__ = ("devices", "jail")
+    devices: tuple[FreeBSDDevice, ...]
+    jail: FreeBSDJail | None
 
     def __init__(self, *, devices: tuple[FreeBSDDevice, ...] = (), jail: FreeBSDJail | None = None) -> None:
         set_field(self, "devices", devices)
@@ -637,6 +836,20 @@ class Spec(Value):
     """A whole config.json."""
 
     __slots__ = ("oci_version", "root", "mounts", "process", "hostname", "domainname", "hooks", "annotations", "linux", "solaris", "windows", "vm", "zos", "freebsd")
+    oci_version: SemVer
+    root: Root
+    mounts: tuple[Mount, ...]
+    process: Process | None
+    hostname: str | None
+    domainname: str | None
+    hooks: Hooks | None
+    annotations: dict[str, str]
+    linux: Linux | None
+    solaris: dict[str, Any] | None
+    windows: dict[str, Any] | None
+    vm: dict[str, Any] | None
+    zos: dict[str, Any] | None
+    freebsd: FreeBSD | None
 
     def __init__(self, *, oci_version: SemVer, root: Root, mounts: tuple[Mount, ...] = (), process: Process | None = None, hostname: str | None = None, domainname: str | None = None, hooks: Hooks | None = None, annotations: dict[str, str] | None = None, linux: Linux | None = None, solaris: dict[str, Any] | None = None, windows: dict[str, Any] | None = None, vm: dict[str, Any] | None = None, zos: dict[str, Any] | None = None, freebsd: FreeBSD | None = None) -> None:
         set_field(self, "oci_version", oci_version)

@@ -189,9 +189,9 @@ def _dict_hook(conv: cattrs.Converter, t: Any) -> Callable[[Any, Any], dict[str,
 
 def _class_structure_hook(conv: cattrs.Converter, cl: type) -> Callable[[Any, Any], Any]:
     names = _json_names(cl)
-    generated = make_dict_structure_fn(
-        cl, conv, **{a: override(rename=k) for a, k in names.items()}
-    )
+    # Any: the keys are attribute names, which mypy cannot tell from the keyword parameters
+    overrides: dict[str, Any] = {a: override(rename=k) for a, k in names.items()}
+    generated: Callable[[Any, Any], Any] = make_dict_structure_fn(cl, conv, **overrides)
     # Go-written configs use null for "absent"; treat it so for optional fields.
     nullable = frozenset(names[a.name] for a in attrs.fields(cl) if a.default is not attrs.NOTHING)
 
@@ -209,7 +209,7 @@ def _class_structure_hook(conv: cattrs.Converter, cl: type) -> Callable[[Any, An
 
 
 def _class_unstructure_hook(conv: cattrs.Converter, cl: type) -> Callable[[Any], dict[str, Any]]:
-    overrides = {a: override(rename=k) for a, k in _json_names(cl).items()}
+    overrides: dict[str, Any] = {a: override(rename=k) for a, k in _json_names(cl).items()}
     return make_dict_unstructure_fn(cl, conv, _cattrs_omit_if_default=True, **overrides)
 
 
@@ -257,12 +257,13 @@ def _converter() -> cattrs.Converter:
 
 def _find_problem(obj: Any, path: list[PathPart]) -> Problem | None:
     """The first cross-field problem in `obj` or below, in document order."""
-    check = rules.OBJECT_CHECKS.get(type(obj).__name__)
+    cl: type = type(obj)
+    check = rules.OBJECT_CHECKS.get(cl.__name__)
     if check is not None:
         problem = rules.first_problem(obj, check)
         if problem is not None:
             return [*path, *problem[0]], problem[1]
-    for name, key in _json_names(type(obj)).items():
+    for name, key in _json_names(cl).items():
         value = getattr(obj, name)
         children: Any = ()
         if attrs.has(type(value)):

@@ -41,7 +41,7 @@ def parts(path: Path) -> list[str | int]:
 class Value:
     """Immutable, compared and hashed by value, like the attrs classes it replaces."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
