@@ -9,6 +9,7 @@ namespaces, also after a failure.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -479,6 +480,128 @@ def test_net_devices_refusals_name_their_field(
     assert link_exists(dev)
 
 
+# --- the rtnetlink module (pyrunc.network.rtnl, links) against real devices -----------------
+
+
+@pytest.fixture
+def rtns(net: Net) -> Iterator[tuple[str, int]]:
+    """A network namespace of the test's own, as (name, fd)."""
+    ns = f"pyrtr{os.getpid() % 1000}x{net.n}"
+    sh("ip", "netns", "add", ns)
+    net.netns.append(ns)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield ns, fd
+    finally:
+        os.close(fd)
+
+
+def test_rtnl_veth_bridge_address_route_as_ip_shows_them(
+    net: Net, rtns: tuple[str, int]
+) -> None:
+    from pyrunc.network import rtnl
+
+    ns, fd = rtns
+    tag = f"{os.getpid() % 1000}x{net.n}"
+    bridge, host = f"pyrtq{tag}", f"pyrtv{tag}"
+    net.links += [host, bridge]
+    home = os.stat("/proc/thread-self/ns/net").st_ino
+    with rtnl.Rtnl() as rt, rtnl.Rtnl(fd) as inside:
+        assert os.stat("/proc/thread-self/ns/net").st_ino == home  # back in our namespace
+        assert inside.link_indexes() == [1]  # a new namespace: only lo
+        rt.add_bridge(bridge)
+        br = rt.link_index(bridge)
+        assert br is not None and rt.link_index(f"pyrtnone{tag}") is None
+        rt.add_address(br, f"10.231.{net.n}.1", 24)
+        assert [(a["address"], a["prefixlen"]) for a in rt.addresses(br, rtnl.AF_INET)] == [
+            (f"10.231.{net.n}.1", 24)]
+        rt.add_veth(host, "eth7", fd, br)
+        assert not link_exists("eth7") and rt.link_index("eth7") != inside.link_index("eth7")
+        eth = inside.link_index("eth7")
+        assert eth is not None
+        inside.set_link(name="lo", up=True)
+        inside.add_address(eth, f"10.231.{net.n}.9", 24)
+        inside.set_link(eth, up=True)
+        inside.add_default_route(f"10.231.{net.n}.1", eth)
+    assert f"master {bridge} state UP" in sh("ip", "link", "show", host).stdout
+    assert f"inet 10.231.{net.n}.9/24 scope global eth7" in sh(
+        "ip", "-n", ns, "addr", "show", "eth7").stdout
+    assert sh("ip", "-n", ns, "route", "show", "default").stdout.strip() == (
+        f"default via 10.231.{net.n}.1 dev eth7 proto static")
+    assert "UP" in sh("ip", "-n", ns, "link", "show", "lo").stdout.split(">")[0]
+
+
+def test_rtnl_errors_are_one_line_and_leave_nothing(
+    net: Net, rtns: tuple[str, int]
+) -> None:
+    from pyrunc.errors import PyruncError
+    from pyrunc.network import links, rtnl
+
+    ns, fd = rtns
+    tag = f"{os.getpid() % 1000}x{net.n}"
+    bridge, host, other = f"pyrtq{tag}", f"pyrtv{tag}", f"pyrtw{tag}"
+    net.links += [host, bridge, other]
+    sh("ip", "link", "add", other, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    with rtnl.Rtnl() as rt:
+        # a bridge that does not exist, before anything is made
+        with pytest.raises(PyruncError, match=f"^bridge {bridge} does not exist$"):
+            links.attach(rt, os.getpid(), bridge, host, "10.231.0.2", 24, "10.231.0.1")
+        rt.add_bridge(bridge)
+        br = rt.link_index(bridge)
+        assert br is not None
+        with pytest.raises(rtnl.NetlinkError) as clash:  # the name is taken
+            rt.add_bridge(bridge)
+        assert clash.value.errno == errno.EEXIST
+        assert str(clash.value).endswith(f"create bridge {bridge}: file exists")
+        # the host end's name is taken by another link: refused, nothing made in the netns
+        with pytest.raises(rtnl.NetlinkError, match=f"create veth {other}: file exists"):
+            rt.add_veth(other, "eth1", fd, br)
+        # the peer's name is taken in the container: refused, and the host end is not left
+        with pytest.raises(rtnl.NetlinkError, match=f"create veth {host}: file exists"):
+            rt.add_veth(host, "eth0", fd, br)
+        assert not link_exists(host)
+        with rtnl.Rtnl(fd) as inside:
+            assert inside.link_index("eth1") is None
+            eth0 = inside.link_index("eth0")
+            assert eth0 is not None
+            inside.add_address(eth0, f"10.231.{net.n}.3", 24)
+            with pytest.raises(rtnl.NetlinkError, match="file exists") as twice:
+                inside.add_address(eth0, f"10.231.{net.n}.3", 24)
+            assert twice.value.errno == errno.EEXIST
+            with pytest.raises(rtnl.NetlinkError) as gone:  # a link index that is not there
+                inside.set_link(9999, up=True, what="set it up")
+            assert gone.value.errno == errno.ENODEV and "set it up: no such device" in str(
+                gone.value)
+        # a master that is not a bridge: the kernel's refusal, one line
+        with pytest.raises(rtnl.NetlinkError) as master:
+            rt.add_veth(host, "eth2", fd, rt.link_index(other) or 0)
+        assert "\n" not in str(master.value) and f"create veth {host}: " in str(master.value)
+        assert not link_exists(host)
+        assert rt.delete_link(bridge) is True and rt.delete_link(bridge) is False
+    assert rtnl.delete_link(f"pyrtnone{tag}") is False
+
+
+def test_veth_name_clash_at_create_is_one_line_and_undone(
+    net: Net, bundle: Bundle, pyrunc: Pyrunc
+) -> None:
+    """The host end's name (a hash of the root and the id) is taken: one line, no container,
+    no lease. (The teardown then deletes the link of that name, as it would a leftover of the
+    same container: the name is the container's.)"""
+    from pyrunc.network.attach import host_veth_name
+
+    net.create("clash")
+    bundle.set_args("true")
+    cid = new_id("c")
+    taken = host_veth_name(str(pyrunc.root), cid)
+    net.links.append(taken)
+    peer = f"pyrtp{net.n}x{os.getpid()}"[:15]
+    sh("ip", "link", "add", taken, "type", "veth", "peer", "name", peer)
+    message = error_line(pyrunc("create", "--bundle", bundle.path, "--network", "clash", cid))
+    assert f"create veth {taken}: file exists" in message, message
+    assert not os.path.exists(pyrunc.root / cid)
+    assert net.inspect("clash")["containers"] == {}
+
+
 # --- the API and the imports -----------------------------------------------------------------
 
 
@@ -548,21 +671,33 @@ def imports(root: Path, *args: str) -> set[str]:
             if line.startswith("import time:") and "|" in line}
 
 
-def test_only_a_networked_create_imports_pyroute2(
+def test_only_a_networked_create_imports_the_netlink_code(
     net: Net, bundle: Bundle, pyrunc: Pyrunc
 ) -> None:
+    """pyroute2 is imported by nothing (the join speaks rtnetlink itself); the netlink and
+    nftables modules only by a networked create and by the delete that undoes one."""
     net.create("imp")
     bundle.set_args("sleep", "60")
     plain, joined = new_id("i"), new_id("i")
     root = pyrunc.root
-    def pyroute2(*args: str) -> set[str]:
-        return {m for m in imports(root, *args) if m.split(".")[0] == "pyroute2"}
 
-    assert not pyroute2("create", "--bundle", str(bundle.path), plain)
-    assert "pyroute2.iproute.linux" in pyroute2("create", "--bundle", str(bundle.path),
-                                                "--network", "imp", joined)
+    def network_code(*args: str) -> set[str]:
+        return {m for m in imports(root, *args)
+                if m.split(".")[0] == "pyroute2" or m.startswith("pyrunc.network")
+                or m in ("ctypes", "socket")}
+
+    assert not network_code("create", "--bundle", str(bundle.path), plain)
+    used = network_code("create", "--bundle", str(bundle.path), "--network", "imp", joined)
+    assert {"pyrunc.network.rtnl", "pyrunc.network.links", "pyrunc.network.nft"} <= used, used
+    assert not {m for m in used if m.split(".")[0] == "pyroute2"} and "socket" not in used, used
     for args in (("state", joined), ("list",), ("start", plain), ("kill", plain, "KILL"),
-                 ("network", "ls"), ("network", "inspect", "imp"), ("delete", "-f", joined),
                  ("delete", "-f", plain), ("features",)):
-        assert not pyroute2(*args), args
+        assert not network_code(*args), args
+    for args in (("network", "ls"), ("network", "inspect", "imp")):  # the records, no netlink
+        assert not {m for m in network_code(*args)
+                    if m in ("pyrunc.network.rtnl", "pyrunc.network.links", "ctypes")
+                    or m.split(".")[0] == "pyroute2"}, args
+    undo = network_code("delete", "-f", joined)
+    assert "pyrunc.network.links" not in undo and not any(
+        m.split(".")[0] == "pyroute2" for m in undo), undo
     assert not os.path.exists(root / joined) and not os.path.exists(root / plain)

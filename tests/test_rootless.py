@@ -33,7 +33,7 @@ from helpers_clients import rootfs_tarball, run_cmd
 
 RUNC = shutil.which("runc")
 SETPRIV = shutil.which("setpriv")
-DEPENDENCIES = ("attr", "attrs", "cattr", "cattrs", "typing_extensions", "pyroute2")
+DEPENDENCIES = ("attr", "attrs", "cattr", "cattrs", "typing_extensions")
 PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 

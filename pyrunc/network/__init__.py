@@ -2,8 +2,8 @@
 
 A network is a record under the state root (subnet, gateway, bridge name, NAT or not, leases);
 the bridge and its nftables elements are made when the first container joins (create with
-`network=`), the bridge is removed by `remove_network`. Importing this module is cheap: only
-joining a container (pyrunc.network.links) loads pyroute2.
+`network=`), the bridge is removed by `remove_network`. Importing this module is cheap: the
+netlink and nftables code (pyrunc.network.links, rtnl, nft) loads only where it is used.
 """
 
 from __future__ import annotations

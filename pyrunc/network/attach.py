@@ -169,14 +169,14 @@ def setup(att: Attachment, pid: int) -> None:
 
     r = att.record
     prefixlen = int(r["subnet"].split("/")[1])
-    with links.IPRoute() as ipr:
-        links.ensure_bridge(ipr, r["bridge"], r["gateway"], prefixlen, r["nat"])
-        links.attach(ipr, pid, r["bridge"], r["host_veth"], r["ip"], prefixlen, r["gateway"])
+    with links.Rtnl() as rt:
+        links.ensure_bridge(rt, r["bridge"], r["gateway"], prefixlen, r["nat"])
+        links.attach(rt, pid, r["bridge"], r["host_veth"], r["ip"], prefixlen, r["gateway"])
     nft.attach(r["subnet"], r["nat"], [tuple(p) for p in r["ports"]], r["ip"])
 
 
 def teardown(state_dir: str) -> None:
-    """Undo what the intent file records (no pyroute2: delete stays cheap)."""
+    """Undo what the intent file records."""
     path = os.path.join(state_dir, INTENT)
     record = read_json(path)
     if record is None:
