@@ -23,7 +23,8 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/fa
 printf 'root:x:0:\nnobody:x:65534:\n' > etc/group
 printf '127.0.0.1 localhost\n' > etc/hosts
 cd "$dest"
-if command -v pyrunc >/dev/null; then pyrunc spec; else python3 -m pyrunc spec; fi
+# this checkout's `spec` (not whichever pyrunc is installed on PATH, which may be another's)
+PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" python3 -m pyrunc spec
 # a config that prints from inside and exits, with no terminal (the default asks for one)
 python3 - config.json <<'PY'
 import json, sys
