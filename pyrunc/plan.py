@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 # sync points the child stops at; the parent acts, then answers
-SYNC_NAMESPACES = "namespaces"   # uid/gid maps, cgroups, oom_score_adj
+SYNC_NAMESPACES = "namespaces"   # uid/gid maps, oom_score_adj, network
+SYNC_CGROUP = "cgroup"           # in its cgroups (joined while the init mounted up to here)
 SYNC_PRE_PIVOT = "pre-pivot"     # prestart and createRuntime hooks
 
 PROC_SYS = "sys/"  # sysctl paths are relative to the container's procfs root (S14)
@@ -124,9 +125,15 @@ def compile_plan(
             emit(op(instructions.DUMPABLE, "become non-dumpable again", 0))
         if "user" in ns.new:
             emit(op(instructions.SETUSER, "become root in the user namespace", 0, 0))
+        # The runtime joins the init to its cgroups while the init mounts what needs no
+        # cgroup (its rootfs, /proc, /dev, /sys, ...: the first cgroup.procs write waits for an
+        # RCU grace period); the init waits for it before the first mount that does (a cgroup
+        # filesystem, a device), its devices and the hooks, and only then unshares its cgroup
+        # namespace, whose root is the cgroup it is in.
+        join_cgroup = [op(instructions.SYNC, "sync with the runtime", s=(SYNC_CGROUP,))]
         if "cgroup" in ns.new:
-            emit(op(instructions.UNSHARE, "unshare the cgroup namespace",
-                    namespaces.CLONE_NEWCGROUP))
+            join_cgroup.append(op(instructions.UNSHARE, "unshare the cgroup namespace",
+                                  namespaces.CLONE_NEWCGROUP))
         # without a mount namespace the runtime's is inherited (config-linux.md): the mounts
         # land in it and the container is entered with chroot, as runc does
         own_mount_ns = "mount" in ns.kinds
@@ -157,7 +164,11 @@ def compile_plan(
         sources: list[tuple[int, str]] | None = (
             [] if "user" in ns.new and "mount" in ns.new and os.geteuid() == 0 else None
         )
-        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources))
+        first = next((i for i, m in enumerate(mounts) if rootfs.needs_cgroup(m)), None)
+        extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources,
+                                before=None if first is None else {first: join_cgroup}))
+        if first is None:
+            extend(join_cgroup)
         if sources:
             plan.ops.insert(plan.ops.index(sync_namespaces) + 1,
                             op(instructions.RECV_SOURCES, "receive the bind mount sources",

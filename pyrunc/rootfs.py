@@ -229,22 +229,43 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
     return flags | instructions.TGT_NOT_PROC
 
 
+# filesystems whose mount opens no device and shows nothing of the container's cgroups
+_CGROUP_FREE = frozenset({"tmpfs", "proc", "sysfs", "devpts", "mqueue"})
+
+
+def needs_cgroup(m: object) -> bool:
+    """Whether the init may make this mount only once it is in its cgroups: a cgroup
+    filesystem (the container's own cgroups, seen from its cgroup namespace) or one that may
+    open a device (the devices controller decides, as for runc's init, which joins first).
+    Binds and the pseudo-filesystems the init mounts while `create` joins it (plan.py)."""
+    if m.type == "cgroup":
+        return True
+    opts = m.options or ()
+    if m.type == "bind" or "bind" in opts or "rbind" in opts:
+        return False
+    return m.type not in _CGROUP_FREE
+
+
 def mount_ops(
     mounts: tuple,
     bundle: str,
     cgroup_source: CgroupMounts | None,
     idmap_trees: dict[int, int] | None = None,
     host_sources: list[tuple[int, str]] | None = None,
+    before: dict[int, list[Op]] | None = None,
 ) -> list[Op]:
     """Operations for the config's mounts, before pivot_root (targets relative to the rootfs).
 
     `idmap_trees` maps a mount's index to its idmapped mount tree, made by the parent. With
     `host_sources` (a list to fill: a new user and mount namespace), bind sources are opened
     by the runtime, which the user namespace may not be able to reach (runc's mount sources):
-    each gets (mount index, source) appended and its mount names it by position.
+    each gets (mount index, source) appended and its mount names it by position. `before`
+    maps a mount's index to operations that come just before it (the cgroup sync point).
     """
     out: list[Op] = []
     for i, m in enumerate(mounts):
+        if before and i in before:
+            out.extend(before[i])
         dest = container_path(m.destination)
         opts = MountOptions(m.options)
         if m.type == "bind":

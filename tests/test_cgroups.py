@@ -476,6 +476,52 @@ def test_failed_create_removes_its_cgroups(pyrunc: Pyrunc, bundle: Bundle,
     assert_gone(parent)
 
 
+@pytest.mark.parametrize("cgroupns", [False, True], ids=["host-cgroupns", "cgroupns"])
+def test_init_joined_before_hooks_and_cgroupns(pyrunc: Pyrunc, bundle: Bundle, tmp_path: Path,
+                                                cgroups: CgroupTracker, cgroupns: bool) -> None:
+    """create joins the init to its cgroups while the init mounts (plan.py's cgroup sync
+    point); still, a createRuntime hook finds the init in every one of them, and a cgroup
+    namespace is unshared only after the join: its root is the container's cgroup."""
+    path = cgroups(f"/{unique()}")
+    seen = tmp_path / "hook-cgroup"
+    script = ("pid=$(grep -o '\"pid\": *[0-9]*' | grep -o '[0-9]*$'); "
+              f"cat /proc/$pid/cgroup > {seen}")
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sh",
+                                                 "args": ["sh", "-c", script]}]}
+    if cgroupns:
+        bundle.config["linux"]["namespaces"].append({"type": "cgroup"})
+    bundle.set_args("cat", "/proc/self/cgroup")
+    set_resources(bundle, path, None)
+    proc = pyrunc("run", "-b", bundle, "joined", check=True)
+    in_hook = {}
+    for line in seen.read_text().splitlines():
+        _, controllers, where = line.split(":", 2)
+        in_hook[controllers] = where
+    inside = {line.split(":", 2)[1]: line.split(":", 2)[2]
+              for line in proc.stdout.splitlines()}
+    for h in LAYOUT.hierarchies:
+        key = h.key or ""
+        assert in_hook.get(key) == path, (key, in_hook)
+        assert inside.get(key) == ("/" if cgroupns else path), (key, inside)
+    assert_gone(path)
+
+
+def test_init_failing_while_joined_reports_its_own_error(pyrunc: Pyrunc, bundle: Bundle,
+                                                          cgroups: CgroupTracker) -> None:
+    """The init's first mount fails while create is joining it to its cgroups: the error is
+    the init's (not a cgroup write to a pid that is gone), and the cgroups are removed."""
+    path = cgroups(f"/{unique()}")
+    bundle.config["mounts"].insert(0, {"destination": "/scratch", "type": "tmpfs",
+                                       "source": "tmpfs", "options": ["size=not-a-size"]})
+    set_resources(bundle, path, {"memory": {"limit": 64 << 20}})
+    proc = pyrunc("create", "-b", bundle, "early")
+    assert proc.returncode == 1
+    assert "/scratch" in proc.stderr and "cgroup" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert not (pyrunc.root / "early").exists()
+    assert_gone(path)
+
+
 def test_unavailable_controller_is_a_clear_error(pyrunc: Pyrunc, bundle: Bundle,
                                                  cgroups: CgroupTracker) -> None:
     path = cgroups(f"/{unique()}")

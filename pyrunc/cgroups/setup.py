@@ -1,8 +1,9 @@
 """`create`'s part: make the container's cgroups, apply `linux.resources`, add the init.
 
-Called while the init is stopped at the "namespaces" sync point: it is in its new namespaces but
-has not yet unshared its cgroup namespace (whose root becomes the cgroup it is put in here) nor
-mounted anything.
+Called just after the init passed its "namespaces" sync point: it is in its new namespaces and
+mounts what needs no cgroup meanwhile (plan.py), but waits at its "cgroup" sync point before it
+unshares its cgroup namespace (whose root becomes the cgroup it is put in here), mounts a cgroup
+filesystem or a device, makes its devices, and before the hooks run.
 """
 
 from __future__ import annotations
