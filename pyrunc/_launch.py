@@ -19,6 +19,9 @@ try:
     for _p in _s.getsitepackages():
         if _p not in sys.path:
             sys.path.append(_p)
+    from pyrunc import _bundle  # the package's code from one file (issue 19)
+
+    _bundle.install()
     from pyrunc.cli import run
 except ImportError as e:
     sys.stderr.write(f"pyrunc: broken installation: cannot import pyrunc from {_here}: {e}\n")
