@@ -519,10 +519,33 @@ def test_run_imports_nothing_heavy(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> 
     every container)."""
     heavy = NOT_HOT - {"pyrunc.spec", "pyrunc.sealed"}
     bundle.set_args("true")
-    proc, modules = imported_modules(pyrunc.root, "run", "--bundle", str(bundle.path), cid)
+    proc, modules = imported_modules_sealed(pyrunc.root, "run", "--bundle", str(bundle.path),
+                                            cid)
     assert proc.returncode == 0, proc.stderr
     assert "pyrunc.lifecycle.create" in modules
     assert not heavy & modules, sorted(heavy & modules)
+
+
+def test_exec_imports_nothing_heavy(cid: str, bundle: Bundle, pyrunc: Pyrunc,
+                                    tmp_path: Path) -> None:
+    """exec reads the saved config with jsonlite (json imports re, enum, collections) and needs
+    run's signal forwarding, not create, start, delete or the hooks."""
+    heavy = NOT_HOT - {"pyrunc.spec", "pyrunc.sealed"}
+    bundle.set_args("sleep", "100")
+    pyrunc("run", "-d", "--bundle", bundle.path, cid, check=True)
+    try:
+        process = dict(bundle.process, args=["true"], terminal=False)
+        (tmp_path / "process.json").write_text(json.dumps(process))
+        for args in (["exec", cid, "true"], ["exec", "--process", str(tmp_path / "process.json"),
+                                              cid]):  # fmt: skip
+            proc, modules = imported_modules_sealed(pyrunc.root, *args)
+            assert proc.returncode == 0, (args, proc.stderr)
+            assert "pyrunc.lifecycle.exec" in modules
+            unneeded = heavy | {"pyrunc.lifecycle.create", "pyrunc.lifecycle.delete",
+                                "pyrunc.hooks"}
+            assert not unneeded & modules, (args, sorted(unneeded & modules))
+    finally:
+        pyrunc("delete", "--force", cid)
 
 
 def test_the_installed_command_state_imports_nothing_heavy(cid: str, bundle: Bundle,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from pyrunc import jsonlite
 from pyrunc.commands.create import listen_fds
 from pyrunc.errors import PyruncError
 
@@ -38,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def process_from_flags(base: dict, args: argparse.Namespace) -> dict:
     """The container's own process spec, changed as the flags say (runc's rules)."""
-    proc = json.loads(json.dumps(base))
+    proc = jsonlite.loads(jsonlite.dumps(base))  # a deep copy
     if not args.command:
         raise PyruncError("exec: no command given (use --process or ID COMMAND...)")
     proc["args"] = list(args.command)
@@ -81,16 +80,18 @@ def run(args: argparse.Namespace) -> int:
 
     store = StateStore(args.root)
     try:
+        config = None
         if args.process:
-            with open(args.process) as f:
-                process = json.load(f)
+            with open(args.process, "rb") as f:
+                process = jsonlite.loads(f.read())
         else:
-            process = process_from_flags(container_config(store, args.id).get("process", {}), args)
+            config = container_config(store, args.id)  # read once, for both
+            process = process_from_flags(config.get("process", {}), args)
         preserve = args.preserve_fds + listen_fds()
         return exec_process(
             store, args.id, process, detach=args.detach, pid_file=args.pid_file,
             console_socket=args.console_socket, preserve_fds=preserve,
-            ignore_paused=args.ignore_paused, sub_cgroups=args.cgroup,
+            ignore_paused=args.ignore_paused, sub_cgroups=args.cgroup, config=config,
         )
     except (PyruncError, OSError, ValueError) as e:
         # runc exits 255 when exec fails

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.lifecycle.create import create
-from pyrunc.lifecycle.delete import delete
-from pyrunc.lifecycle.start import start
-from pyrunc.state import StateStore
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.state import StateStore
 
 # signals a foreground `run` passes on to the container's init, as runc does
 FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
@@ -86,6 +85,11 @@ def run(
     keep: bool = False,
     **create_options: object,
 ) -> int:
+    # here, not at the top: `exec` uses this module's signal forwarding, not the lifecycle
+    from pyrunc.lifecycle.create import create
+    from pyrunc.lifecycle.delete import delete
+    from pyrunc.lifecycle.start import start
+
     if not detach and not create_options.get("console_socket"):
         create_options["relay_console"] = True
     forwarder = None if detach else Forwarder()
