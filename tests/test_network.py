@@ -602,6 +602,90 @@ def test_veth_name_clash_at_create_is_one_line_and_undone(
     assert net.inspect("clash")["containers"] == {}
 
 
+def test_nft_fixed_part_written_once_and_healed_when_changed(
+    net: Net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join adds only elements while the table prints as pyrunc made it; a flushed chain, a
+    deleted set or a missing table gets the fixed part rewritten in the same transaction. On a
+    table of the test's own (the shared `ip pyrunc` is left alone)."""
+    from pyrunc.network import nft
+
+    table = f"ip pyrtn{os.getpid() % 100000}x{net.n}"
+    monkeypatch.setattr(nft, "_BASE", nft._BASE.replace(nft.TABLE, table))
+    monkeypatch.setattr(nft, "TABLE", table)
+    monkeypatch.setattr(nft, "_SKELETON", str(tmp_path / "skeleton"))
+    batches: list[str] = []
+    real_run = nft.run
+
+    def run(commands: str, **kw: object) -> str:
+        batches.append(commands)
+        return real_run(commands, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nft, "run", run)
+
+    def join(k: int) -> bool:
+        """attach one address; True when the fixed part was (re)written."""
+        del batches[:]
+        nft.attach(net.subnet(), True, [("tcp", 24000 + k, 80)], f"10.231.{net.n}.{k}")
+        return any("flush chain" in b for b in batches)
+
+    def rules() -> str:
+        return sh("nft", "list", "chain", *table.split(), "postrouting").stdout
+
+    try:
+        assert join(2)  # no table yet
+        assert rules().count("masquerade") == 3
+        assert not join(3)  # as we made it: elements only
+        sh("nft", "flush", "chain", *table.split(), "postrouting")
+        assert join(4) and rules().count("masquerade") == 3  # healed
+        assert not join(5)
+        sh("nft", "delete", "set", *table.split(), "natsubnets", check=False)
+        sh("nft", "delete", "table", *table.split())
+        assert join(6) and rules().count("masquerade") == 3
+        ports = sh("nft", "list", "map", *table.split(), "ports").stdout
+        assert f"tcp . 24006 : 10.231.{net.n}.6 . 80" in ports and "24005" not in ports
+    finally:
+        sh("nft", "delete", "table", *table.split(), check=False)
+
+
+def test_names_and_leases_without_ipaddress(tmp_path: Path) -> None:
+    """The store's own checks (it no longer imports re or ipaddress): names, and leases of a
+    /30 (one host besides the gateway) and of a /24, asked-for addresses refused by field."""
+    from pyrunc.errors import PyruncError
+    from pyrunc.network import create_network
+    from pyrunc.network.store import NetworkStore, valid_name
+
+    for good in ("a", "A.b_c-9", "x" * 64):
+        assert valid_name(good) == good
+    for bad in ("", "-a", ".a", "a/b", "a b", "a\n", "x" * 65, "é"):
+        with pytest.raises(PyruncError, match="invalid network name"):
+            valid_name(bad)
+    root = str(tmp_path)
+    create_network("tiny", subnet="10.231.199.4/30", bridge="pyrtnolink0", root=root)
+    create_network("wide", subnet="10.231.198.0/24", gateway="10.231.198.7",
+                   bridge="pyrtnolink1", root=root)
+    for cid in ("c1", "c2", "c3"):
+        (tmp_path / cid).mkdir()
+    with NetworkStore(root) as store:
+        tiny, wide = store.load("tiny"), store.load("wide")
+        assert store.lease(tiny, "c1", None) == "10.231.199.6"  # .5 is the gateway
+        with pytest.raises(PyruncError, match="no free address in 10.231.199.4/30"):
+            store.lease(tiny, "c2", None)
+        assert store.lease(tiny, "c1", None) == "10.231.199.6"  # the same container: again
+        assert [store.lease(wide, c, None) for c in ("c1", "c2")] == [
+            "10.231.198.1", "10.231.198.2"]
+        assert store.lease(wide, "c3", "10.231.198.254") == "10.231.198.254"
+        for wanted, word in (("10.231.198.7", "not a free host"), ("10.231.198.255", "not a free"),
+                             ("10.231.198.0", "not a free"), ("10.231.197.9", "not a free"),
+                             ("10.231.198.2", "already leased to c2"),
+                             ("10.231.198.08", "not an IPv4 address"),
+                             ("10.231.198", "not an IPv4 address")):
+            with pytest.raises(PyruncError, match=f"ip={wanted}: {word}"):
+                store.lease(wide, "c9", wanted)
+        store.release("wide", "c2")
+        assert store.lease(store.load("wide"), "c9", None) == "10.231.198.2"
+
+
 # --- the API and the imports -----------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ netlink and nftables code (pyrunc.network.links, rtnl, nft) loads only where it 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 
@@ -23,8 +22,10 @@ __all__ = ["create_network", "ensure_default_network", "inspect_network", "list_
            "remove_network", "DEFAULT_NETWORK"]
 
 
-def _host_routes() -> list[ipaddress.IPv4Network]:
+def _host_routes() -> list:
     """IPv4 routes of this host (/proc/net/route), to keep new subnets off them."""
+    import ipaddress
+
     out = []
     try:
         with open("/proc/net/route") as f:
@@ -51,6 +52,8 @@ def create_network(name: str, subnet: str | None = None, gateway: str | None = N
                    bridge: str | None = None, nat: bool = True,
                    root: str = DEFAULT_ROOT) -> dict:
     """Record a new network; its bridge is made when the first container joins."""
+    import ipaddress  # here: a networked create imports this package, not this (~8 ms)
+
     valid_name(name)
     with NetworkStore(root) as store:
         if name in store.names():

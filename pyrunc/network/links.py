@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from pyrunc.errors import PyruncError
 from pyrunc.network.rtnl import AF_INET, IFA_F_PERMANENT, RT_SCOPE_UNIVERSE, NetlinkError, Rtnl
@@ -18,14 +16,9 @@ from pyrunc.network.rtnl import AF_INET, IFA_F_PERMANENT, RT_SCOPE_UNIVERSE, Net
 __all__ = ["Rtnl", "attach", "ensure_bridge", "move_devices", "netns_fd", "write_sysctl"]
 
 
-@contextmanager
-def netns_fd(pid: int) -> Iterator[int]:
-    """The network namespace of `pid`, as an fd."""
-    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
+def netns_fd(pid: int) -> int:
+    """The network namespace of `pid`, as an fd (the caller closes it)."""
+    return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def write_sysctl(path: str, value: str) -> None:
@@ -77,7 +70,8 @@ def attach(rt: Rtnl, pid: int, bridge: str, host_veth: str, address: str,
     br = rt.link_index(bridge)
     if br is None:
         raise PyruncError(f"bridge {bridge} does not exist")
-    with netns_fd(pid) as fd:
+    fd = netns_fd(pid)
+    try:
         try:
             rt.add_veth(host_veth, ifname, fd, br)
         except NetlinkError as e:
@@ -97,6 +91,8 @@ def attach(rt: Rtnl, pid: int, bridge: str, host_veth: str, address: str,
                 ns.add_default_route(gateway, eth)
             except NetlinkError as e:
                 raise PyruncError(f"configure {ifname} in the container: {e.reason}") from None
+    finally:
+        os.close(fd)
 
 
 # --- linux.netDevices ---------------------------------------------------------------------------
@@ -105,7 +101,15 @@ def attach(rt: Rtnl, pid: int, bridge: str, host_veth: str, address: str,
 def move_devices(pid: int, devices: dict[str, str]) -> None:
     """Move each host device into the container's namespace under its new name, put back its
     permanent global addresses (a move drops them) and set it up."""
-    with Rtnl() as rt, netns_fd(pid) as fd, Rtnl(fd) as ns:
+    fd = netns_fd(pid)
+    try:
+        _move_devices(fd, devices)
+    finally:
+        os.close(fd)
+
+
+def _move_devices(fd: int, devices: dict[str, str]) -> None:
+    with Rtnl() as rt, Rtnl(fd) as ns:
         for host, name in devices.items():
             field = f"config.json: linux.netDevices.{host}"
             idx = rt.link_index(host)
