@@ -7,13 +7,19 @@ Three ways to give a container eth0 on a bridge, with NAT, measured on the same 
 interleaved rounds (medians, and the 25th-75th percentile):
 
 - pyrunc: `pyrunc run --network NET ID` against `pyrunc run ID` (both with a new network
-  namespace, process /bin/true); the difference is the whole network cost: importing pyroute2,
-  the lease, the veth pair, addresses and routes, one nftables transaction, and the teardown
-  in delete.
+  namespace, process /bin/true); the difference is the whole network cost: importing the
+  network code, the lease, the veth pair, addresses and routes (rtnetlink), the nftables
+  elements, and the teardown in delete. pyrunc is this checkout's compiled launcher (built as
+  bench/bench.py builds it), with bytecode caches.
 - podman 4 with netavark: `podman run --rm --network NET` against `--network none`, the same
   image (the busybox rootfs, imported), crun; the difference is netavark's setup and teardown.
 - the CNI `bridge` plugin with `host-local` IPAM (Debian's containernetworking-plugins), run by
   hand as a CNI runtime would: ADD then DEL on a fresh namespace (`ip netns add`, not counted).
+
+The order of the three rotates from round to round. Then a breakdown of pyrunc's join:
+`run --network` with timers around the network functions (the same CLI code, the timers
+installed from outside by PHASES below), and what importing the network modules adds to a
+create that already imported everything else (`-X importtime`).
 
 Everything lives under /run/pyrunc-netbench-<pid> and in 10.231.240-242.0/24 with bridges
 named pyrtnb*; all of it is removed at the end, also after an error. No traffic is sent.
@@ -64,9 +70,69 @@ def quantiles(xs: list[float]) -> str:
     return f"{statistics.median(xs):.1f} ({q[0]:.1f}-{q[2]:.1f})"
 
 
-def pyrunc_cmd() -> list[str]:
-    launcher = Path(sys.executable).with_name("pyrunc")
-    return [str(launcher)] if launcher.exists() else [sys.executable, "-m", "pyrunc"]
+def pyrunc_cmd(work: Path) -> tuple[list[str], str]:
+    """This checkout's launcher, as bench/bench.py builds it (never the one on PATH, which
+    may run another checkout)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import bench
+
+    bench.WORK = str(work)
+    launcher, how = bench.build_launcher()
+    if launcher:
+        return [launcher], f"src/launcher.c built for this checkout ({how})"
+    return [sys.executable, "-s", "-S", "-P", "-m", "pyrunc"], f"python -m pyrunc ({how})"
+
+
+# `run --network` with timers around the network functions, from outside: argv is the CLI's
+PHASES = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+from pyrunc import sealed
+sealed.running_sealed = lambda: True  # no re-exec from the sealed copy: the timers stay
+from pyrunc.cli import main
+from pyrunc.network import attach, links, nft, rtnl, store
+T = {}
+def timed(key, fn):
+    def wrapper(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            T[key] = T.get(key, 0) + (time.perf_counter() - t) * 1000
+    return wrapper
+attach.prepare = timed("prepare: lease, network.json", attach.prepare)
+links.ensure_bridge = timed("setup: bridge up, gateway address (rtnetlink)", links.ensure_bridge)
+links.attach = timed("setup: veth pair, eth0 address, route, lo (rtnetlink)", links.attach)
+nft.attach = timed("setup: nftables elements", nft.attach)
+attach.setup = timed("setup: total", attach.setup)
+nft.unpublish = timed("teardown: nftables elements", nft.unpublish)
+rtnl.delete_link = timed("teardown: delete the veth (rtnetlink)", rtnl.delete_link)
+store.NetworkStore.release = timed("teardown: release the lease", store.NetworkStore.release)
+attach.teardown = timed("teardown: total", attach.teardown)
+try:
+    main(sys.argv[1:])
+finally:
+    T["the whole run --network"] = (time.perf_counter() - t0) * 1000
+    with open(os.environ["PHASES_OUT"], "a") as f:
+        f.write(json.dumps(T) + "\n")
+"""
+
+# the network modules' import on top of what a create imports anyway
+IMPORTS = ("import sys, pyrunc.cli, pyrunc.lifecycle.run, pyrunc.lifecycle.create, "
+           "pyrunc.lifecycle.delete; sys.stderr.write('--\\n'); "
+           "import pyrunc.network.attach, pyrunc.network.links, pyrunc.network.nft")
+
+
+def import_ms(stderr: str) -> float:
+    """The self times of every module imported after the marker."""
+    after = stderr.split("--\n", 1)[1]
+    return sum(int(line.split("|")[0].split(":")[1]) for line in after.splitlines()
+               if line.startswith("import time:") and "|" in line) / 1000
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def main() -> int:
@@ -76,14 +142,18 @@ def main() -> int:
     opts = ap.parse_args()
     work = Path(f"/run/pyrunc-netbench-{os.getpid()}")
     work.mkdir(mode=0o700)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    pyrunc = [*pyrunc_cmd(), "--root", str(work / "root")]
+    load_start = loadavg()
+    # bytecode caches as an install has them (this sandbox sets PYTHONDONTWRITEBYTECODE)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    launcher, how = pyrunc_cmd(work)
+    pyrunc = [*launcher, "--root", str(work / "root")]
     podman_base = None
     cleanup: list[list[str]] = []
     try:
         bundle = work / "bundle"
         subprocess.run(["bash", str(REPO / "bundles" / "make-busybox.sh"), str(bundle)],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, env=env)
         config = json.loads((bundle / "config.json").read_text())
         config["process"]["args"] = ["/bin/true"]
         (bundle / "config.json").write_text(json.dumps(config))
@@ -145,8 +215,7 @@ def main() -> int:
             wall = timed(*args, **kwargs)
             return wall, CPU_LAST
 
-        for r in range(opts.rounds + 1):  # round 0 warms up and is dropped
-            keep = r > 0
+        def pyrunc_round(r: int, keep: bool) -> None:
             t_plain, c_plain = cpu_timed([*pyrunc, "run", "--bundle", str(bundle),
                                           f"pnb{r}p"], env)
             t_net, c_net = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), "--network",
@@ -158,49 +227,83 @@ def main() -> int:
                 add("pyrunc run --network", t_net, c_net)
                 add("pyrunc run --network --publish", t_port, c_port)
                 add("pyrunc network cost", t_net - t_plain, c_net - c_plain)
-            if have_podman:
-                t_none, c_none = cpu_timed([*podman_base, "run", "--rm", "--network", "none",
-                                            "pyrtbench", "/bin/true"], penv)
-                t_pnet, c_pnet = cpu_timed([*podman_base, "run", "--rm", "--network",
-                                            "pyrtbench", "pyrtbench", "/bin/true"], penv)
-                if keep:
-                    add("podman run --network none", t_none, c_none)
-                    add("podman run --network (netavark)", t_pnet, c_pnet)
-                    add("podman network cost", t_pnet - t_none, c_pnet - c_none)
-            if have_cni:
-                ns = f"pyrtnbns{r}"
-                subprocess.run(["ip", "netns", "add", ns], check=True)
-                try:
-                    cenv = {**os.environ, "CNI_CONTAINERID": f"pyrtnb{r}",
-                            "CNI_NETNS": f"/run/netns/{ns}", "CNI_IFNAME": "eth0",
-                            "CNI_PATH": CNI_PATH}
-                    t_add, c_add = cpu_timed([f"{CNI_PATH}/bridge"],
-                                             {**cenv, "CNI_COMMAND": "ADD"}, cni_conf)
-                    t_del, c_del = cpu_timed([f"{CNI_PATH}/bridge"],
-                                             {**cenv, "CNI_COMMAND": "DEL"}, cni_conf)
-                finally:
-                    subprocess.run(["ip", "netns", "del", ns], check=False)
-                if keep:
-                    add("CNI bridge+host-local ADD", t_add, c_add)
-                    add("CNI bridge+host-local DEL", t_del, c_del)
-                    add("CNI network cost (ADD+DEL)", t_add + t_del, c_add + c_del)
-        imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pyroute2"],
-                             capture_output=True, text=True).stderr.splitlines()[-1]
+
+        def podman_round(r: int, keep: bool) -> None:
+            t_none, c_none = cpu_timed([*podman_base, "run", "--rm", "--network", "none",
+                                        "pyrtbench", "/bin/true"], penv)
+            t_pnet, c_pnet = cpu_timed([*podman_base, "run", "--rm", "--network",
+                                        "pyrtbench", "pyrtbench", "/bin/true"], penv)
+            if keep:
+                add("podman run --network none", t_none, c_none)
+                add("podman run --network (netavark)", t_pnet, c_pnet)
+                add("podman network cost", t_pnet - t_none, c_pnet - c_none)
+
+        def cni_round(r: int, keep: bool) -> None:
+            ns = f"pyrtnbns{r}"
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            try:
+                cenv = {**os.environ, "CNI_CONTAINERID": f"pyrtnb{r}",
+                        "CNI_NETNS": f"/run/netns/{ns}", "CNI_IFNAME": "eth0",
+                        "CNI_PATH": CNI_PATH}
+                t_add, c_add = cpu_timed([f"{CNI_PATH}/bridge"],
+                                         {**cenv, "CNI_COMMAND": "ADD"}, cni_conf)
+                t_del, c_del = cpu_timed([f"{CNI_PATH}/bridge"],
+                                         {**cenv, "CNI_COMMAND": "DEL"}, cni_conf)
+            finally:
+                subprocess.run(["ip", "netns", "del", ns], check=False)
+            if keep:
+                add("CNI bridge+host-local ADD", t_add, c_add)
+                add("CNI bridge+host-local DEL", t_del, c_del)
+                add("CNI network cost (ADD+DEL)", t_add + t_del, c_add + c_del)
+
+        kinds = [pyrunc_round] + ([podman_round] if have_podman else []) \
+            + ([cni_round] if have_cni else [])
+        for r in range(opts.rounds + 1):  # round 0 warms up and is dropped
+            for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                kind(r, r > 0)
+
+        # where pyrunc's join goes: timers around the network functions, same CLI code
+        phases_out = work / "phases.jsonl"
+        penv_ = {**env, "PHASES_OUT": str(phases_out), "PYTHONPATH": str(REPO)}
+        for r in range(opts.rounds + 1):
+            subprocess.run([sys.executable, "-s", "-S", "-c", PHASES, *pyrunc[1:], "run",
+                            "--bundle", str(bundle), "--network", "bench", f"pnbx{r}"],
+                           env=penv_, check=True, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        phase_rows = [json.loads(line) for line in phases_out.read_text().splitlines()][1:]
+        imports = []
+        for _ in range(opts.rounds):
+            err = subprocess.run([sys.executable, "-s", "-S", "-X", "importtime", "-c",
+                                  IMPORTS], env={**env, "PYTHONPATH": str(REPO)},
+                                 capture_output=True, text=True, check=True).stderr
+            imports.append(import_ms(err))
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
         lines = [
             "# Joining a bridge network: pyrunc, podman/netavark, CNI plugins",
             "",
             f"`python3 bench/network.py --rounds {opts.rounds}` on "
-            f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} CPUs shared with "
-            "other jobs; ms, median (25th-75th percentile). \"network cost\" is the difference "
-            "of the medians' runs, round by round: with the network minus without.",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, pyrunc at {head} ({how}), "
+            f"{os.cpu_count()} CPUs shared with other jobs: load average {load_start} at the "
+            f"start, {loadavg()} at the end. ms, median (25th-75th percentile). \"network "
+            "cost\" is the median of the differences, round by round: with the network minus "
+            "without (the runs of one round follow each other; the order of pyrunc, podman and "
+            "CNI rotates).",
             "",
             "| what | wall ms | CPU ms (user+sys, with children) |",
             "| --- | --- | --- |",
         ]
         lines += [f"| {k} | {quantiles(v)} | {quantiles(CPU[k]) if k in CPU else ''} |"
                   for k, v in samples.items()]
-        lines += ["", f"pyroute2's import alone: {int(imp.split('|')[1]) / 1000:.0f} ms "
-                  "(cumulative, `-X importtime`).", ""]
+        lines += ["", "Where pyrunc's join goes (wall ms, median (25th-75th percentile) of "
+                  f"{len(phase_rows)} `run --network`, timers around the network functions; "
+                  "a create's own work is the rest of the whole):", "",
+                  "| phase | wall ms |", "| --- | --- |",
+                  f"| importing the network modules (-X importtime, on top of what a create "
+                  f"imports anyway) | {quantiles(imports)} |"]
+        lines += [f"| {k} | {quantiles([row.get(k, 0.0) for row in phase_rows])} |"
+                  for k in phase_rows[0]]
+        lines += [""]
         Path(opts.out).write_text("\n".join(lines))
         print("\n".join(lines))
     finally:
