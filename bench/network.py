@@ -152,8 +152,10 @@ def main() -> int:
     cleanup: list[list[str]] = []
     try:
         bundle = work / "bundle"
+        # its `pyrunc spec` is this checkout's launcher (bench.build_launcher's bin), not PATH's
         subprocess.run(["bash", str(REPO / "bundles" / "make-busybox.sh"), str(bundle)],
-                       check=True, capture_output=True, env=env)
+                       check=True, capture_output=True,
+                       env={**env, "PATH": f"{work / 'bin'}:{env.get('PATH', '')}"})
         config = json.loads((bundle / "config.json").read_text())
         config["process"]["args"] = ["/bin/true"]
         (bundle / "config.json").write_text(json.dumps(config))
