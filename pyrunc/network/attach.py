@@ -183,10 +183,11 @@ def teardown(state_dir: str) -> None:
     """Undo what the intent file records."""
     path = os.path.join(state_dir, INTENT)
     try:
-        if os.stat(path).st_size == 0:
-            return  # only a crash of the machine empties it (prepare), and took all it named
+        st = os.lstat(path)
     except FileNotFoundError:
         return
+    if st.st_size == 0 and (st.st_mode & 0o170000) == 0o100000:
+        return  # only a crash of the machine empties it (prepare), and took all it named
     record = read_json(path)
     if record is None:
         return
