@@ -91,7 +91,11 @@ from pyrunc import sealed
 sealed.running_sealed = lambda: True  # no re-exec from the sealed copy: the timers stay
 from pyrunc.cli import main
 from pyrunc.network import attach, links, nft, rtnl, store
-T = {}
+T = dict.fromkeys(["prepare: lease, network.json",
+    "setup: bridge up, gateway address (rtnetlink)",
+    "setup: veth pair, eth0 address, route, lo (rtnetlink)", "setup: nftables elements",
+    "setup: total", "teardown: nftables elements", "teardown: delete the veth (rtnetlink)",
+    "teardown: release the lease", "teardown: total"], 0.0)
 def timed(key, fn):
     def wrapper(*a, **k):
         t = time.perf_counter()
@@ -112,7 +116,7 @@ attach.teardown = timed("teardown: total", attach.teardown)
 try:
     main(sys.argv[1:])
 finally:
-    T["the whole run --network"] = (time.perf_counter() - t0) * 1000
+    T["the whole command"] = (time.perf_counter() - t0) * 1000
     with open(os.environ["PHASES_OUT"], "a") as f:
         f.write(json.dumps(T) + "\n")
 """
@@ -218,12 +222,13 @@ def main() -> int:
             return wall, CPU_LAST
 
         def pyrunc_round(r: int, keep: bool) -> None:
-            t_plain, c_plain = cpu_timed([*pyrunc, "run", "--bundle", str(bundle),
-                                          f"pnb{r}p"], env)
-            t_net, c_net = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), "--network",
-                                      "bench", f"pnb{r}n"], env)
-            t_port, c_port = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), "--network",
-                                        "bench", "--publish", "28080:80", f"pnb{r}q"], env)
+            runs = [("p", []), ("n", ["--network", "bench"]),
+                    ("q", ["--network", "bench", "--publish", "28080:80"])]
+            got = {}
+            for tag, extra in runs[r % 3:] + runs[:r % 3]:  # no run always follows another
+                got[tag] = cpu_timed([*pyrunc, "run", "--bundle", str(bundle), *extra,
+                                      f"pnb{r}{tag}"], env)
+            (t_plain, c_plain), (t_net, c_net), (t_port, c_port) = got["p"], got["n"], got["q"]
             if keep:
                 add("pyrunc run", t_plain, c_plain)
                 add("pyrunc run --network", t_net, c_net)
@@ -265,14 +270,20 @@ def main() -> int:
                 kind(r, r > 0)
 
         # where pyrunc's join goes: timers around the network functions, same CLI code
-        phases_out = work / "phases.jsonl"
-        penv_ = {**env, "PHASES_OUT": str(phases_out), "PYTHONPATH": str(REPO)}
+        variants = {"`run --network`": [], "`run --network --publish`": ["--publish", "28080:80"]}
+        phase_rows: dict[str, list[dict]] = {}
         for r in range(opts.rounds + 1):
-            subprocess.run([sys.executable, "-s", "-S", "-c", PHASES, *pyrunc[1:], "run",
-                            "--bundle", str(bundle), "--network", "bench", f"pnbx{r}"],
-                           env=penv_, check=True, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        phase_rows = [json.loads(line) for line in phases_out.read_text().splitlines()][1:]
+            for v, extra in enumerate(variants.values()):
+                out = work / f"phases{v}.jsonl"
+                subprocess.run([sys.executable, "-s", "-S", "-c", PHASES, *pyrunc[1:], "run",
+                                "--bundle", str(bundle), "--network", "bench", *extra,
+                                f"pnbx{r}v{v}"],
+                               env={**env, "PHASES_OUT": str(out), "PYTHONPATH": str(REPO)},
+                               check=True, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for v, name in enumerate(variants):
+            rows = (work / f"phases{v}.jsonl").read_text().splitlines()
+            phase_rows[name] = [json.loads(line) for line in rows][1:]
         imports = []
         for _ in range(opts.rounds):
             err = subprocess.run([sys.executable, "-s", "-S", "-X", "importtime", "-c",
@@ -297,14 +308,17 @@ def main() -> int:
         ]
         lines += [f"| {k} | {quantiles(v)} | {quantiles(CPU[k]) if k in CPU else ''} |"
                   for k, v in samples.items()]
+        names = list(phase_rows)
+        keys = list(dict.fromkeys(k for rows in phase_rows.values() for row in rows for k in row))
         lines += ["", "Where pyrunc's join goes (wall ms, median (25th-75th percentile) of "
-                  f"{len(phase_rows)} `run --network`, timers around the network functions; "
-                  "a create's own work is the rest of the whole):", "",
-                  "| phase | wall ms |", "| --- | --- |",
-                  f"| importing the network modules (-X importtime, on top of what a create "
-                  f"imports anyway) | {quantiles(imports)} |"]
-        lines += [f"| {k} | {quantiles([row.get(k, 0.0) for row in phase_rows])} |"
-                  for k in phase_rows[0]]
+                  f"{opts.rounds} runs each, timers around the network functions; a create's "
+                  "own work is the rest of the whole):", "",
+                  "| phase | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names),
+                  "| importing the network modules (-X importtime, on top of what a create "
+                  "imports anyway) | " + " | ".join(quantiles(imports) for _ in names) + " |"]
+        lines += ["| " + k + " | " + " | ".join(
+            quantiles([row.get(k, 0.0) for row in phase_rows[n]]) for n in names) + " |"
+            for k in keys]
         lines += [""]
         Path(opts.out).write_text("\n".join(lines))
         print("\n".join(lines))
