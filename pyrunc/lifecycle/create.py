@@ -77,6 +77,12 @@ def create(
     from pyrunc.rootless import check_rootless_config, rootless_cgroups
 
     rootless_cg = rootless_cgroups(rootless)
+    primer = -1
+    if not rootless_cg:
+        # the kernel's wait before the first cgroup move, while we read the config and plan
+        from pyrunc.cgroups import prime
+
+        primer = prime.start()
     bundle = os.path.abspath(bundle)
     config_bytes = read_config(os.path.join(bundle, "config.json")) if config is None else config
     spec = load_config(config_bytes, "config.json")
@@ -176,11 +182,6 @@ def create(
         )
         init = InitProcess(pid, sock)
         init.console = relay
-        if not rootless_cg:
-            # the kernel's wait before the first cgroup move, while we prepare the cgroups
-            from pyrunc.cgroups import prime
-
-            prime.start()
         if log.debugging:
             log.debug(f"init: started as pid {pid}")
         plan.close()
@@ -244,6 +245,8 @@ def create(
             if fd >= 0:
                 os.close(fd)
         lock.release()
+        if primer > 0:
+            prime.finish(primer)
 
 
 def _owner() -> str:

@@ -61,6 +61,12 @@ def exec_process(
     from pyrunc.spec.loader import load_config
 
     lock, container = store.lock(container_id, exclusive=False)
+    primer = -1
+    if container.runtime.get("cgroup_paths") and not container.runtime.get("rootless"):
+        # the kernel's wait before the first cgroup move, while we read the config and plan
+        from pyrunc.cgroups import prime
+
+        primer = prime.start()
     with lock:
         status = container.status
         if status == "stopped":
@@ -138,11 +144,6 @@ def exec_process(
             if fd >= 0:
                 os.close(fd)
     child = InitProcess(pid, sock)
-    if cgroup_dirs and not container.runtime.get("rootless"):
-        # the kernel's wait before the first cgroup move, while the child joins the namespaces
-        from pyrunc.cgroups import prime
-
-        prime.start()
     try:
         while True:
             tag = child.next_message()
@@ -163,6 +164,8 @@ def exec_process(
             pid_out.append(pid)
         child.proceed()
         child.close()
+        if primer > 0:
+            prime.finish(primer)
     except BaseException:
         if relay is not None:
             relay.close()
