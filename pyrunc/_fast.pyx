@@ -1412,7 +1412,7 @@ cdef int do_symlink(Ctx *ctx, Op *op) noexcept nogil:
 
 cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     cdef int oldroot, newroot
-    if op.a == 2:
+    if op.a == PIVOT_CHROOT:
         # no mount namespace of its own: the runtime's is shared, so only chroot (as runc)
         if chdir(op.s1) < 0 or chroot(".") < 0:
             return -1
@@ -1421,7 +1421,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
         ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
         pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
         return chdir("/")
-    if op.a:
+    if op.a == PIVOT_MOVE:
         # --no-pivot: move the rootfs over "/" and chroot into it
         if chdir(op.s1) < 0:
             return -1

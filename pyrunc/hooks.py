@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import select
 
-from pyrunc import _fast, instructions, jsonlite
+from pyrunc import _fast, jsonlite
+from pyrunc import instructions as ins
 from pyrunc.errors import PyruncError
-from pyrunc.instructions import op
 
 TYPE_CHECKING = False  # typing costs ~10 ms to import; every create loads this module
 
@@ -49,19 +49,17 @@ def spec_hooks(spec: object) -> dict[str, list[dict]]:
     return out
 
 
-def start_container_ops(hooks: list[dict], state: dict, process_env: list[str]) -> list:
+def start_container_ops(hooks: list[dict], state: dict,
+                        process_env: list[str]) -> list[ins.Op]:
     """startContainer hooks, run by the init itself after `start` and its seccomp filter, just
     before the user process (runc): with its user, capabilities and root. A hook without env
     gets the process's environment, as in runc's init."""
-    from pyrunc.instructions import HOOK
-
     text = jsonlite.dumps({**state, "pid": 0})  # pid last: the init writes its own
     assert text.endswith('"pid": 0}')
     head, tail = text[: -len("0}")], "}"
     return [
-        op(HOOK, f"startContainer hook #{i} ({h['path']})", h.get("timeout") or 0,
-           s=(h["path"], head, tail), argv=h.get("args") or [h["path"]],
-           envp=h.get("env") or process_env)
+        ins.hook(h["path"], h.get("args") or [h["path"]], h.get("env") or process_env, head, tail,
+                 h.get("timeout") or 0, f"startContainer hook #{i} ({h['path']})")
         for i, h in enumerate(hooks)
     ]
 
@@ -145,7 +143,7 @@ def _run_one(
     ns_fds: list[tuple[int, int, str]] = []
     pid_ns = user_fd = -1
     try:
-        plan = []
+        plan: list[ins.Op] = []
         if in_pid:
             from pyrunc.namespaces import open_process_namespaces
 
@@ -157,23 +155,23 @@ def _run_one(
         # containers of a pod may share), so it closes (not only marks close-on-exec) every fd
         # of ours and of our caller (the state directory's lock, a host directory) first
         keep = [stdin_r, out_w] + [fd for fd, _, _ in ns_fds if fd != user_fd]
-        plan.append(op(instructions.CLOSE_OTHERS, "close inherited file descriptors", 3, ids=keep))
-        plan += [op(instructions.SETNS, f"join {kind} namespace", fd, flag)
+        plan.append(ins.close_others(3, keep, "close inherited file descriptors"))
+        plan += [ins.setns(fd, flag, f"join {kind} namespace")
                  for fd, flag, kind in ns_fds if fd != user_fd]
         if root is not None:
-            plan += [op(instructions.ROOT, "open the rootfs", s=(root,)),
-                     op(instructions.CHDIR, f"chdir to the rootfs {root}", s=("/",))]
+            plan += [ins.root(root, "open the rootfs"),
+                     ins.chdir("/", ins.CHDIR_PLAIN, f"chdir to the rootfs {root}")]
         if not hook.get("env") and env is None:
             env = [f"{k}={v}" for k, v in os.environ.items()]
         plan += [
-            op(instructions.DUP2, "stdin", stdin_r, 0),
-            op(instructions.DUP2, "stdout", out_w, 1),
-            op(instructions.DUP2, "stderr", out_w, 2),
-            op(instructions.CLOEXEC_FROM, "close file descriptors", 3),
+            ins.dup2(stdin_r, 0, "stdin"),
+            ins.dup2(out_w, 1, "stdout"),
+            ins.dup2(out_w, 2, "stderr"),
+            ins.cloexec_from(3, "close file descriptors"),
             # a hook outside the container may be a /proc/PID/exe (dockerd's prestart hook)
-            op(instructions.FIND_EXEC, "find hook", 0 if in_pid else 1, s=(path, None)),
-            op(instructions.EXEC, "exec hook", argv=hook.get("args") or [path],
-               envp=hook.get("env") or env),
+            ins.find_exec(path, None, ins.LOOKUP_CONTAINER if in_pid else ins.LOOKUP_HOST,
+                          "find hook"),
+            ins.execve(hook.get("args") or [path], hook.get("env") or env, "exec hook"),
         ]
         pid, sock = _fast.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
     finally:

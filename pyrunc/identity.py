@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pyrunc import capabilities, instructions
+from pyrunc import capabilities
+from pyrunc import instructions as ins
 from pyrunc.errors import ConfigError
-from pyrunc.instructions import Op, op
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.instructions import Op
 
 RLIMITS: dict[str, int] = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
@@ -71,8 +75,8 @@ def rlimit_ops(rlimits: tuple) -> list[Op]:
         number = RLIMITS.get(rl.type)
         if number is None:
             raise ConfigError(f"config.json: process.rlimits[{i}].type: unknown rlimit {rl.type!r}")
-        out.append(op(instructions.RLIMIT, f"setrlimit {rl.type} (soft {rl.soft}, hard {rl.hard})",
-                      number, rl.soft, rl.hard))
+        out.append(ins.rlimit(number, rl.soft, rl.hard,
+                              f"setrlimit {rl.type} (soft {rl.soft}, hard {rl.hard})"))
     return out
 
 
@@ -112,26 +116,24 @@ def identity_ops(process: object, top: int, setgroups: bool | None = True) -> li
         skipped = capabilities.names_of(ambient & ~(permitted & inheritable))
         get_logger().debug(f"ambient capabilities not inheritable, skipped: {skipped}")
         ambient &= permitted & inheritable
-    out.append(op(instructions.DROP_BOUNDING, "drop capabilities from the bounding set", bounding,
-                  top))
+    out.append(ins.drop_bounding(bounding, top, "drop capabilities from the bounding set"))
     # the cwd first as root (a directory only root may enter), again after the drop (one only
     # the user may enter); stdio becomes the user's (runc's finalizeNamespace and setupUser)
-    out.append(op(instructions.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 1,
-                  s=(process.cwd,)))
-    out.append(op(instructions.FIX_STDIO, "fix stdio permissions", user.uid))
+    out.append(ins.chdir(process.cwd, ins.CHDIR_BEFORE_DROP,
+                         f"chdir to cwd ({process.cwd}) set in config.json"))
+    out.append(ins.fix_stdio(user.uid))
     if setgroups is None:
         pass  # the groups the runtime was started with stay (crun's keep_original_groups)
     elif setgroups:
-        out.append(op(instructions.SETGROUPS, "setgroups", ids=list(user.additional_gids or ())))
+        out.append(ins.setgroups(list(user.additional_gids or ())))
     elif user.additional_gids:
         raise ConfigError(
             "config.json: process.user.additionalGids: cannot set any additional groups in a "
             "rootless container (setgroups is denied in its user namespace: map the gids "
             "through /etc/subgid and newgidmap)"
         )
-    out.append(op(instructions.SETUSER, f"set user {user.uid}:{user.gid}", user.uid, user.gid))
-    out.append(op(instructions.CAPSET, "set capabilities", effective, permitted, inheritable,
-                  ambient, top))
+    out.append(ins.setuser(user.uid, user.gid, f"set user {user.uid}:{user.gid}"))
+    out.append(ins.capset(effective, permitted, inheritable, ambient, top))
     return out
 
 
@@ -143,10 +145,11 @@ def exec_ops(process: object) -> list[Op]:
     env = list(process.env or ())
     umask = (process.user or _ROOT).umask
     return [
-        op(instructions.UMASK, "umask", DEFAULT_UMASK if umask is None else umask),
-        op(instructions.CHDIR, f"chdir to cwd ({process.cwd}) set in config.json", 2,
-           s=(process.cwd,)),
-        op(instructions.FIND_EXEC, "find executable", s=(args[0], env_value(tuple(env), "PATH"))),
+        ins.umask(DEFAULT_UMASK if umask is None else umask),
+        ins.chdir(process.cwd, ins.CHDIR_AFTER_DROP,
+                  f"chdir to cwd ({process.cwd}) set in config.json"),
+        ins.find_exec(args[0], env_value(tuple(env), "PATH"), ins.LOOKUP_CONTAINER,
+                      "find executable"),
     ]
 
 
@@ -196,20 +199,19 @@ def scheduling_ops(process: object) -> list[Op]:
         flags = 0
         for name in sched.flags:
             flags |= SCHED_FLAGS[name]
-        out.append(op(instructions.SCHEDULER, f"sched_setattr {sched.policy}",
-                      SCHED_POLICIES[sched.policy],
-                      flags, sched.nice or 0, sched.priority or 0, sched.runtime or 0,
-                      sched.deadline or 0, sched.period or 0))
+        out.append(ins.scheduler(SCHED_POLICIES[sched.policy], flags, sched.nice or 0,
+                                 sched.priority or 0, sched.runtime or 0, sched.deadline or 0,
+                                 sched.period or 0, f"sched_setattr {sched.policy}"))
     prio = process.io_priority
     if prio is not None:
         value = IOPRIO_CLASSES[prio.class_] << 13 | (prio.priority or 0)
-        out.append(op(instructions.IOPRIO, f"ioprio_set {prio.class_}", value))
+        out.append(ins.ioprio(value, f"ioprio_set {prio.class_}"))
     return out
 
 
 def affinity_op(cpus: str, which: str) -> Op:
     ids = parse_id_list(cpus, f"process.execCPUAffinity.{which}")
-    return op(instructions.AFFINITY, f"sched_setaffinity {which} ({cpus})", ids=ids)
+    return ins.affinity(ids, f"sched_setaffinity {which} ({cpus})")
 
 
 def late_ops(process: object, linux: object) -> list[Op]:
@@ -224,13 +226,13 @@ def late_ops(process: object, linux: object) -> list[Op]:
         for name in policy.flags:
             mode |= MPOL_FLAGS[name]
         nodes = parse_id_list(policy.nodes or "", "linux.memoryPolicy.nodes")
-        out.append(op(instructions.MEMPOLICY, f"set_mempolicy {policy.mode}", mode, ids=nodes))
+        out.append(ins.mempolicy(mode, nodes, f"set_mempolicy {policy.mode}"))
     persona = linux.personality
     if persona is not None:
         if persona.flags:
             raise ConfigError(
                 f"config.json: linux.personality.flags: unknown flags {list(persona.flags)}"
             )
-        out.append(op(instructions.PERSONALITY, f"personality {persona.domain}",
-                      PERSONALITIES[persona.domain]))
+        out.append(ins.personality(PERSONALITIES[persona.domain],
+                                   f"personality {persona.domain}"))
     return out

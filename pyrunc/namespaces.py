@@ -143,10 +143,10 @@ def mapped_userns(uid_map: str, gid_map: str) -> int:
     A throwaway process is cloned into a new user namespace; it waits at a sync point while its
     maps are written and the namespace is opened, then it is told to go away.
     """
-    from pyrunc import _fast, instructions
+    from pyrunc import _fast
+    from pyrunc.instructions import sync
 
-    pid, sock = _fast.spawn([instructions.op(instructions.SYNC, "wait for the maps",
-                                             s=("userns",))], CLONE_NEWUSER)
+    pid, sock = _fast.spawn([sync("userns", "wait for the maps")], CLONE_NEWUSER)
     try:
         os.read(sock, 64)
         # the runtime's /proc and our own unreaped child (no container is involved yet)

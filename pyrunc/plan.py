@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import capabilities, identity, instructions, namespaces, rootfs
+from pyrunc import capabilities, identity, namespaces, rootfs
+from pyrunc import instructions as ins
 from pyrunc.cgroups.layout import read_text
 from pyrunc.errors import ConfigError
-from pyrunc.instructions import Op, op
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from pyrunc.instructions import Op
 
 # sync points the child stops at; the parent acts, then answers
 SYNC_NAMESPACES = "namespaces"   # uid/gid maps, oom_score_adj, network
@@ -64,7 +66,7 @@ def emit_stdio(emit: Callable[[Op], object], stdio: tuple[int, int, int] | None)
     clobbers another's source; the close of inherited fds that follows takes them away)."""
     for target, fd in enumerate(stdio or ()):
         if fd >= 0:
-            emit(op(instructions.DUP2, f"set up fd {target}", fd, target))
+            emit(ins.dup2(fd, target, f"set up fd {target}"))
 
 
 def compile_plan(
@@ -101,39 +103,38 @@ def compile_plan(
         extend = plan.ops.extend
 
         emit_stdio(emit, stdio)
-        emit(op(instructions.CLOSE, "close the lock", lock_fd))
+        emit(ins.close(lock_fd, "close the lock"))
         # nothing the caller leaked (a shim's socket, a host directory) survives the clone (S2)
         keep = [fifo_fd, console_fd, *ns.join.values(), *(idmap_trees or {}).values()]
-        emit(op(instructions.CLOSE_OTHERS, "close inherited file descriptors", 3 + preserve_fds,
-                ids=[fd for fd in keep if fd >= 0]))
+        emit(ins.close_others(3 + preserve_fds, [fd for fd in keep if fd >= 0],
+                              "close inherited file descriptors"))
         affinity = proc.exec_cpu_affinity
         if affinity is not None and affinity.initial:
             emit(identity.affinity_op(affinity.initial, "initial"))
         for kind in namespaces.JOIN_ORDER:
             if kind in ns.join:
-                emit(op(instructions.SETNS, f"join {kind} namespace", ns.join[kind],
-                        namespaces.FLAGS[kind]))
+                emit(ins.setns(ns.join[kind], namespaces.FLAGS[kind], f"join {kind} namespace"))
         # an unprivileged parent (and newuidmap) can only open /proc/<init>/uid_map etc. of a
         # dumpable init: dumpable just while the maps are written, before anything of the
         # container exists (as runc's nsexec does), non-dumpable again before any mount
         rootless_maps = "user" in ns.new and os.geteuid() != 0
         if rootless_maps:
-            emit(op(instructions.DUMPABLE, "become dumpable for the id maps", 1))
-        sync_namespaces = op(instructions.SYNC, "sync with the runtime", s=(SYNC_NAMESPACES,))
+            emit(ins.dumpable(True, "become dumpable for the id maps"))
+        sync_namespaces = ins.sync(SYNC_NAMESPACES)
         emit(sync_namespaces)
         if rootless_maps:
-            emit(op(instructions.DUMPABLE, "become non-dumpable again", 0))
+            emit(ins.dumpable(False, "become non-dumpable again"))
         if "user" in ns.new:
-            emit(op(instructions.SETUSER, "become root in the user namespace", 0, 0))
+            emit(ins.setuser(0, 0, "become root in the user namespace"))
         # The runtime joins the init to its cgroups while the init mounts what needs no
         # cgroup (its rootfs, /proc, /dev, /sys, ...: the first cgroup.procs write waits for an
         # RCU grace period); the init waits for it before the first mount that does (a cgroup
         # filesystem, a device), its devices and the hooks, and only then unshares its cgroup
         # namespace, whose root is the cgroup it is in.
-        join_cgroup = [op(instructions.SYNC, "sync with the runtime", s=(SYNC_CGROUP,))]
+        join_cgroup = [ins.sync(SYNC_CGROUP)]
         if "cgroup" in ns.new:
-            join_cgroup.append(op(instructions.UNSHARE, "unshare the cgroup namespace",
-                                  namespaces.CLONE_NEWCGROUP))
+            join_cgroup.append(ins.unshare(namespaces.CLONE_NEWCGROUP,
+                                           "unshare the cgroup namespace"))
         # without a mount namespace the runtime's is inherited (config-linux.md): the mounts
         # land in it and the container is entered with chroot, as runc does
         own_mount_ns = "mount" in ns.kinds
@@ -144,11 +145,10 @@ def compile_plan(
             rootfs.MS_SLAVE if propagation in ("slave", "rslave") else rootfs.MS_PRIVATE
         )
         if own_mount_ns:
-            emit(op(instructions.SET_PROPAGATION, "make / private", root_prop, s=("/",)))
-        emit(op(instructions.MOUNT, f"bind mount the rootfs {plan.rootfs}",
-                rootfs.MS_BIND | rootfs.MS_REC, instructions.TGT_ABSOLUTE,
-                s=(plan.rootfs, plan.rootfs)))
-        emit(op(instructions.ROOT, "open the rootfs", s=(plan.rootfs,)))
+            emit(ins.set_propagation("/", root_prop, "make / private"))
+        emit(ins.mount(plan.rootfs, plan.rootfs, rootfs.MS_BIND | rootfs.MS_REC, ins.TGT_ABSOLUTE,
+                       f"bind mount the rootfs {plan.rootfs}"))
+        emit(ins.root(plan.rootfs, "open the rootfs"))
 
         mounts = tuple(spec.mounts or ())
         cgroup_mounts = None
@@ -171,8 +171,7 @@ def compile_plan(
             extend(join_cgroup)
         if sources:
             plan.ops.insert(plan.ops.index(sync_namespaces) + 1,
-                            op(instructions.RECV_SOURCES, "receive the bind mount sources",
-                               len(sources)))
+                            ins.recv_sources(len(sources), "receive the bind mount sources"))
             plan.mount_sources = sources
         # mknod needs host root: inside any user namespace (the container's, or the one the
         # runtime itself runs in, as under rootless podman) the host's nodes are bound (runc)
@@ -184,54 +183,53 @@ def compile_plan(
             extend(rootfs.dev_link_ops())
         elif linux.devices:
             extend(rootfs.device_ops(tuple(linux.devices), False, bind_devices))
-        emit(op(instructions.CHDIR, f"create cwd {proc.cwd}", s=(proc.cwd,)))
+        emit(ins.chdir(proc.cwd, ins.CHDIR_PLAIN, f"create cwd {proc.cwd}"))
         # an unprivileged runtime can only open the namespaces of a dumpable init: dumpable
         # while createContainer hooks join them (no process of the container exists yet)
         hook_join = (os.geteuid() != 0 and spec.hooks is not None
                      and bool(spec.hooks.create_container))
         if hook_join:
-            emit(op(instructions.DUMPABLE, "become dumpable for createContainer hooks", 1))
-        emit(op(instructions.SYNC, "sync with the runtime", s=(SYNC_PRE_PIVOT,)))
+            emit(ins.dumpable(True, "become dumpable for createContainer hooks"))
+        emit(ins.sync(SYNC_PRE_PIVOT))
         if hook_join:
-            emit(op(instructions.DUMPABLE, "become non-dumpable again", 0))
+            emit(ins.dumpable(False, "become non-dumpable again"))
         if not own_mount_ns:
-            emit(op(instructions.PIVOT, "chroot to the rootfs", 2, s=(plan.rootfs,)))
+            emit(ins.pivot(plan.rootfs, ins.PIVOT_CHROOT, "chroot to the rootfs"))
         else:
             if no_pivot and "mount" in ns.new:
                 # a joined mount namespace is someone else's: nothing of it is taken away
                 extend(rootfs.hide_full_mounts_ops(plan.rootfs))
-            emit(op(instructions.PIVOT, "pivot_root" if not no_pivot else "move the rootfs to /",
-                    1 if no_pivot else 0, s=(plan.rootfs,)))
+            if no_pivot:
+                emit(ins.pivot(plan.rootfs, ins.PIVOT_MOVE, "move the rootfs to /"))
+            else:
+                emit(ins.pivot(plan.rootfs, ins.PIVOT_ROOT, "pivot_root"))
         if own_mount_ns and propagation in ("shared", "rshared", "unbindable", "runbindable"):
-            emit(op(instructions.SET_PROPAGATION, f"set rootfs propagation {propagation}",
-                    rootfs.PROPAGATION[propagation], s=("/",)))
+            emit(ins.set_propagation("/", rootfs.PROPAGATION[propagation],
+                                     f"set rootfs propagation {propagation}"))
 
         if spec.hostname is not None:
-            emit(op(instructions.HOSTNAME, f"sethostname {spec.hostname}", s=(spec.hostname,)))
+            emit(ins.hostname(spec.hostname))
         if spec.domainname is not None:
-            emit(op(instructions.DOMAINNAME, f"setdomainname {spec.domainname}",
-                    s=(spec.domainname,)))
+            emit(ins.domainname(spec.domainname))
         if "network" in ns.new:
-            emit(op(instructions.LOOPBACK, "bring up the loopback interface"))
+            emit(ins.loopback())
         for key, value in sorted((linux.sysctl or {}).items()):
             # written through an fd resolved beneath the container's verified procfs root,
             # crossing no mount and following no symlink (S14, see do_write_proc)
-            emit(op(instructions.WRITE_PROC, f"write sysctl {key}", s=(sysctl_path(key), value)))
+            emit(ins.write_proc(sysctl_path(key), value, f"write sysctl {key}"))
         # the container's /dev/null: what masked files are bound to, and what stdio given on a
         # /dev/null (the host's) is reopened as
-        emit(op(instructions.OPEN_DEVNULL, "open /dev/null in the container",
-                int(bool(linux.masked_paths))))
+        emit(ins.open_devnull(ins.DEVNULL_REQUIRED if linux.masked_paths else ins.DEVNULL_OPTIONAL,
+                              "open /dev/null in the container"))
         for path in linux.masked_paths or ():
-            emit(op(instructions.MASK, f"mask {path}", s=(path,)))
+            emit(ins.mask(path))
         for path in linux.readonly_paths or ():
-            emit(op(instructions.READONLY, f"make {path} read-only", s=(path,)))
+            emit(ins.readonly(path))
         # read-only at last, once the console has its /dev/console (runc's finalizeRootfs)
         finalize = rootfs.readonly_remount_ops(mounts)
         if spec.root.readonly:
-            finalize.append(
-                op(instructions.REMOUNT_ROOT, "remount / read-only",
-                   rootfs.MS_RDONLY | rootfs.MS_REC)
-            )
+            finalize.append(ins.remount_root(rootfs.MS_RDONLY | rootfs.MS_REC,
+                                             "remount / read-only"))
 
         seccomp = seccomp_op(linux)
         setgroups = (None if identity.keeps_original_groups(spec.annotations)
@@ -240,8 +238,8 @@ def compile_plan(
                            setgroups=setgroups))
         if seccomp is not None and proc.no_new_privileges and seccomp_notifies(seccomp):
             emit(seccomp)  # the notify fd must reach the runtime before `create` returns
-        emit(op(instructions.READY, "report ready"))
-        emit(op(instructions.WAIT_START, "wait for start", fifo_fd))
+        emit(ins.ready())
+        emit(ins.wait_start(fifo_fd))
         if seccomp is not None and proc.no_new_privileges and not seccomp_notifies(seccomp):
             emit(seccomp)  # the last step before execve
         envp = identity.environment(proc, plan.rootfs) + (extra_env or [])
@@ -256,7 +254,7 @@ def compile_plan(
                 state["annotations"] = dict(spec.annotations)
             extend(hooks.start_container_ops([hooks.hook_dict(h) for h in start_hooks], state,
                                              envp))
-        emit(op(instructions.EXEC, "exec", argv=list(proc.args), envp=envp))
+        emit(ins.execve(list(proc.args), envp))
     except BaseException:
         plan.close()
         raise
@@ -269,13 +267,13 @@ def seccomp_op(linux: object) -> Op | None:
     from pyrunc.seccomp import compile_seccomp
 
     program, flags = compile_seccomp(linux.seccomp)
-    return op(instructions.SECCOMP, "load the seccomp filter", flags, ids=program)
+    return ins.seccomp(program, flags)
 
 
 def seccomp_notifies(seccomp: Op) -> bool:
     from pyrunc.seccomp import SECCOMP_FILTER_FLAG_NEW_LISTENER
 
-    return bool(seccomp[2][0] & SECCOMP_FILTER_FLAG_NEW_LISTENER)
+    return bool(seccomp[2][0] & SECCOMP_FILTER_FLAG_NEW_LISTENER)  # a: the filter's flags
 
 
 def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
@@ -302,25 +300,24 @@ def process_ops(
     `finalize` (the init's read-only remounts) comes right after the console is set up.
     `setgroups` is False in a user namespace whose setgroups is denied (a rootless caller's
     own gid map), None to keep the caller's groups (identity.keeps_original_groups)."""
-    out = [op(instructions.SETSID, "setsid")]
+    out = [ins.setsid()]
     if proc.terminal:
         size = proc.console_size
-        out.append(op(instructions.CONSOLE, "set up the console", console_fd,
-                      size.height if size else 0, size.width if size else 0))
+        out.append(ins.console(console_fd, size.height if size else 0, size.width if size else 0))
     out += finalize or ()
     if keyring:
-        out.append(op(instructions.KEYRING, "join a new session keyring", s=(keyring,)))
+        out.append(ins.keyring(keyring))
     out += identity.rlimit_ops(tuple(proc.rlimits or ()))
     out += identity.scheduling_ops(proc)
     if proc.no_new_privileges:
-        out.append(op(instructions.NO_NEW_PRIVS, "set no_new_privs"))
+        out.append(ins.no_new_privs())
     elif seccomp_op is not None:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop (runc)
         out.append(seccomp_op)
     out += identity.identity_ops(proc, capabilities.last_cap(), setgroups)
     out += identity.exec_ops(proc)
     out += identity.late_ops(proc, linux)
-    out.append(op(instructions.CLOEXEC_FROM, "close file descriptors", 3 + preserve_fds))
+    out.append(ins.cloexec_from(3 + preserve_fds, "close file descriptors"))
     return out
 
 

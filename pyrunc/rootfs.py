@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import stat
 
-from pyrunc import instructions
+from pyrunc import instructions as ins
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.instructions import Op, op
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.instructions import Op
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -203,7 +206,7 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
     and sysfs go on ordinary directories only."""
     flags = 0
     if m.type in ("proc", "sysfs") or dest in ("/proc", "/sys"):
-        flags |= instructions.TGT_ORDINARY
+        flags |= ins.TGT_ORDINARY
     if dest == "/proc":
         if m.type == "proc":
             return flags
@@ -226,7 +229,7 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
             raise ConfigError(f"config.json: {where}.destination: \"{dest}\" cannot be mounted "
                               "because it is inside /proc")
         return flags
-    return flags | instructions.TGT_NOT_PROC
+    return flags | ins.TGT_NOT_PROC
 
 
 # filesystems whose mount opens no device and shows nothing of the container's cgroups
@@ -289,31 +292,27 @@ def mount_ops(
                 raise ConfigError(
                     f"config.json: {where}.source: {source}: {e.strerror.lower()}"
                 ) from None
-            kind = (instructions.TGT_DIR if is_dir else instructions.TGT_FILE) | guard
+            kind = (ins.TGT_DIR if is_dir else ins.TGT_FILE) | guard
             desc = f"mount {source} to {dest}"
             if idmap_trees and i in idmap_trees:
-                out.append(op(instructions.MOVE_MOUNT, f"idmapped {desc}", idmap_trees[i], 0, kind,
-                              s=(dest,)))
+                out.append(ins.move_mount(idmap_trees[i], dest, kind, f"idmapped {desc}"))
             else:
-                by_fd = 0
+                received = -1
                 if host_sources is not None:
+                    received = len(host_sources)
                     host_sources.append((i, source))
-                    by_fd = len(host_sources)
-                out.append(op(instructions.MOUNT, desc, opts.flags & (MS_BIND | MS_REC), kind,
-                              by_fd, s=(source, dest)))
+                out.append(ins.mount(source, dest, opts.flags & (MS_BIND | MS_REC), kind, desc,
+                                     received=received))
             if opts.flags & _REMOUNT_FLAGS:
                 flags = MS_BIND | MS_REMOUNT | (opts.flags & (_REMOUNT_FLAGS | MS_REC))
-                out.append(
-                    op(instructions.MOUNT, f"remount {dest}", flags, instructions.TGT_EXISTING,
-                       s=(None, dest))
-                )
+                out.append(ins.mount(None, dest, flags, ins.TGT_EXISTING, f"remount {dest}"))
         elif m.type == "tmpfs":
             # mounted read-write, remounted read-only at the end (readonly_remount_ops): the
             # root of the new tmpfs takes the mode of the directory it covers, and /dev gets
             # its nodes and submounts first (runc)
             desc = f"mount tmpfs to {dest}"
-            out.append(op(instructions.TMPFS, desc, opts.flags & ~MS_RDONLY, int(opts.copyup),
-                          guard, s=(m.source or "tmpfs", dest, "tmpfs", opts.data)))
+            out.append(ins.tmpfs(m.source or "tmpfs", dest, opts.flags & ~MS_RDONLY, opts.data,
+                                 opts.copyup, guard, desc))
         else:
             if opts.copyup:
                 raise ConfigError(f"config.json: {where}.options: tmpcopyup needs a tmpfs mount")
@@ -323,16 +322,14 @@ def mount_ops(
             flags = opts.flags & ~MS_RDONLY if dest == "/dev" else opts.flags
             source = m.source or m.type or "none"
             desc = f"mount {m.type or source} to {dest}"
-            out.append(
-                op(instructions.MOUNT, desc, flags, instructions.TGT_DIR | guard,
-                   s=(source, dest, m.type, opts.data))
-            )
+            out.append(ins.mount(source, dest, flags, ins.TGT_DIR | guard, desc, fstype=m.type,
+                                 data=opts.data))
         if opts.attr_set or opts.attr_clr:
-            out.append(op(instructions.MOUNT_SETATTR, f"set recursive attributes of {dest}",
-                          opts.attr_set, opts.attr_clr, 1, s=(dest,)))
+            out.append(ins.mount_setattr(dest, opts.attr_set, opts.attr_clr,
+                                         f"set recursive attributes of {dest}"))
         for prop in opts.propagation:
-            out.append(op(instructions.MOUNT, f"set propagation of {dest}", prop,
-                          instructions.TGT_EXISTING, s=(None, dest)))
+            out.append(ins.mount(None, dest, prop, ins.TGT_EXISTING,
+                                 f"set propagation of {dest}"))
     return out
 
 
@@ -347,8 +344,8 @@ def readonly_remount_ops(mounts: tuple) -> list[Op]:
             continue
         if m.type == "tmpfs" or dest == "/dev":
             flags = (opts.flags & _REMOUNT_FLAGS) | MS_REMOUNT | MS_BIND | MS_RDONLY
-            out.append(op(instructions.MOUNT, f"remount {dest} read-only", flags,
-                          instructions.TGT_EXISTING, s=(None, dest)))
+            out.append(ins.mount(None, dest, flags, ins.TGT_EXISTING,
+                                 f"remount {dest} read-only"))
     return out
 
 
@@ -358,7 +355,7 @@ def hide_full_mounts_ops(rootfs: str) -> list[Op]:
     The init's new mount namespace is a copy of this one, so this one's table tells them."""
     from pyrunc.mountinfo import read
 
-    return [op(instructions.HIDE_MOUNT, f"hide {m.fstype} at {m.mount_point}", s=(m.mount_point,))
+    return [ins.hide_mount(m.mount_point, f"hide {m.fstype} at {m.mount_point}")
             for m in read()
             if m.root == "/" and m.fstype in ("proc", "sysfs")
             and not m.mount_point.startswith(rootfs)]
@@ -397,17 +394,15 @@ def _device_op(path: str, mode: int, major: int, minor: int, uid: int, gid: int,
                in_userns: bool) -> Op:
     if in_userns:
         # mknod is not allowed in a user namespace: bind the host's node instead
-        return op(instructions.MOUNT, f"bind device {path}", MS_BIND, instructions.TGT_FILE,
-                  s=(path, path))
-    return op(instructions.MKNOD, f"mknod {path}", mode, major, minor, uid, gid, s=(path,))
+        return ins.mount(path, path, MS_BIND, ins.TGT_FILE, f"bind device {path}")
+    return ins.mknod(path, mode, major, minor, uid, gid)
 
 
 def dev_link_ops() -> list[Op]:
-    out = [op(instructions.SYMLINK, f"symlink {link}", s=(target, link))
-           for target, link in DEV_SYMLINKS]
+    out = [ins.symlink(target, link) for target, link in DEV_SYMLINKS]
     if os.path.exists("/proc/kcore"):
-        out.append(op(instructions.SYMLINK, "symlink /dev/core", s=("/proc/kcore", "/dev/core")))
-    out.append(op(instructions.SYMLINK, "symlink /dev/ptmx", s=("pts/ptmx", "/dev/ptmx")))
+        out.append(ins.symlink("/proc/kcore", "/dev/core"))
+    out.append(ins.symlink("pts/ptmx", "/dev/ptmx"))
     return out
 
 
@@ -441,28 +436,26 @@ class CgroupMounts:
         v2_only = [h for h in self.hierarchies if h[0] == "/sys/fs/cgroup" and h[1] == "cgroup2"]
         if v2_only:
             return self._one(dest, v2_only[0], opts.flags)
-        out = [op(instructions.MOUNT, f"mount tmpfs to {dest}", base, instructions.TGT_DIR,
-                  s=("tmpfs", dest, "tmpfs", "mode=755"))]
+        out = [ins.mount("tmpfs", dest, base, ins.TGT_DIR, f"mount tmpfs to {dest}",
+                         fstype="tmpfs", data="mode=755")]
         for h in self.hierarchies:
             if not h[0].startswith("/sys/fs/cgroup/"):
                 continue
             sub = dest + "/" + os.path.basename(h[0])
             out.extend(self._one(sub, h, base | (opts.flags & MS_RDONLY)))
         if opts.flags & MS_RDONLY:
-            out.append(op(instructions.MOUNT, f"remount {dest} read-only",
-                          MS_REMOUNT | MS_RDONLY | base, instructions.TGT_EXISTING,
-                          s=("tmpfs", dest, "tmpfs", "mode=755")))
+            out.append(ins.mount("tmpfs", dest, MS_REMOUNT | MS_RDONLY | base, ins.TGT_EXISTING,
+                                 f"remount {dest} read-only", fstype="tmpfs", data="mode=755"))
         return out
 
     def _one(self, dest: str, h: tuple[str, str, str, str], flags: int) -> list[Op]:
         _mountpoint, fstype, superopts, source = h
         if self.new_cgroupns:
             data = ",".join(o for o in superopts.split(",") if o not in ("rw", "ro"))
-            return [op(instructions.MOUNT, f"mount {fstype} to {dest}", flags, instructions.TGT_DIR,
-                       s=(fstype, dest, fstype, data))]
-        out = [op(instructions.MOUNT, f"bind {source} to {dest}", MS_BIND | MS_REC,
-                  instructions.TGT_DIR, s=(source, dest))]
+            return [ins.mount(fstype, dest, flags, ins.TGT_DIR, f"mount {fstype} to {dest}",
+                              fstype=fstype, data=data)]
+        out = [ins.mount(source, dest, MS_BIND | MS_REC, ins.TGT_DIR, f"bind {source} to {dest}")]
         if flags:
-            out.append(op(instructions.MOUNT, f"remount {dest}", MS_BIND | MS_REMOUNT | flags,
-                          instructions.TGT_EXISTING, s=(None, dest)))
+            out.append(ins.mount(None, dest, MS_BIND | MS_REMOUNT | flags, ins.TGT_EXISTING,
+                                 f"remount {dest}"))
         return out

@@ -1,8 +1,10 @@
 """The operation codes have one list, pyrunc/instructions.py: the executor (`_fast`, built from
-_fast.pyx with the _ops.pxi that setup.py generates from it) was compiled with the same."""
+_fast.pyx with the _ops.pxi that setup.py generates from it) was compiled with the same. Each
+operation has one typed builder there, and no other module makes an operation any other way."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -24,8 +26,8 @@ def test_the_executor_declares_no_code_of_its_own() -> None:
     of instructions.py's."""
     source = (REPO / "pyrunc" / "_fast.pyx").read_text()
     assert 'include "_ops.pxi"' in source
-    assert not re.search(r"^\s+(OP|TGT)_[A-Z0-9_]+ = ", source, re.M)
-    used = set(re.findall(r"\b((?:OP|TGT)_[A-Z0-9_]+)\b", source))
+    assert not re.search(r"^\s+(OP|TGT|PIVOT|CHDIR|DEVNULL|LOOKUP)_[A-Z0-9_]+ = ", source, re.M)
+    used = set(re.findall(r"\b((?:OP|TGT|PIVOT|CHDIR|DEVNULL|LOOKUP)_[A-Z0-9_]+)\b", source))
     assert used <= set(instructions.codes()), used - set(instructions.codes())
 
 
@@ -34,3 +36,106 @@ def test_pxi_is_what_ops_py_generates() -> None:
     if not pxi.exists():  # a build from the sdist's generated C has none
         return
     assert pxi.read_text() == instructions.pxi()
+
+
+OP_NAMES = {k[3:] for k in instructions.codes() if k.startswith("OP_")}
+
+
+def test_one_builder_per_operation() -> None:
+    """Every public function of instructions.py that makes an operation returns one whole
+    tuple of one code, and every code has exactly one such builder."""
+    tree = ast.parse((REPO / "pyrunc" / "instructions.py").read_text())
+    built: dict[str, list[str]] = {}
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef) or fn.name.startswith("_"):
+            continue
+        made = [n.value for n in ast.walk(fn) if isinstance(n, ast.Return)
+                and isinstance(n.value, ast.Tuple) and n.value.elts
+                and isinstance(n.value.elts[0], ast.Name) and n.value.elts[0].id in OP_NAMES]
+        if not made:
+            continue
+        assert len(made) == 1 and len(made[0].elts) == len(instructions.FIELDS), fn.name
+        built.setdefault(made[0].elts[0].id, []).append(fn.name)
+    assert set(built) == OP_NAMES, OP_NAMES ^ set(built)
+    assert all(len(v) == 1 for v in built.values()), {k: v for k, v in built.items() if len(v) > 1}
+
+
+def _raw_constructions(path: Path) -> list[str]:
+    """Where `path` makes an operation without a builder: an operation code imported, or used
+    other than in a comparison (`step[0] == ins.EXEC`), or a private name of the module."""
+    text = path.read_text()
+    if "instructions" not in text:  # no way to an operation but through that module
+        return []
+    tree = ast.parse(text)
+    aliases = {"pyrunc.instructions"}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "pyrunc.instructions":
+            for a in node.names:
+                if a.name.startswith("_") or a.name in OP_NAMES:
+                    found.append(f"line {node.lineno}: imports {a.name}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "pyrunc":
+            aliases.update(a.asname or a.name for a in node.names if a.name == "instructions")
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname or a.name for a in node.names
+                           if a.name == "pyrunc.instructions")
+    nodes = list(ast.walk(tree))
+    compared = {id(n) for c in nodes if isinstance(c, ast.Compare) for n in ast.walk(c)}
+    called = {id(c.func) for c in nodes if isinstance(c, ast.Call)}
+    for node in nodes:
+        if isinstance(node, ast.Attribute):
+            owner = ast.unparse(node.value)
+            if owner in aliases and node.attr.startswith("_"):
+                found.append(f"line {node.lineno}: {owner}.{node.attr}")
+            elif owner in aliases and node.attr in OP_NAMES and id(node) not in compared:
+                found.append(f"line {node.lineno}: {owner}.{node.attr} outside a builder")
+        elif isinstance(node, ast.Name) and node.id == "Op" and id(node) in called:
+            found.append(f"line {node.lineno}: Op(...)")
+    return found
+
+
+def test_no_module_but_instructions_makes_a_raw_operation() -> None:
+    offenders = {}
+    for path in sorted((REPO / "pyrunc").rglob("*.py")):
+        if path.name == "instructions.py" and path.parent.name == "pyrunc":
+            continue
+        found = _raw_constructions(path)
+        if found:
+            offenders[str(path.relative_to(REPO))] = found
+    assert not offenders, offenders
+
+
+def test_the_guard_finds_raw_operations(tmp_path: Path) -> None:
+    """The check above fails on each way around the builders."""
+    cases = {
+        "from pyrunc.instructions import _x\n": "imports _x",
+        "from pyrunc import instructions as ins\nx = ins._x(ins.MKNOD, 'd')\n": "ins._x",
+        "import pyrunc.instructions\nx = (pyrunc.instructions.SYNC, 'd', (), ('t',))\n":
+            "pyrunc.instructions.SYNC outside a builder",
+        "from pyrunc import instructions\nx = (instructions.MOUNT, 'd', (), ())\n":
+            "instructions.MOUNT outside a builder",
+        "from pyrunc.instructions import HOOK\n": "imports HOOK",
+        "from pyrunc.instructions import Op\nx = Op((1, 'd', (), ()))\n": "Op(...)",
+    }
+    for source, expected in cases.items():
+        path = tmp_path / "m.py"
+        path.write_text(source)
+        assert any(expected in f for f in _raw_constructions(path)), (source, expected)
+    path.write_text("from pyrunc import instructions as ins\n"
+                    "ok = [ins.mknod('/dev/x', 0, 1, 3, 0, 0), ins.TGT_DIR]\n"
+                    "def f(step): return step[0] == ins.EXEC\n")
+    assert _raw_constructions(path) == []
+
+
+def test_builders_fill_the_wire_format() -> None:
+    """What the executor unpacks: (code, desc, numbers, strings, argv, envp, ids)."""
+    op = instructions.mount("/src", "/dst", 4096, instructions.TGT_DIR | instructions.TGT_NOT_PROC,
+                            "bind", received=2)
+    assert op == (instructions.MOUNT, "bind", (4096, 0x101, 3), ("/src", "/dst", None, None),
+                  None, None, None)
+    assert (instructions.describe(op)
+            == "MOUNT('bind', (4096, 257, 3), ('/src', '/dst', None, None))")
+    assert instructions.execve(["sh"], ["A=1"]) == (instructions.EXEC, "exec", (), (), ["sh"],
+                                                    ["A=1"], None)
+    assert instructions.seccomp(b"\x01", 8) == (instructions.SECCOMP, "load the seccomp filter",
+                                               (8,), (), None, None, b"\x01")

@@ -9,11 +9,11 @@ from __future__ import annotations
 import errno
 import os
 
-from pyrunc import _fast, instructions, jsonlite, plan
+from pyrunc import _fast, jsonlite, plan
+from pyrunc import instructions as ins
 from pyrunc.errors import PyruncError, StateError
 from pyrunc.fdlimit import while_raised
 from pyrunc.identity import environment, keeps_original_groups
-from pyrunc.instructions import op
 from pyrunc.lifecycle.child import (
     CONFIG_COPY,
     SECCOMP_FD,
@@ -109,15 +109,13 @@ def exec_process(
         # API's stdio (fds >= 3) is dup2'd onto 0-2 first.
         keep = [fd for fd, _, _ in joined if fd != user_fd]
         keep += [console_fd] if console_fd >= 0 else []
-        steps: list = []
+        steps: list[ins.Op] = []
         plan.emit_stdio(steps.append, stdio)
-        steps.append(op(instructions.CLOSE_OTHERS, "close inherited file descriptors",
-                        3 + preserve_fds,
-                        ids=keep))
-        steps += [op(instructions.SETNS, f"join {kind} namespace", fd, FLAGS[kind])
+        steps.append(ins.close_others(3 + preserve_fds, keep, "close inherited file descriptors"))
+        steps += [ins.setns(fd, FLAGS[kind], f"join {kind} namespace")
                   for fd, _, kind in joined if fd != user_fd]
-        steps.append(op(instructions.SYNC, "sync with the runtime", s=(plan.SYNC_NAMESPACES,)))
-        steps.append(op(instructions.ROOT, "open the container's root", s=("/",)))
+        steps.append(ins.sync(plan.SYNC_NAMESPACES))
+        steps.append(ins.root("/", "open the container's root"))
         seccomp = plan.seccomp_op(spec.linux)
         setgroups = (None if keeps_original_groups(spec.annotations)
                      else _setgroups_allowed(container.pid))
@@ -125,11 +123,11 @@ def exec_process(
                                   setgroups=setgroups)
         if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
-        steps.append(op(instructions.READY, "report ready"))
+        steps.append(ins.ready())
         if seccomp is not None and proc.no_new_privileges and not plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
         envp = environment(proc, f"/proc/{container.pid}/root")
-        steps.append(op(instructions.EXEC, "exec", argv=list(proc.args), envp=envp))
+        steps.append(ins.execve(list(proc.args), envp))
         from pyrunc.log import get_logger
 
         log = get_logger()
