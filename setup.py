@@ -2,7 +2,8 @@
 
 - pyrunc._fast (syscalls and the init executor) and pyrunc._seccomp (filters compiled with
   libseccomp, kept apart so that hot commands never load the library): from the .pyx with
-  Cython when it is installed, else from the generated .c files the sdist ships;
+  Cython when it is installed, else from the generated .c files the sdist ships; _fast is
+  linked with the C helpers of pyrunc/csrc (declared in pyrunc/csrc/pyrunc.h);
 - the `pyrunc` command: src/launcher.c, compiled (see its header and docs/packaging.md for why
   not a script); it finds the interpreter and package of the installation it lands in, so a
   wheel is right wherever it is installed;
@@ -26,6 +27,10 @@ build_scripts = Distribution().get_command_class("build_scripts")  # setuptools'
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYX = ("_fast", "_seccomp")
+# the C helpers (pyrunc/csrc, declared in pyrunc.h) each extension is linked with
+CSRC = os.path.join("pyrunc", "csrc")
+CSRC_H = os.path.join(CSRC, "pyrunc.h")
+C_HELPERS = {"_fast": ("syscalls.c", "inroot.c", "fdpass.c", "init.c")}
 INSTALL_HINT = {
     "compiler": "a C compiler (apt-get install gcc; dnf install gcc)",
     "Python.h": "Python's headers (apt-get install python3-dev; dnf install python3-devel)",
@@ -124,8 +129,12 @@ def extensions() -> list[Extension]:
                              "(pip install Cython), or build from the sdist\n")  # fmt: skip
             raise SystemExit(1)
         libraries = ["seccomp"] if name == "_seccomp" else []
-        exts.append(Extension(f"pyrunc.{name}", [pyx if cythonize else c],
-                              libraries=libraries, extra_compile_args=["-O2"]))  # fmt: skip
+        helpers = [os.path.join(CSRC, f) for f in C_HELPERS.get(name, ())]
+        exts.append(Extension(f"pyrunc.{name}", [pyx if cythonize else c] + helpers,
+                              include_dirs=[CSRC], depends=helpers + [CSRC_H],
+                              libraries=libraries,
+                              # the helpers stay private to their extension
+                              extra_compile_args=["-O2", "-fvisibility=hidden"]))  # fmt: skip
     if cythonize is None:
         return exts
     write_ops_pxi()

@@ -91,6 +91,8 @@ def test_sdist_carries_what_an_offline_build_needs(built: dict[str, Path]) -> No
     with tarfile.open(built["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     for name in ("pyrunc/_fast.c", "pyrunc/_seccomp.c", "pyrunc/_fast.pyx", "src/launcher.c",
+                 "pyrunc/csrc/pyrunc.h", "pyrunc/csrc/syscalls.c", "pyrunc/csrc/inroot.c",
+                 "pyrunc/csrc/fdpass.c", "pyrunc/csrc/init.c",
                  "buildsys/pyrunc_build.py", "LICENSE", "CHANGELOG.md", "pyrunc/py.typed",
                  "pyproject.toml", "setup.py"):  # fmt: skip
         assert name in names, name
