@@ -21,6 +21,7 @@ import errno
 import os
 import time
 
+from pyrunc import syscall
 from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
@@ -45,11 +46,7 @@ def _read(path: str) -> str | None:
 
 
 def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+    syscall.get().write(path, value)
 
 
 def _reason(e: OSError) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from pyrunc import _fast, jsonlite, plan
+from pyrunc import _fast, jsonlite, plan, syscall
 from pyrunc import instructions as ins
 from pyrunc.errors import PyruncError, StateError
 from pyrunc.fdlimit import while_raised
@@ -62,17 +62,18 @@ def exec_process(
 
     lock, container = store.lock(container_id, exclusive=False)
     primer = -1
-    if container.runtime.get("cgroup_paths") and not container.runtime.get("rootless"):
-        # the kernel's wait before the first cgroup move, while we read the config and plan
-        from pyrunc.cgroups import prime
-
-        primer = prime.start()
     with lock:
         status = container.status
         if status == "stopped":
             raise StateError("cannot exec in a stopped container")
         if status == "paused" and not ignore_paused:
             raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
+        if container.runtime.get("cgroup_paths") and not container.runtime.get("rootless"):
+            # the kernel's wait before the first cgroup move, while we read the config and plan
+            # (not for an exec refused above: it moves nothing)
+            from pyrunc.cgroups import prime
+
+            primer = prime.start()
         cgroup_dirs = cgroup_targets(container.runtime.get("cgroup_paths") or {},
                                      parse_sub_cgroups(sub_cgroups or []))
         if config is None:
@@ -246,11 +247,7 @@ def join_cgroups(cgroup_dirs: dict[str, str], pid: int, rootless: bool = False) 
     cgroup, as runc lets it."""
     for path in cgroup_dirs.values():
         try:
-            fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, str(pid).encode())
-            finally:
-                os.close(fd)
+            syscall.get().write(os.path.join(path, "cgroup.procs"), str(pid))
         except OSError as e:
             reason = (e.strerror or str(e)).lower()
             if rootless and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

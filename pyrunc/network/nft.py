@@ -141,16 +141,11 @@ def _apply(elements: str) -> None:
     run(_BASE + elements)
     current = _skeleton()
     if current is not None:
-        tmp = f"{_SKELETON}.{os.getpid()}"
+        from pyrunc.state import write_file
+
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, (_BASE + "\0" + current).encode())
-            finally:
-                os.close(fd)
-            os.rename(tmp, _SKELETON)
-        except OSError:
+            write_file(_SKELETON, (_BASE + "\0" + current).encode(), durable=False)
+        except PyruncError:
             pass  # the next change rewrites the fixed part again: slower, not wrong
 
 
