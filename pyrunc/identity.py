@@ -50,9 +50,9 @@ def home_of(rootfs: str, uid: int) -> str:
     container, ignores a passwd file it cannot open). pyrunc never reads /etc/group: the
     spec's ids are numeric, and runc reads it only to resolve group names.
     """
-    from pyrunc import _fast
+    from pyrunc import syscall
 
-    data = _fast.read_in_root(rootfs.encode(), b"/etc/passwd", PASSWD_LIMIT)
+    data = syscall.get().read_in_root(rootfs, "/etc/passwd", PASSWD_LIMIT)
     text = (data or b"").decode(errors="replace")
     for line in text.splitlines():
         fields = line.split(":")

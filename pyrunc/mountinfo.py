@@ -52,8 +52,9 @@ def parse(text: str) -> Iterator[Mount]:
 
 def read() -> list[Mount]:
     """This process's mount table."""
-    with open("/proc/self/mountinfo") as f:
-        return list(parse(f.read()))
+    from pyrunc import syscall
+
+    return list(parse(syscall.get().read("/proc/self/mountinfo").decode()))
 
 
 def top_mount_id(path: str) -> int | None:

@@ -68,7 +68,7 @@ def open_namespace_file(path: str, field: str) -> int:
     Looked at through O_PATH first: only a file on nsfs is then opened (through our own fd),
     so a FIFO there cannot hang create and a device node is never opened (S12's rule for
     host-side opens of paths a less trusted party chose)."""
-    from pyrunc import _fast
+    from pyrunc import syscall
 
     try:
         probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -76,7 +76,7 @@ def open_namespace_file(path: str, field: str) -> int:
         raise ConfigError(f"config.json: {field}: {path}: {e.strerror.lower()}") from None
     try:
         own = f"/proc/self/fd/{probe}"
-        if _fast.statfs_type(own.encode()) != NSFS_MAGIC:
+        if syscall.get().statfs_type(own) != NSFS_MAGIC:
             raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
         return os.open(own, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import capabilities, identity, namespaces, rootfs
+from pyrunc import capabilities, identity, namespaces, rootfs, syscall
 from pyrunc import instructions as ins
 from pyrunc.cgroups.layout import read_text
 from pyrunc.errors import ConfigError
@@ -117,7 +117,7 @@ def compile_plan(
         # an unprivileged parent (and newuidmap) can only open /proc/<init>/uid_map etc. of a
         # dumpable init: dumpable just while the maps are written, before anything of the
         # container exists (as runc's nsexec does), non-dumpable again before any mount
-        rootless_maps = "user" in ns.new and os.geteuid() != 0
+        rootless_maps = "user" in ns.new and syscall.get().geteuid() != 0
         if rootless_maps:
             emit(ins.dumpable(True, "become dumpable for the id maps"))
         sync_namespaces = ins.sync(SYNC_NAMESPACES)
@@ -162,7 +162,7 @@ def compile_plan(
         # bind sources the runtime opens for the init (a new user namespace may not reach
         # them, runc does the same), received right after the namespaces sync point
         sources: list[tuple[int, str]] | None = (
-            [] if "user" in ns.new and "mount" in ns.new and os.geteuid() == 0 else None
+            [] if "user" in ns.new and "mount" in ns.new and syscall.get().geteuid() == 0 else None
         )
         first = next((i for i, m in enumerate(mounts) if rootfs.needs_cgroup(m)), None)
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources,
@@ -186,7 +186,7 @@ def compile_plan(
         emit(ins.chdir(proc.cwd, ins.CHDIR_PLAIN, f"create cwd {proc.cwd}"))
         # an unprivileged runtime can only open the namespaces of a dumpable init: dumpable
         # while createContainer hooks join them (no process of the container exists yet)
-        hook_join = (os.geteuid() != 0 and spec.hooks is not None
+        hook_join = (syscall.get().geteuid() != 0 and spec.hooks is not None
                      and bool(spec.hooks.create_container))
         if hook_join:
             emit(ins.dumpable(True, "become dumpable for createContainer hooks"))
@@ -279,10 +279,10 @@ def seccomp_notifies(seccomp: Op) -> bool:
 def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
     """False when the init's new user namespace will have setgroups denied: an unprivileged
     caller mapping only its own gid writes gid_map itself (pyrunc.rootless.write_id_maps)."""
-    if "user" not in ns.new or os.geteuid() == 0:
+    if "user" not in ns.new or syscall.get().geteuid() == 0:
         return True
     gids = tuple(linux.gid_mappings or ())
-    return not (len(gids) == 1 and gids[0].size == 1 and gids[0].host_id == os.getegid())
+    return not (len(gids) == 1 and gids[0].size == 1 and gids[0].host_id == syscall.get().getegid())
 
 
 def process_ops(
@@ -348,7 +348,7 @@ def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
 
     `rbind` decides whether submounts come along, `ridmap` whether they are mapped too.
     """
-    from pyrunc import _fast
+    sys_ = syscall.get()
     linux = spec.linux
     out: dict[int, int] = {}
     try:
@@ -371,8 +371,8 @@ def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
             userns = namespaces.mapped_userns(_id_map(uids), _id_map(gids))
             try:
                 recursive_tree = bool(opts.flags & rootfs.MS_REC)
-                out[i] = _fast.idmapped_tree(
-                    source.encode(), userns, recursive_tree, opts.idmap == "ridmap"
+                out[i] = sys_.idmapped_tree(
+                    source, userns, recursive_tree, opts.idmap == "ridmap"
                 )
             except OSError as e:
                 raise ConfigError(f"config.json: mounts[{i}]: idmapped mount of {source}: "
@@ -381,7 +381,7 @@ def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
                 os.close(userns)
     except BaseException:
         for fd in out.values():
-            os.close(fd)
+            sys_.close(fd)
         raise
     return out
 

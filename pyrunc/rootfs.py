@@ -170,7 +170,7 @@ def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None)
     `ours` is that bind mount, when known (delete): it alone is taken, and only while it is on
     top. Without it (a failed create) everything stacked since `before` goes.
     """
-    from pyrunc import _fast
+    from pyrunc import syscall
     from pyrunc.mountinfo import top_mount_id
 
     for _ in range(16):
@@ -178,7 +178,7 @@ def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None)
         if top is None or top == before or (ours is not None and top != ours):
             return
         try:
-            _fast.umount_fs(rootfs.encode(), MNT_DETACH)
+            syscall.get().umount(rootfs, MNT_DETACH)
         except OSError as e:
             raise PyruncError(f"unmount the container's mounts at {rootfs}: {e}") from None
         if ours is not None:
@@ -212,13 +212,13 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
             return flags
         opts = MountOptions(m.options)
         if m.type == "bind" or opts.is_bind:
-            from pyrunc import _fast
+            from pyrunc import syscall
 
             source = m.source or ""
             if not os.path.isabs(source):
                 source = os.path.join(bundle, source)
             try:
-                if _fast.statfs_type(source.encode()) == PROC_SUPER_MAGIC:
+                if syscall.get().statfs_type(source) == PROC_SUPER_MAGIC:
                     return flags
             except OSError:
                 pass

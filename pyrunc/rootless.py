@@ -26,9 +26,10 @@ _FALSE = ("0", "f", "F", "false", "FALSE", "False")
 
 def in_user_namespace() -> bool:
     """True when this process is not in the host's (initial) user namespace."""
+    from pyrunc import syscall
+
     try:
-        with open("/proc/self/uid_map") as f:
-            fields = f.read().split()
+        fields = syscall.get().read("/proc/self/uid_map").decode().split()
     except OSError:
         return False
     return fields != ["0", "0", "4294967295"]
@@ -107,10 +108,13 @@ def write_id_maps(pid: int, uid_mappings: tuple, gid_mappings: tuple) -> None:
         if not mappings:
             field = "uidMappings" if kind == "uid" else "gidMappings"
             raise PyruncError(f"config.json: linux.{field}: required with a new user namespace")
-    unprivileged = os.geteuid() != 0
+    from pyrunc import syscall
+
+    sys_ = syscall.get()
+    unprivileged = sys_.geteuid() != 0
     for kind, mappings, own in (
-        ("uid", uid_mappings, os.geteuid()),
-        ("gid", gid_mappings, os.getegid()),
+        ("uid", uid_mappings, sys_.geteuid()),
+        ("gid", gid_mappings, sys_.getegid()),
     ):
         if unprivileged and not _own_id_only(mappings, own):
             _run_helper(f"new{kind}map", pid, mappings)
@@ -121,9 +125,10 @@ def write_id_maps(pid: int, uid_mappings: tuple, gid_mappings: tuple) -> None:
 
 
 def _write_proc(pid: int, name: str, text: str) -> None:
+    from pyrunc import syscall
+
     try:
-        with open(f"/proc/{pid}/{name}", "w") as f:
-            f.write(text)
+        syscall.get().write(f"/proc/{pid}/{name}", text)
     except OSError as e:
         reason = (e.strerror or str(e)).lower()
         raise PyruncError(f"write {name} of the init: {reason}") from None

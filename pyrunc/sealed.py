@@ -81,13 +81,13 @@ def remove_overlays(only: str | None = None) -> list[str]:
     """Unmount every protected interpreter overlay, or only the one of the directory or mount
     point `only` (lazily: a pyrunc running from one keeps it until it exits), and remove its
     directory; the mount points removed. The next create, run or exec mounts its own again."""
-    from pyrunc import _fast
+    from pyrunc import syscall
 
     removed = []
     for mountpoint, directory in overlays():
         if only is not None and os.path.abspath(only) not in (mountpoint, directory):
             continue
-        _fast.umount_fs(mountpoint.encode(), 2)  # MNT_DETACH
+        syscall.get().umount(mountpoint, 2)  # MNT_DETACH
         try:
             os.rmdir(mountpoint)
         except OSError:
@@ -109,11 +109,11 @@ def protect(real_executable: str) -> str:
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two first commands after boot: one mounts
         if not _is_protected(target):
-            from pyrunc import _fast
+            from pyrunc import syscall
 
             lower = f"lowerdir={os.path.dirname(real_executable)}:{empty}"
             flags = 1 | 2 | 4  # MS_RDONLY | MS_NOSUID | MS_NODEV
-            _fast.mount_fs(b"overlay", mountpoint.encode(), b"overlay", flags, lower.encode())
+            syscall.get().mount("overlay", mountpoint, "overlay", flags, lower)
             os.environ[MOUNTED_ENV] = f"{os.path.dirname(real_executable)} at {mountpoint}"
         if not _is_protected(target):
             raise OSError(f"{target} is not on a read-only mount")

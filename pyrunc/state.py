@@ -255,12 +255,13 @@ class Container:
 
 
 def _is_frozen(state_file: str) -> bool:
+    from pyrunc import syscall
+
     try:
-        with open(state_file) as f:
-            value = f.read().strip()
+        value = syscall.get().read(state_file).strip()
     except OSError:
         return False
-    return value in ("FROZEN", "FREEZING", "1")
+    return value in (b"FROZEN", b"FREEZING", b"1")
 
 
 class Locked:

@@ -50,6 +50,11 @@ class Syscall:
     def listdir(self, path: str) -> list[str]:
         raise NotImplementedError
 
+    def apply_device_program(self, cgroup_dir: str, code: bytes) -> None:
+        """Load a cgroup-device eBPF program (`devices.encode`d) and attach it to a cgroup2
+        directory (allow-multi). Raises PyruncError with the verifier's words."""
+        raise NotImplementedError
+
     def readlink(self, path: str) -> str:
         raise NotImplementedError
 
@@ -149,6 +154,11 @@ class Linux(Syscall):
 
     def listdir(self, path: str) -> list[str]:
         return os.listdir(path)
+
+    def apply_device_program(self, cgroup_dir: str, code: bytes) -> None:
+        from pyrunc.cgroups import bpf
+
+        bpf.apply_device_program(cgroup_dir, code)
 
     def readlink(self, path: str) -> str:
         return os.readlink(path)

@@ -108,9 +108,10 @@ def classify(hierarchies: list[Hierarchy]) -> str:
 
 def read_text(path: str) -> str:
     """A small kernel file's text, "" when it cannot be read."""
+    from pyrunc import syscall
+
     try:
-        with open(path) as f:
-            return f.read()
+        return syscall.get().read(path).decode()
     except OSError:
         return ""
 

@@ -39,14 +39,29 @@ EMPTY_TIMEOUT = 5.0
 
 def _read(path: str) -> str | None:
     try:
-        with open(path) as f:
-            return f.read()
+        return syscall.get().read(path).decode()
     except OSError:
         return None
 
 
 def _write(path: str, value: str) -> None:
     syscall.get().write(path, value)
+
+
+def _walk(top: str) -> list[str]:
+    """`top` and every directory below it, parents first (os.walk's order, through the seam);
+    a directory that vanishes meanwhile is skipped, as os.walk does."""
+    sys_ = syscall.get()
+    out, todo = [], [top]
+    while todo:
+        d = todo.pop(0)
+        try:
+            names = sys_.subdirs(d)
+        except OSError:
+            continue
+        out.append(d)
+        todo[:0] = [os.path.join(d, n) for n in names]
+    return out
 
 
 def _reason(e: OSError) -> str:
@@ -129,12 +144,13 @@ class Cgroups:
         record["layout"] = layout.kind
         record["dirs"] = []
         cg = cls(record)
+        sys_ = syscall.get()
         planned = []
         for h in layout.hierarchies:
             leaf = h.dir(path)
             entry = {"key": h.key, "dir": leaf, "mount": h.mount, "created": []}
             record["dirs"].append(entry)
-            chain = [d for d in _chain(h.mount, leaf) if not os.path.isdir(d)]
+            chain = [d for d in _chain(h.mount, leaf) if not sys_.isdir(d)]
             if own and leaf not in chain and _is_empty_tree(leaf):
                 chain.append(leaf)
             planned.append({**entry, "created": chain})
@@ -152,11 +168,12 @@ class Cgroups:
     def _make(self, h: Hierarchy, entry: dict) -> None:
         leaf = entry["dir"]
         chain = _chain(h.mount, leaf)
+        sys_ = syscall.get()
         for _attempt in range(5):
             try:
                 for d in chain:
                     try:
-                        os.mkdir(d, 0o755)
+                        sys_.mkdir(d, 0o755)
                         if d not in entry["created"]:
                             entry["created"].append(d)
                     except FileExistsError:
@@ -257,13 +274,13 @@ class Cgroups:
         for w in deferred:
             self._write(w)
         if plan.device_rules is not None:
-            from pyrunc.cgroups import bpf, devices
+            from pyrunc.cgroups import devices
 
             d = self.dir(UNIFIED)
             if d is None:
                 raise CgroupError("linux.resources.devices: no cgroup2 directory to attach to")
             code = devices.encode(devices.compile_program(plan.device_rules))
-            bpf.apply_device_program(d, code)
+            syscall.get().apply_device_program(d, code)
 
     # --- freezer ---------------------------------------------------------------------------
 
@@ -317,10 +334,10 @@ class Cgroups:
         top = self.procs_dir
         if top is None:
             return []
-        if not os.path.isdir(top):
+        if not syscall.get().isdir(top):
             raise CgroupError(f"cgroup {top} does not exist")
         out: set[int] = set()
-        for dirpath, _dirs, _files in os.walk(top):
+        for dirpath in _walk(top):
             for word in (_read(os.path.join(dirpath, "cgroup.procs")) or "").split():
                 out.add(int(word))
         return sorted(out)
@@ -346,7 +363,6 @@ class Cgroups:
         """Signal every process, never a reused pid: each is pinned by a pidfd, then checked
         to still be in our cgroup with the start time seen when listed. The cgroup is frozen
         meanwhile (unless it was already paused) so nothing forks past the list."""
-        from pyrunc import _fast
         from pyrunc.procfs import read_proc_stat
 
         try:
@@ -354,6 +370,7 @@ class Cgroups:
                 return
         except CgroupError:
             return  # the directories are gone: nothing left to signal
+        sys_ = syscall.get()
         was_frozen = self.is_frozen()
         frozen = False
         if not was_frozen and self.freezer_file:
@@ -368,18 +385,18 @@ class Cgroups:
                 if stat is None:
                     continue
                 try:
-                    pidfd = _fast.pidfd_open(pid)
+                    pidfd = sys_.pidfd_open(pid)
                 except OSError:
                     continue
                 try:
                     again = read_proc_stat(pid)
                     if again is None or again[1] != stat[1] or not self.contains(pid):
                         continue
-                    _fast.pidfd_send_signal(pidfd, sig)
+                    sys_.pidfd_send_signal(pidfd, sig)
                 except OSError:
                     pass
                 finally:
-                    os.close(pidfd)
+                    sys_.close(pidfd)
         finally:
             # a v1-frozen task only dies once thawed
             if frozen or (was_frozen and sig == 9):
@@ -395,8 +412,8 @@ class Cgroups:
         for d in self.dirs:
             if only_created and d["dir"] not in (d.get("created") or ()):
                 continue
-            if os.path.isdir(d["dir"]):
-                for dirpath, _dirs, _files in os.walk(d["dir"]):
+            if syscall.get().isdir(d["dir"]):
+                for dirpath in _walk(d["dir"]):
                     if (_read(os.path.join(dirpath, "cgroup.procs")) or "").strip():
                         return False
         return True
@@ -422,7 +439,7 @@ class Cgroups:
                     if leaf:
                         _remove_tree(path, deadline)
                     else:
-                        os.rmdir(path)
+                        syscall.get().rmdir(path)
                 except FileNotFoundError:
                     pass
                 except OSError as e:
@@ -470,7 +487,7 @@ class CgroupHost:
 
     def has_file(self, controller: str, name: str) -> bool:
         d = self.cg.dir_for(controller)
-        return d is not None and os.path.exists(os.path.join(d, name))
+        return d is not None and syscall.get().exists(os.path.join(d, name))
 
     def read(self, controller: str, name: str) -> str | None:
         d = self.cg.dir_for(controller)
@@ -506,9 +523,9 @@ def _chain(mount: str, leaf: str) -> list[str]:
 
 def _is_empty_tree(d: str) -> bool:
     """`d` is a cgroup directory with no process in it or below it."""
-    if not os.path.isdir(d):
+    if not syscall.get().isdir(d):
         return False
-    for dirpath, _dirs, _files in os.walk(d):
+    for dirpath in _walk(d):
         if (_read(os.path.join(dirpath, "cgroup.procs")) or "").strip():
             return False
     return True
@@ -522,7 +539,7 @@ def derived(layout: Layout, path: str, known: Cgroups | None = None) -> Cgroups 
     seen = {d["dir"] for d in known.dirs} if known is not None else set()
     for h in layout.hierarchies:
         leaf = h.dir(path)
-        if leaf not in seen and os.path.isdir(leaf):
+        if leaf not in seen and syscall.get().isdir(leaf):
             dirs.append({"key": h.key, "dir": leaf, "mount": h.mount, "created": [leaf]})
     if not dirs:
         return None
@@ -540,12 +557,12 @@ def _mount_of(leaf: str, path: str) -> str:
 
 def _remove_tree(path: str, deadline: float) -> None:
     """rmdir sub-cgroups depth first, then `path`; EBUSY while the last tasks exit is retried."""
-    for entry in os.scandir(path):
-        if entry.is_dir(follow_symlinks=False):
-            _remove_tree(entry.path, deadline)
+    sys_ = syscall.get()
+    for name in sys_.subdirs(path):
+        _remove_tree(os.path.join(path, name), deadline)
     while True:
         try:
-            os.rmdir(path)
+            sys_.rmdir(path)
             return
         except OSError as e:
             if e.errno != errno.EBUSY or time.monotonic() > deadline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc import _fast, hooks
+from pyrunc import _fast, hooks, syscall
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.fdlimit import while_raised
 from pyrunc.lifecycle.child import (
@@ -86,7 +86,7 @@ def create(
     bundle = os.path.abspath(bundle)
     config_bytes = read_config(os.path.join(bundle, "config.json")) if config is None else config
     spec = load_config(config_bytes, "config.json")
-    if os.geteuid() != 0:
+    if syscall.get().geteuid() != 0:
         check_rootless_config(spec)
     net_request = None
     annotations = spec.annotations or {}
@@ -96,14 +96,14 @@ def create(
         net_request = request_from(network, publish, dict(annotations))
         if net_request is not None:
             _check_new_netns(spec, net_request.source)
-            if os.geteuid() != 0:
+            if syscall.get().geteuid() != 0:
                 raise ConfigError(
                     f"{net_request.source}: pyrunc's bridge networks need root (they make host "
                     "links and nftables rules); a rootless container's network is slirp4netns's"
                 )
     if spec.linux is not None and spec.linux.net_devices:
         _check_new_netns(spec, "config.json: linux.netDevices")
-        if os.geteuid() != 0:
+        if syscall.get().geteuid() != 0:
             raise ConfigError("config.json: linux.netDevices: moving a host network device "
                               "into the container needs root")
     terminal = spec.process is not None and bool(spec.process.terminal)
@@ -431,8 +431,8 @@ def _drive(
             if spec.process is not None and spec.process.oom_score_adj is not None:
                 # the runtime's own /proc and our unreaped child, as for the id maps above
                 try:
-                    with open(f"/proc/{init.pid}/oom_score_adj", "w") as f:
-                        f.write(str(spec.process.oom_score_adj))
+                    syscall.get().write(f"/proc/{init.pid}/oom_score_adj",
+                                        str(spec.process.oom_score_adj))
                 except OSError as e:
                     reason = (e.strerror or str(e)).lower()
                     raise PyruncError(

@@ -101,7 +101,7 @@ def exec_process(
         # unprivileged: the user namespace is joined by the process that clones this one
         # (setns into the pid namespace needs it first), see _fast.spawn
         user_fd = next((fd for fd, _, kind in joined if kind == "user"), -1)
-        if os.geteuid() == 0:
+        if syscall.get().geteuid() == 0:
             user_fd = -1
         # S11: nothing of the caller's (a host directory, a shim's socket) is still open when
         # the child joins the container's namespaces, where a container process allowed to
@@ -185,8 +185,7 @@ def exec_process(
 def _setgroups_allowed(pid: int) -> bool:
     """False when the container's user namespace denies setgroups (a rootless container)."""
     try:
-        with open(f"/proc/{pid}/setgroups") as f:
-            return f.read().strip() != "deny"
+        return syscall.get().read(f"/proc/{pid}/setgroups").strip() != b"deny"
     except OSError:
         return True
 

@@ -124,8 +124,12 @@ class RecordingSyscall(Syscall):
             lines.append(mountinfo_line(20, mount, "cgroup2", "rw,nsdelegate"))
         for h in self.hierarchies:
             self._make_cgroup(h, h.mount)
-            if h.v2 and kind == "v2":
-                self.files[h.mount + "/cgroup.controllers"] = " ".join(V2_CONTROLLERS).encode()
+            if h.v2:
+                self.files[h.mount + "/cgroup.controllers"] = " ".join(
+                    V2_CONTROLLERS if kind == "v2" else ()).encode()
+            if h.key == "cpuset":  # the root cgroup has them all; a new one none
+                self.files[h.mount + "/cpuset.cpus"] = b"0-1\n"
+                self.files[h.mount + "/cpuset.mems"] = b"0\n"
         self.files["/proc/self/mountinfo"] = ("\n".join(lines) + "\n").encode()
 
     def spawn(self, pid: int, start_time: str = "4242", cgroup: str | None = None,
@@ -179,13 +183,12 @@ class RecordingSyscall(Syscall):
         self.dirs.add(d)
         for name, content in h.files.items():
             self.files[f"{d}/{name}"] = content.encode()
-        parent = os.path.dirname(d)
-        if h.v2 and d != h.mount:
-            enabled = self.files.get(parent + "/cgroup.subtree_control", b"")
-            self.files[d + "/cgroup.controllers"] = enabled
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            if f"{d}/{name}" in self.files and not h.v2:
-                self.files[f"{d}/{name}"] = b""
+
+    def _controllers(self, h: Hierarchy, d: str) -> str:
+        """cgroup.controllers: the root's all, a child's what its parent enabled."""
+        if d == h.mount:
+            return self.files[d + "/cgroup.controllers"].decode()
+        return self.files[os.path.dirname(d) + "/cgroup.subtree_control"].decode()
 
     def _procs(self, d: str) -> list[int]:
         return sorted(p.pid for p in self.processes.values() if d in p.dirs)
@@ -227,9 +230,9 @@ class RecordingSyscall(Syscall):
             p.pending_kill = True
         elif sig in p.dies_on and not (sig != SIGKILL and (self._frozen_v1(p)
                                                            or self._frozen_v2(p))):
-            self._exit(p)
+            self.exit(p)
 
-    def _exit(self, p: Process) -> None:
+    def exit(self, p: Process) -> None:
         p.state = "X"
         p.dirs.clear()
 
@@ -243,6 +246,8 @@ class RecordingSyscall(Syscall):
         cg = self._cgroup_dir(path)
         if cg is not None and path.endswith("/cgroup.procs"):
             return "".join(f"{pid}\n" for pid in self._procs(cg[1])).encode()
+        if cg is not None and cg[0].v2 and path.endswith("/cgroup.controllers"):
+            return self._controllers(cg[0], cg[1]).encode()
         if path not in self.files:
             if path in self.dirs:
                 raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
@@ -266,7 +271,7 @@ class RecordingSyscall(Syscall):
             enabled = self.files[path].decode().split()
             for word in value.split():
                 c = word[1:]
-                if c not in self.files.get(cg[1] + "/cgroup.controllers", b"").decode().split():
+                if c not in self._controllers(*cg).split():
                     raise OSError(errno.ENOENT, "No such file or directory", path)
                 if word[0] == "+" and c not in enabled:
                     enabled.append(c)
@@ -285,7 +290,7 @@ class RecordingSyscall(Syscall):
                 for pid in self._procs(cg[1]):
                     p = self.processes[pid]
                     if p.pending_kill:
-                        self._exit(p)
+                        self.exit(p)
             return
         self.files[path] = value.encode()
 
@@ -338,6 +343,11 @@ class RecordingSyscall(Syscall):
         elif path not in self.dirs:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         return sorted(names)
+
+    def apply_device_program(self, cgroup_dir: str, code: bytes) -> None:
+        self._record("apply_device_program", cgroup_dir, code)
+        if cgroup_dir not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", cgroup_dir)
 
     def readlink(self, path: str) -> str:
         self._record("readlink", path)
