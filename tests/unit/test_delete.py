@@ -1,0 +1,136 @@
+"""`delete` against the fake host: a stopped container, --force of a running or paused one,
+and the recovery of what a killed create left (an intent, or nothing but derivable cgroups)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from pyrunc.cli import dispatch
+from pyrunc.state import INTENT_FILE, StateStore
+from unit.containers import INIT, START, container
+from unit.fakes import RecordingSyscall
+
+
+@pytest.fixture
+def store(tmp_path) -> StateStore:  # noqa: ANN001
+    return StateStore(str(tmp_path / "root"))
+
+
+def delete(store: StateStore, *args: str) -> int:
+    return dispatch(["--root", store.root, "delete", *args])
+
+
+def ours(fake: RecordingSyscall) -> list[str]:
+    return sorted(d for d in fake.dirs if "/pyrunc" in d)
+
+
+def test_a_stopped_container_loses_its_cgroups_leaf_first_and_its_state(
+        fake: RecordingSyscall, store: StateStore) -> None:
+    container(fake, store, status="stopped")
+    assert delete(store, "c1") == 0
+    assert ours(fake) == []
+    assert not os.path.exists(store.path("c1"))
+    removed = [c[1] for c in fake.named("rmdir")]
+    for leaf in [r for r in removed if r.endswith("/c1")]:
+        tag = os.path.dirname(leaf)
+        assert removed.index(leaf) < removed.index(tag) < removed.index(os.path.dirname(tag))
+    assert not fake.named("pidfd_send_signal")  # nothing was left to kill
+
+
+def test_a_running_container_needs_force(fake: RecordingSyscall, store: StateStore,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    container(fake, store)
+    assert delete(store, "c1") == 1
+    assert "cannot delete container c1 that is not stopped: running" in capsys.readouterr().err
+    assert fake.alive(INIT) and os.path.exists(store.path("c1"))
+    assert not fake.named("pidfd_send_signal", "rmdir")
+
+
+@pytest.mark.parametrize("status", ["running", "created"])
+def test_force_kills_the_init_then_the_cgroup_then_removes(
+        fake: RecordingSyscall, store: StateStore, status: str) -> None:
+    container(fake, store, status=status)
+    other = fake.spawn(5001, cgroup=_cgroup_of(fake, INIT))
+    assert delete(store, "--force", "c1") == 0
+    sent = [c[1:] for c in fake.named("pidfd_send_signal")]
+    assert sent[0] == (INIT, 9)  # the init first, pinned by its pidfd, before the freeze
+    first_freeze = next(i for i, c in enumerate(fake.calls) if c[0] == "write")
+    assert fake.calls.index(("pidfd_send_signal", INIT, 9)) < first_freeze
+    assert (5001, 9) in sent  # then what is left in the cgroup
+    assert not fake.alive(INIT) and not fake.alive(other.pid)
+    first_rmdir = fake.calls.index(fake.named("rmdir")[0])
+    assert all(fake.calls.index(c) < first_rmdir for c in fake.named("pidfd_send_signal"))
+    assert ours(fake) == []
+    assert not os.path.exists(store.path("c1"))
+    assert fake.fds == {}
+
+
+def test_force_of_a_paused_v1_container_thaws_it_so_that_it_dies(
+        fake: RecordingSyscall, store: StateStore) -> None:
+    data = container(fake, store, status="paused", kind="v1")
+    freezer = data["pyrunc"]["freezer_state"]
+    assert delete(store, "--force", "c1") == 0
+    assert (freezer, "THAWED") in fake.writes()
+    assert not fake.alive(INIT)
+    assert ours(fake) == []
+
+
+def test_recovery_from_an_intent_kills_the_init_and_removes_its_cgroups(
+        fake: RecordingSyscall, store: StateStore) -> None:
+    """A create SIGKILLed after its intent and its cgroups, before its state.json."""
+    data = container(fake, store)
+    os.unlink(store.file("c1", "state.json"))
+    intent = {"pid": INIT, "init_start_time": START, "cgroup": data["pyrunc"]["cgroup"]}
+    with open(store.file("c1", INTENT_FILE), "w") as f:
+        json.dump(intent, f)
+    assert delete(store, "c1") == 1  # without --force: not found
+    assert fake.alive(INIT)
+    assert delete(store, "--force", "c1") == 0
+    assert ("pidfd_send_signal", INIT, 9) in fake.calls
+    assert not fake.alive(INIT)
+    assert ours(fake) == []
+    assert not os.path.exists(store.path("c1"))
+
+
+def test_recovery_without_any_record_removes_the_derivable_cgroups(
+        fake: RecordingSyscall, store: StateStore) -> None:
+    """A create killed before it wrote its intent: only the cgroups named after the root and
+    the id remain (and maybe an empty state directory)."""
+    container(fake, store)
+    pid_dirs = sorted(_dirs_of(fake, INIT))
+    fake.exit(fake.processes[INIT])
+    for name in os.listdir(store.path("c1")):
+        os.unlink(os.path.join(store.path("c1"), name))
+    assert delete(store, "--force", "c1") == 0
+    assert pid_dirs and all(d not in fake.dirs for d in pid_dirs)
+    assert not os.path.exists(store.path("c1"))
+
+
+def test_recovery_says_what_it_could_not_remove(fake: RecordingSyscall, store: StateStore,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    container(fake, store, status="stopped")
+    leaf = next(d for d in fake.dirs if d.startswith("/sys/fs/cgroup/memory/pyrunc/r-")
+                and d.endswith("/c1"))
+    os.unlink(store.file("c1", "state.json"))
+    fake.fail("rmdir", leaf, errno.EACCES)
+    assert delete(store, "--force", "c1") == 1
+    err = capsys.readouterr().err
+    assert f"delete --force c1: could not remove: remove cgroup {leaf}: permission denied" in err
+    assert os.path.exists(store.path("c1"))  # kept, for another try
+    assert delete(store, "--force", "c1") == 0
+    assert ours(fake) == []
+
+
+def _dirs_of(fake: RecordingSyscall, pid: int) -> set[str]:
+    return set(fake.processes[pid].dirs)
+
+
+def _cgroup_of(fake: RecordingSyscall, pid: int) -> str:
+    d = next(iter(fake.processes[pid].dirs))
+    h = next(h for h in fake.hierarchies if d.startswith(h.mount + "/"))
+    return d.removeprefix(h.mount)
