@@ -17,9 +17,10 @@ CAPABILITIES: dict[str, int] = {
 
 def last_cap() -> int:
     """The highest capability this kernel knows."""
+    from pyrunc import syscall
+
     try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
+        return int(syscall.get().read("/proc/sys/kernel/cap_last_cap"))
     except OSError:
         return max(CAPABILITIES.values())
 

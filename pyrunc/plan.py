@@ -117,7 +117,8 @@ def compile_plan(
         # an unprivileged parent (and newuidmap) can only open /proc/<init>/uid_map etc. of a
         # dumpable init: dumpable just while the maps are written, before anything of the
         # container exists (as runc's nsexec does), non-dumpable again before any mount
-        rootless_maps = "user" in ns.new and syscall.get().geteuid() != 0
+        euid = syscall.get().geteuid()
+        rootless_maps = "user" in ns.new and euid != 0
         if rootless_maps:
             emit(ins.dumpable(True, "become dumpable for the id maps"))
         sync_namespaces = ins.sync(SYNC_NAMESPACES)
@@ -162,7 +163,7 @@ def compile_plan(
         # bind sources the runtime opens for the init (a new user namespace may not reach
         # them, runc does the same), received right after the namespaces sync point
         sources: list[tuple[int, str]] | None = (
-            [] if "user" in ns.new and "mount" in ns.new and syscall.get().geteuid() == 0 else None
+            [] if "user" in ns.new and "mount" in ns.new and euid == 0 else None
         )
         first = next((i for i, m in enumerate(mounts) if rootfs.needs_cgroup(m)), None)
         extend(rootfs.mount_ops(mounts, bundle, cgroup_mounts, idmap_trees, sources,
@@ -186,7 +187,7 @@ def compile_plan(
         emit(ins.chdir(proc.cwd, ins.CHDIR_PLAIN, f"create cwd {proc.cwd}"))
         # an unprivileged runtime can only open the namespaces of a dumpable init: dumpable
         # while createContainer hooks join them (no process of the container exists yet)
-        hook_join = (syscall.get().geteuid() != 0 and spec.hooks is not None
+        hook_join = (euid != 0 and spec.hooks is not None
                      and bool(spec.hooks.create_container))
         if hook_join:
             emit(ins.dumpable(True, "become dumpable for createContainer hooks"))
@@ -279,10 +280,11 @@ def seccomp_notifies(seccomp: Op) -> bool:
 def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
     """False when the init's new user namespace will have setgroups denied: an unprivileged
     caller mapping only its own gid writes gid_map itself (pyrunc.rootless.write_id_maps)."""
-    if "user" not in ns.new or syscall.get().geteuid() == 0:
+    sys_ = syscall.get()
+    if "user" not in ns.new or sys_.geteuid() == 0:
         return True
     gids = tuple(linux.gid_mappings or ())
-    return not (len(gids) == 1 and gids[0].size == 1 and gids[0].host_id == syscall.get().getegid())
+    return not (len(gids) == 1 and gids[0].size == 1 and gids[0].host_id == sys_.getegid())
 
 
 def process_ops(
@@ -331,7 +333,7 @@ def check_host_features(spec: object) -> list[str]:
                 "config.json: process.apparmorProfile: AppArmor is not enabled on this host"
             )
         raise ConfigError("config.json: process.apparmorProfile: AppArmor is not supported yet")
-    selinux = os.path.exists("/sys/fs/selinux/enforce")
+    selinux = syscall.get().exists("/sys/fs/selinux/enforce")
     for field, value in (("process.selinuxLabel", proc.selinux_label if proc else None),
                          ("linux.mountLabel", linux.mount_label)):
         if value:

@@ -10,6 +10,7 @@ import os
 import stat
 
 from pyrunc import instructions as ins
+from pyrunc import syscall
 from pyrunc.errors import ConfigError, PyruncError
 
 TYPE_CHECKING = False
@@ -170,7 +171,6 @@ def detach_host_mounts(rootfs: str, before: int | None, ours: int | None = None)
     `ours` is that bind mount, when known (delete): it alone is taken, and only while it is on
     top. Without it (a failed create) everything stacked since `before` goes.
     """
-    from pyrunc import syscall
     from pyrunc.mountinfo import top_mount_id
 
     for _ in range(16):
@@ -212,8 +212,6 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
             return flags
         opts = MountOptions(m.options)
         if m.type == "bind" or opts.is_bind:
-            from pyrunc import syscall
-
             source = m.source or ""
             if not os.path.isabs(source):
                 source = os.path.join(bundle, source)
@@ -400,7 +398,7 @@ def _device_op(path: str, mode: int, major: int, minor: int, uid: int, gid: int,
 
 def dev_link_ops() -> list[Op]:
     out = [ins.symlink(target, link) for target, link in DEV_SYMLINKS]
-    if os.path.exists("/proc/kcore"):
+    if syscall.get().exists("/proc/kcore"):
         out.append(ins.symlink("/proc/kcore", "/dev/core"))
     out.append(ins.symlink("pts/ptmx", "/dev/ptmx"))
     return out

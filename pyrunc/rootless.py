@@ -10,13 +10,15 @@ Two separate questions, as in runc:
   write them; otherwise the container has none, which is refused only when the config asks
   for resources. auto means: not root, or root in a user namespace that is not the host's.
 
-Imported by the hot commands (for the default root): standard library only, nothing heavy.
+Imported by the hot commands (for the default root): the standard library and pyrunc.syscall
+(os alone) only, nothing heavy.
 """
 
 from __future__ import annotations
 
 import os
 
+from pyrunc import syscall
 from pyrunc.errors import PyruncError
 
 DEFAULT_ROOT = "/run/pyrunc"  # pyrunc.state.DEFAULT_ROOT
@@ -26,8 +28,6 @@ _FALSE = ("0", "f", "F", "false", "FALSE", "False")
 
 def in_user_namespace() -> bool:
     """True when this process is not in the host's (initial) user namespace."""
-    from pyrunc import syscall
-
     try:
         fields = syscall.get().read("/proc/self/uid_map").decode().split()
     except OSError:
@@ -39,7 +39,7 @@ def honor_xdg_runtime_dir() -> bool:
     """runc's rule: not root, or root in a user namespace whose $USER is not root."""
     if not os.environ.get("XDG_RUNTIME_DIR"):
         return False
-    if os.geteuid() != 0:
+    if syscall.get().geteuid() != 0:
         return True
     if not in_user_namespace():
         return False
@@ -79,7 +79,7 @@ def rootless_cgroups(value: str | bool | None = None) -> bool:
     flag = parse_flag(value)
     if flag is not None:
         return flag
-    return os.geteuid() != 0 or in_user_namespace()
+    return syscall.get().geteuid() != 0 or in_user_namespace()
 
 
 def _map_text(mappings: tuple) -> str:
@@ -108,8 +108,6 @@ def write_id_maps(pid: int, uid_mappings: tuple, gid_mappings: tuple) -> None:
         if not mappings:
             field = "uidMappings" if kind == "uid" else "gidMappings"
             raise PyruncError(f"config.json: linux.{field}: required with a new user namespace")
-    from pyrunc import syscall
-
     sys_ = syscall.get()
     unprivileged = sys_.geteuid() != 0
     for kind, mappings, own in (
@@ -125,8 +123,6 @@ def write_id_maps(pid: int, uid_mappings: tuple, gid_mappings: tuple) -> None:
 
 
 def _write_proc(pid: int, name: str, text: str) -> None:
-    from pyrunc import syscall
-
     try:
         syscall.get().write(f"/proc/{pid}/{name}", text)
     except OSError as e:
