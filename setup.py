@@ -1,9 +1,10 @@
 """Builds the compiled modules, the `pyrunc` launcher and the man pages.
 
-- pyrunc._fast (syscalls and the init executor) and pyrunc._seccomp (filters compiled with
-  libseccomp, kept apart so that hot commands never load the library): from the .pyx with
-  Cython when it is installed, else from the generated .c files the sdist ships; _fast is
-  linked with the C helpers of pyrunc/csrc (declared in pyrunc/csrc/pyrunc.h);
+- pyrunc._executor (the container init's executor), pyrunc._linux (the runtime's own syscall
+  wrappers) and pyrunc._seccomp (filters compiled with libseccomp, kept apart so that hot
+  commands never load the library): from the .pyx with Cython when it is installed, else from
+  the generated .c files the sdist ships; _executor and _linux are linked with the C helpers of
+  pyrunc/csrc they use (declared in pyrunc/csrc/pyrunc.h, pyrunc.pxi for Cython);
 - the `pyrunc` command: src/launcher.c, compiled (see its header and docs/packaging.md for why
   not a script); it finds the interpreter and package of the installation it lands in, so a
   wheel is right wherever it is installed;
@@ -26,11 +27,13 @@ from setuptools.command.build_ext import build_ext
 build_scripts = Distribution().get_command_class("build_scripts")  # setuptools' distutils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYX = ("_fast", "_seccomp")
-# the C helpers (pyrunc/csrc, declared in pyrunc.h) each extension is linked with
+PYX = ("_executor", "_linux", "_seccomp")
+# the C helpers (pyrunc/csrc, declared in pyrunc.h) each extension is linked with: the init's
+# compound steps (init.c) only with the executor
 CSRC = os.path.join("pyrunc", "csrc")
 CSRC_H = os.path.join(CSRC, "pyrunc.h")
-C_HELPERS = {"_fast": ("syscalls.c", "inroot.c", "fdpass.c", "init.c")}
+C_HELPERS = {"_executor": ("syscalls.c", "inroot.c", "fdpass.c", "init.c"),
+             "_linux": ("syscalls.c", "inroot.c", "fdpass.c")}
 INSTALL_HINT = {
     "compiler": "a C compiler (apt-get install gcc; dnf install gcc)",
     "Python.h": "Python's headers (apt-get install python3-dev; dnf install python3-devel)",
@@ -156,7 +159,7 @@ def write_ops_pxi() -> None:
     try:
         with open(path) as f:
             if f.read() == text:
-                return  # unchanged: no rebuild of _fast for nothing
+                return  # unchanged: no rebuild of _executor for nothing
     except OSError:
         pass
     with open(path, "w") as f:

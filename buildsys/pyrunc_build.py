@@ -16,7 +16,7 @@ _CYTHON = "Cython>=3.0"
 
 def _needs_cython() -> list[str]:
     generated = all(os.path.exists(os.path.join(_HERE, "pyrunc", f"{m}.c"))
-                    for m in ("_fast", "_seccomp"))  # fmt: skip
+                    for m in ("_executor", "_linux", "_seccomp"))  # fmt: skip
     return [] if generated else [_CYTHON]
 
 

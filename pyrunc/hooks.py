@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import select
 
-from pyrunc import _fast, jsonlite
+from pyrunc import _executor, _linux, jsonlite
 from pyrunc import instructions as ins
 from pyrunc.errors import PyruncError
 
@@ -148,7 +148,7 @@ def _run_one(
             from pyrunc.namespaces import open_process_namespaces
 
             # unprivileged: the container's user namespace first (it owns the others), joined
-            # by the process that clones the hook (see _fast.spawn)
+            # by the process that clones the hook (see _executor.spawn)
             ns_fds, pid_ns = open_process_namespaces(in_pid, with_user=os.geteuid() != 0)
             user_fd = next((fd for fd, _, kind in ns_fds if kind == "user"), -1)
         # S11: the hook's process is cloned into the container's pid namespace (which other
@@ -173,7 +173,7 @@ def _run_one(
                           "find hook"),
             ins.execve(hook.get("args") or [path], hook.get("env") or env, "exec hook"),
         ]
-        pid, sock = _fast.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
+        pid, sock = _executor.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
     finally:
         for fd in [stdin_r, out_w, pid_ns] + [fd for fd, _, _ in ns_fds]:
             if fd >= 0:
@@ -205,7 +205,7 @@ def _run_one(
 
 
 def _wait(pid: int, out_r: int, timeout: int | None) -> tuple[int, bytes]:
-    pidfd = _fast.pidfd_open(pid)
+    pidfd = _linux.pidfd_open(pid)
     try:
         poller = select.poll()
         poller.register(out_r, select.POLLIN)

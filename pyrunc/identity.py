@@ -44,7 +44,7 @@ PASSWD_LIMIT = 4 << 20  # a bigger /etc/passwd is unusable: HOME falls back to "
 def home_of(rootfs: str, uid: int) -> str:
     """The user's home from the container's /etc/passwd, or "/" (runc's default for HOME).
 
-    Read by the host side, so as S12 asks (see _fast.read_in_root): resolved inside the root,
+    Read by the host side, so as S12 asks (see _linux.read_in_root): resolved inside the root,
     a regular file of bounded size; anything else there (missing, a device node, a FIFO, too
     big) is unusable and gives runc's fallback, "/" (runc, reading it from inside the
     container, ignores a passwd file it cannot open). pyrunc never reads /etc/group: the

@@ -1,9 +1,10 @@
 """The init plan's instruction set: operation codes, their modes and flags, and one typed
 builder per operation, the only way to make one.
 
-The codes are shared with the executor in ``_fast.pyx``: setup.py writes ``pyrunc/_ops.pxi``
-from this module (``pxi()``), which ``_fast.pyx`` includes, and tests/test_ops.py holds the
-built extension to it (and holds every other module to the builders). Each code's comment says
+The codes are shared with the executor, ``pyrunc/_executor.pyx``: setup.py writes
+``pyrunc/_ops.pxi`` from this module (``pxi()``), which the executor includes, and
+tests/test_ops.py holds the built extension to it (the same codes, a handler in its table for
+each) and every other module to the builders. Each code's comment says
 what its numbers (a..g), strings (s1..s4), argv/envp (v1, v2) and ids mean: the wire format the
 builders fill in and the executor reads.
 

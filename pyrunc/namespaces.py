@@ -113,7 +113,7 @@ def open_process_namespaces(
     """Fds of the namespaces of `pid` that differ from ours: ([(fd, flag, kind)], pid ns fd).
 
     Used to run something inside a running container (hooks, exec). The pid namespace is
-    returned apart: setns(CLONE_NEWPID) only applies to children, see ``_fast.spawn``.
+    returned apart: setns(CLONE_NEWPID) only applies to children, see ``_executor.spawn``.
     """
     joined: list[tuple[int, int, str]] = []
     pid_fd = -1
@@ -143,10 +143,10 @@ def mapped_userns(uid_map: str, gid_map: str) -> int:
     A throwaway process is cloned into a new user namespace; it waits at a sync point while its
     maps are written and the namespace is opened, then it is told to go away.
     """
-    from pyrunc import _fast
+    from pyrunc import _executor
     from pyrunc.instructions import sync
 
-    pid, sock = _fast.spawn([sync("userns", "wait for the maps")], CLONE_NEWUSER)
+    pid, sock = _executor.spawn([sync("userns", "wait for the maps")], CLONE_NEWUSER)
     try:
         os.read(sock, 64)
         # the runtime's /proc and our own unreaped child (no container is involved yet)

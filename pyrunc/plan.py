@@ -1,7 +1,8 @@
 """Compile a validated spec into the init's plan: every decision is taken here, in Python.
 
-The result is a list of plain operations (``pyrunc.instructions``) for the executor in ``_fast``
-plus the few things the parent itself does while the child waits at a sync point.
+The result is a list of plain operations (``pyrunc.instructions``) for the executor
+(``pyrunc._executor``) plus the few things the parent itself does while the child waits at a
+sync point.
 """
 
 from __future__ import annotations

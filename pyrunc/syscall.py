@@ -2,10 +2,10 @@
 
 Everything the runtime's own process does that needs root or reaches the host (cgroupfs and
 procfs files, cgroup directories, signals and pidfds, mounts, statfs, the effective ids) goes
-through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os` and the extension's
-wrappers; tests install a recording fake with `replace()` (tests/unit/fakes.py), as youki's
-`Syscall` trait and `TestHelperSyscall` do. The child's syscalls (the executor in C) are not
-here: the parent only compiles its plan.
+through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os` and the wrappers
+of `pyrunc._linux`; tests install a recording fake with `replace()` (tests/unit/fakes.py), as
+youki's `Syscall` trait and `TestHelperSyscall` do. The child's syscalls (`pyrunc._executor`, in
+C) are not here: the parent only compiles its plan.
 
 The hot commands import this module, so it imports nothing but `os` (no typing, no abc): the
 interface is a plain class whose methods raise NotImplementedError. Paths are `str`; a method
@@ -106,10 +106,10 @@ class Syscall:
         raise NotImplementedError
 
 
-def _ext():  # noqa: ANN202 - the extension module; loaded on the first call that needs it
-    from pyrunc import _fast
+def _ext():  # noqa: ANN202 - pyrunc._linux; loaded on the first call that needs it
+    from pyrunc import _linux
 
-    return _fast
+    return _linux
 
 
 class Linux(Syscall):

@@ -1,20 +1,22 @@
-"""The operation codes have one list, pyrunc/instructions.py: the executor (`_fast`, built from
-_fast.pyx with the _ops.pxi that setup.py generates from it) was compiled with the same. Each
-operation has one typed builder there, and no other module makes an operation any other way."""
+"""The operation codes have one list, pyrunc/instructions.py: the executor (`_executor`, built
+from _executor.pyx with the _ops.pxi that setup.py generates from it) was compiled with the same,
+and its dispatch table has one handler for each. Each operation has one typed builder there, and
+no other module makes an operation any other way."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
-from pyrunc import _fast, instructions
+from pyrunc import _executor, _linux, instructions
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_built_executor_has_the_codes_of_ops_py() -> None:
-    compiled = _fast.op_codes()
+    compiled = _executor.op_codes()
     assert compiled == instructions.codes()
     assert len(set(v for k, v in compiled.items() if k.startswith("OP_"))) == len(
         [k for k in compiled if k.startswith("OP_")]
@@ -22,13 +24,61 @@ def test_the_built_executor_has_the_codes_of_ops_py() -> None:
 
 
 def test_the_executor_declares_no_code_of_its_own() -> None:
-    """_fast.pyx only includes the generated declarations; every OP_/TGT_ name it uses is one
-    of instructions.py's."""
-    source = (REPO / "pyrunc" / "_fast.pyx").read_text()
+    """_executor.pyx only includes the generated declarations; every OP_/TGT_ name it uses is
+    one of instructions.py's."""
+    source = (REPO / "pyrunc" / "_executor.pyx").read_text()
     assert 'include "_ops.pxi"' in source
     assert not re.search(r"^\s+(OP|TGT|PIVOT|CHDIR|DEVNULL|LOOKUP)_[A-Z0-9_]+ = ", source, re.M)
     used = set(re.findall(r"\b((?:OP|TGT|PIVOT|CHDIR|DEVNULL|LOOKUP)_[A-Z0-9_]+)\b", source))
     assert used <= set(instructions.codes()), used - set(instructions.codes())
+
+
+def test_the_dispatch_table_has_one_handler_for_each_code() -> None:
+    """child_main runs each operation through HANDLERS[code]: every code has its entry, once,
+    and the table has nothing else (the elif chain it replaced is gone)."""
+    codes = {k: v for k, v in instructions.codes().items() if k.startswith("OP_")}
+    assert _executor.handled_codes() == sorted(codes.values())
+    source = (REPO / "pyrunc" / "_executor.pyx").read_text()
+    entries = re.findall(r"^HANDLERS\[(OP_[A-Z0-9_]+)\] = (\w+)$", source, re.M)
+    assert sorted(name for name, _ in entries) == sorted(codes)
+    assert len({handler for _, handler in entries}) == len(entries), "a handler used twice"
+    assert not re.search(r"\bop\.code ==", source)
+
+
+def _run_plan(plan: list) -> list[bytes]:
+    """The messages a cloned init sends while it runs `plan` (no namespaces: no root needed),
+    answering each sync point; its exit status last."""
+    pid, sock = _executor.spawn(plan, 0)
+    got = []
+    try:
+        while True:
+            data, fd = _linux.recv_message(sock)
+            if fd >= 0:
+                os.close(fd)
+            if not data:
+                break
+            got.append(data)
+            if data[:1] == b"E":
+                break
+            os.write(sock, b"C")
+    finally:
+        os.close(sock)
+        _, status = os.waitpid(pid, 0)
+    return got + [str(os.waitstatus_to_exitcode(status)).encode()]
+
+
+def test_the_init_runs_the_plan_through_the_table() -> None:
+    assert _run_plan([instructions.sync("one", "first"), instructions.sync("two", "second")]) == [
+        b"one\0", b"two\0", b"E\0init: the plan ended without exec", b"1"]
+
+
+def test_an_unknown_code_ends_the_init_with_one_line() -> None:
+    """A code without a handler (none of instructions.py's) stops the init before it runs
+    anything else, naming the operation."""
+    bogus = (len(_executor.handled_codes()) + 7, "bogus step", (), (), None, None, None)
+    for code in (bogus[0], 0, 63, 64, 1000, -1):
+        plan = [(code,) + bogus[1:], instructions.sync("after", "never reached")]
+        assert _run_plan(plan) == [f"E\0bogus step: unknown operation {code}".encode(), b"1"]
 
 
 def test_pxi_is_what_ops_py_generates() -> None:

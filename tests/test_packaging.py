@@ -44,7 +44,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("pkg-build")
     src = work / "src"
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(
-        ".git", "build", "dist", "*.egg-info", "*.so", "_fast.c", "_seccomp.c", "__pycache__",
+        ".git", "build", "dist", "*.egg-info", "*.so", "_executor.c", "_linux.c", "_seccomp.c",
+        "__pycache__",
         ".pytest_cache", ".ruff_cache", "busybox"))  # fmt: skip
     dist = work / "dist"
     proc = sh([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", dist, src])
@@ -90,8 +91,10 @@ def installed(built: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
 def test_sdist_carries_what_an_offline_build_needs(built: dict[str, Path]) -> None:
     with tarfile.open(built["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    for name in ("pyrunc/_fast.c", "pyrunc/_seccomp.c", "pyrunc/_fast.pyx", "src/launcher.c",
-                 "pyrunc/csrc/pyrunc.h", "pyrunc/csrc/syscalls.c", "pyrunc/csrc/inroot.c",
+    for name in ("pyrunc/_executor.c", "pyrunc/_linux.c", "pyrunc/_seccomp.c",
+                 "pyrunc/_executor.pyx", "pyrunc/_linux.pyx", "src/launcher.c",
+                 "pyrunc/csrc/pyrunc.h", "pyrunc/csrc/pyrunc.pxi", "pyrunc/csrc/syscalls.c",
+                 "pyrunc/csrc/inroot.c",
                  "pyrunc/csrc/fdpass.c", "pyrunc/csrc/init.c",
                  "buildsys/pyrunc_build.py", "LICENSE", "CHANGELOG.md", "pyrunc/py.typed",
                  "pyproject.toml", "setup.py"):  # fmt: skip

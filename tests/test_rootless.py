@@ -175,7 +175,7 @@ def user() -> Iterator[User]:
         os.chown(u.rundir, u.uid, u.gid)
         _copy_python_code(shared)
         u.python = _user_python(u)
-        probe = u.run(u.python, "-c", "import pyrunc._fast, pyrunc.spec.model")
+        probe = u.run(u.python, "-c", "import pyrunc._executor, pyrunc._linux, pyrunc.spec.model")
         assert probe.returncode == 0, f"the test user cannot import pyrunc: {probe.stderr}"
         yield u
     finally:

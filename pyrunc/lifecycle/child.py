@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import _fast
+from pyrunc import _linux
 from pyrunc.errors import PyruncError
 from pyrunc.state import write_file
 
@@ -34,7 +34,7 @@ class InitProcess:
         A message carrying an fd (the seccomp notify fd) comes back as the tag "seccomp-fd",
         the fd in `self.received_fd`.
         """
-        data, fd = _fast.recv_message(self.sock)
+        data, fd = _linux.recv_message(self.sock)
         if fd >= 0:
             self.received_fd = fd
             return SECCOMP_FD

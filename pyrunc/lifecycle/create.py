@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc import _fast, hooks, syscall
+from pyrunc import _executor, _linux, hooks, syscall
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.fdlimit import while_raised
 from pyrunc.lifecycle.child import (
@@ -173,7 +173,7 @@ def create(
             log.debug(f"create {container_id}: config {len(config_bytes)} bytes from "
                       f"{bundle if config is None else 'the caller'}, rootfs {plan.rootfs}")
             narration.plan(log, "init", plan.ops, plan.clone_flags)
-        pid, sock = _fast.spawn(
+        pid, sock = _executor.spawn(
             plan.ops,
             plan.clone_flags,
             plan.ns.join.get("pid", -1),
@@ -336,7 +336,7 @@ def send_mount_sources(init: InitProcess, sources: list[tuple[int, str]]) -> Non
             reason = (e.strerror or str(e)).lower()
             raise ConfigError(f"config.json: mounts[{i}].source: {source}: {reason}") from None
         try:
-            _fast.send_fd(init.sock, fd)
+            _linux.send_fd(init.sock, fd)
         finally:
             os.close(fd)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from pyrunc import _fast, jsonlite, plan, syscall
+from pyrunc import _executor, jsonlite, plan, syscall
 from pyrunc import instructions as ins
 from pyrunc.errors import PyruncError, StateError
 from pyrunc.fdlimit import while_raised
@@ -99,7 +99,7 @@ def exec_process(
                 relay, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 console_fd = child_end.detach()
         # unprivileged: the user namespace is joined by the process that clones this one
-        # (setns into the pid namespace needs it first), see _fast.spawn
+        # (setns into the pid namespace needs it first), see _executor.spawn
         user_fd = next((fd for fd, _, kind in joined if kind == "user"), -1)
         if syscall.get().geteuid() == 0:
             user_fd = -1
@@ -137,7 +137,7 @@ def exec_process(
 
             log.debug(f"exec in {container_id} (init {container.pid})")
             narration.plan(log, "exec", steps)
-        pid, sock = _fast.spawn(steps, 0, pid_ns, join_user_fd=user_fd)
+        pid, sock = _executor.spawn(steps, 0, pid_ns, join_user_fd=user_fd)
     finally:
         for fd in [fd for fd, _, _ in joined] + [pid_ns, console_fd]:
             if fd >= 0:

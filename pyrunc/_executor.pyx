@@ -1,12 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
-"""The syscall layer and the container init executor.
+"""The container init's executor: a clone of the runtime that runs a compiled plan, in C.
 
-Python compiles a container into a list of operations (see ``pyrunc.plan``); ``spawn`` copies them
-into C structs, clones the init with the requested namespaces and returns.  The cloned child runs
-``child_main`` only: plain C, no interpreter, no imports, so nothing from the container's rootfs can
-ever be executed as host code.  The child talks to the parent over a SOCK_SEQPACKET socketpair:
-``SYNC`` points hand control to Python (uid maps, cgroups, hooks), ``E`` messages carry one-line
-errors.
+Python compiles a container into a list of operations (``pyrunc.plan``, made with the builders
+of ``pyrunc.instructions``); ``spawn`` copies them into C structs, clones the init with the
+requested namespaces and returns.  The cloned child runs ``child_main`` only: plain C, no
+interpreter, no imports, so nothing from the container's rootfs can ever be executed as host
+code; it executes each operation through the handler the table ``HANDLERS`` has for its code.
+The child talks to the parent over a SOCK_SEQPACKET socketpair: ``SYNC`` points hand control to
+Python (uid maps, cgroups, hooks), ``E`` messages carry one-line errors.  The C helpers it calls
+are pyrunc/csrc/*.c; the runtime's own syscalls are ``pyrunc._linux``.
 """
 
 from libc.stdlib cimport malloc, calloc, free
@@ -14,130 +16,8 @@ from libc.string cimport strlen, memcpy, memset, strerror, strchr
 from libc.errno cimport errno, ENOENT, EEXIST, EINTR, EPERM, EACCES, ENOSYS, EBADF
 from libc.stdio cimport snprintf
 
-# the C helpers: pyrunc/csrc/*.c, declared in pyrunc/csrc/pyrunc.h (with the system headers
-# the declarations below come from)
-cdef extern from "pyrunc.h":
-    long pyrunc_raw_clone(unsigned long flags) nogil
-    int pyrunc_open_in_root(int rootfd, const char *path, int flags) nogil
-    int pyrunc_close_range_cloexec(unsigned int first) nogil
-    int pyrunc_pivot_root(const char *new_root, const char *put_old) nogil
-    int pyrunc_close_range(unsigned int first, unsigned int last) nogil
-    int pyrunc_mkdirs_in_root(int rootfd, const char *path, int depth) nogil
-    int pyrunc_same_file(int a, int b) nogil
-    int pyrunc_capset(unsigned long long eff, unsigned long long perm, unsigned long long inh) nogil
-    int pyrunc_loopback_up() nogil
-    int pyrunc_is_procfs(int fd) nogil
-    int pyrunc_is_procfs_root(int fd) nogil
-    int pyrunc_fd_paths_ok() nogil
-    void pyrunc_fd_paths_reset() nogil
-    int PYRUNC_EPROCFD
-    int pyrunc_open_beneath(int dirfd, const char *path, int flags) nogil
-    int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) nogil
-    long pyrunc_statfs_type(const char *path) nogil
-    long long pyrunc_regular_size(int fd) nogil
-    int pyrunc_walk_in_root(int rootfd, const char *path) nogil
-    int pyrunc_cwd_inside(int rootfd) nogil
-    int pyrunc_is_dir(int fd) nogil
-    int pyrunc_is_node(int dirfd, const char *name, unsigned int mode, unsigned int maj,
-                       unsigned int min) nogil
-    int pyrunc_is_devnull(int fd) nogil
-    int pyrunc_reopen_stdio(int devnull) nogil
-    int pyrunc_is_executable_file(const char *path) nogil
-    int pyrunc_fd_path(char *buf, size_t len, int fd) nogil
-    int pyrunc_send_fd(int sock, int fd) nogil
-    void pyrunc_set_errno(int e) nogil
-    void pyrunc_reset_signals() nogil
-    int pyrunc_join_session_keyring(const char *name) nogil
-    int pyrunc_tmpfs_finish(int rootfd, const char *dest, int lower, int copyup) nogil
-    int pyrunc_fix_stdio(unsigned int uid) nogil
-    int pyrunc_run_hook(const char *path, char *const argv[], char *const envp[],
-                        const char *state_head, const char *state_tail, int timeout,
-                        int *status, size_t *outlen) nogil
-    char pyrunc_hook_out[2048]
-    int pyrunc_refused_option(const char *fstype, const char *data, char *out,
-                              size_t outlen) nogil
-    int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned short cols) nogil
-    int pyrunc_pidfd_open(int pid) nogil
-    int pyrunc_recv_fd(int sock, char *buf, int len, int *fd) nogil
-    int pyrunc_mount_setattr(int fd, unsigned long long set, unsigned long long clr,
-                             int recursive, int userns) nogil
-    int pyrunc_open_tree_clone(const char *path, int recursive) nogil
-    int pyrunc_move_mount(int from_fd, int to_fd) nogil
-    int pyrunc_open_exec(const char *path, int host_side) nogil
-    int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) nogil
-    int ELOOP
-    unsigned long long SECCOMP_FILTER_FLAG_NEW_LISTENER
-    unsigned long long MOUNT_ATTR_IDMAP
-    int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) nogil
-    int pyrunc_sched_setattr(unsigned int policy, unsigned long long flags, int nice,
-                             unsigned int prio, unsigned long long runtime,
-                             unsigned long long deadline, unsigned long long period) nogil
-    int pyrunc_ioprio_set(int value) nogil
-    int pyrunc_set_affinity(const unsigned int *cpus, int n) nogil
-    int pyrunc_set_mempolicy(int mode, const unsigned int *nodes, int n) nogil
-    int pyrunc_personality(unsigned long persona) nogil
-    int pyrunc_pidfd_send_signal(int pidfd, int sig) nogil
-
-    int O_PATH, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_RDWR, O_CREAT, O_NOCTTY
-    int EXDEV, ENOTDIR, O_NONBLOCK
-    int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, MSG_NOSIGNAL
-    unsigned long MS_BIND, MS_REC, MS_REMOUNT, MS_RDONLY, MS_PRIVATE, MS_SLAVE, MS_MOVE
-    int MNT_DETACH
-    int CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER
-    int PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_SET_KEEPCAPS
-    int PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_CLEAR_ALL
-    int S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO
-    int AT_FDCWD
-    int WNOHANG
-
-    ctypedef unsigned int mode_t
-    ctypedef unsigned long dev_t
-    ctypedef unsigned int uid_t
-    ctypedef unsigned int gid_t
-    ctypedef long ssize_t
-
-    struct rlimit:
-        unsigned long rlim_cur
-        unsigned long rlim_max
-
-    int socketpair(int domain, int type, int protocol, int *sv) nogil
-    ssize_t send(int fd, const void *buf, size_t n, int flags) nogil
-    ssize_t read(int fd, void *buf, size_t n) nogil
-    ssize_t write(int fd, const void *buf, size_t n) nogil
-    int close(int fd) nogil
-    int dup2(int oldfd, int newfd) nogil
-    int open(const char *path, int flags, ...) nogil
-    int openat(int dirfd, const char *path, int flags, ...) nogil
-    int mkdirat(int dirfd, const char *path, mode_t mode) nogil
-    ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) nogil
-    int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev) nogil
-    int symlinkat(const char *target, int dirfd, const char *linkpath) nogil
-    int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags) nogil
-    int fchown(int fd, uid_t uid, gid_t gid) nogil
-    int fchmod(int fd, mode_t mode) nogil
-    int mount(const char *source, const char *target, const char *fstype,
-              unsigned long flags, const void *data) nogil
-    int umount2(const char *target, int flags) nogil
-    int chdir(const char *path) nogil
-    int fchdir(int fd) nogil
-    int chroot(const char *path) nogil
-    int setns(int fd, int nstype) nogil
-    int unshare(int flags) nogil
-    int sethostname(const char *name, size_t len) nogil
-    int setdomainname(const char *name, size_t len) nogil
-    int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) nogil
-    int setrlimit(int resource, const rlimit *rl) nogil
-    int getrlimit(int resource, rlimit *rl) nogil
-    int setgroups(size_t size, const gid_t *list) nogil
-    int setresuid(uid_t r, uid_t e, uid_t s) nogil
-    int setresgid(gid_t r, gid_t e, gid_t s) nogil
-    mode_t umask(mode_t mask) nogil
-    int execve(const char *path, char *const argv[], char *const envp[]) nogil
-    void _exit(int status) nogil
-    dev_t makedev(unsigned int major, unsigned int minor) nogil
-    int kill(int pid, int sig) nogil
-    int getpid() nogil
-
+# the C helpers (pyrunc/csrc/*.c) and the system calls they come with
+include "csrc/pyrunc.pxi"
 
 # Operation codes and OP_MOUNT's target modes: generated from pyrunc/instructions.py (the one list of
 # them; setup.py writes _ops.pxi before Cython runs). pyrunc.plan builds the list of operations,
@@ -498,10 +378,6 @@ cdef int do_mknod(Ctx *ctx, Op *op) noexcept nogil:
     return ret
 
 
-cdef extern from "sys/stat.h":
-    int chmod(const char *path, mode_t mode) nogil
-
-
 cdef int chmod_path(const char *path, mode_t mode) noexcept nogil:
     return chmod(path, mode)
 
@@ -574,7 +450,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     return chdir("/")
 
 
-cdef int do_hide_mount(Op *op) noexcept nogil:
+cdef int do_hide_mount(Ctx *ctx, Op *op) noexcept nogil:
     """--no-pivot leaves the runtime's mounts in the container's mount namespace: a full procfs
     or sysfs there would let the container mount a new one (the kernel allows it while one is
     fully visible), so each goes, or is covered with a tmpfs (runc's msMoveRoot)."""
@@ -692,14 +568,14 @@ cdef int chdir_in_root(Ctx *ctx, Op *op) noexcept nogil:
     return -1
 
 
-cdef int do_rlimit(Op *op) noexcept nogil:
+cdef int do_rlimit(Ctx *ctx, Op *op) noexcept nogil:
     cdef rlimit rl
     rl.rlim_cur = <unsigned long>op.b
     rl.rlim_max = <unsigned long>op.c
     return setrlimit(<int>op.a, &rl)
 
 
-cdef int do_drop_bounding(Op *op) noexcept nogil:
+cdef int do_drop_bounding(Ctx *ctx, Op *op) noexcept nogil:
     cdef unsigned long long cap
     for cap in range(op.b + 1):
         if not (op.a >> cap) & 1:
@@ -708,7 +584,7 @@ cdef int do_drop_bounding(Op *op) noexcept nogil:
     return 0
 
 
-cdef int do_capset(Op *op) noexcept nogil:
+cdef int do_capset(Ctx *ctx, Op *op) noexcept nogil:
     cdef unsigned long long cap
     if pyrunc_capset(op.a, op.b, op.c) < 0:
         return -1
@@ -721,7 +597,7 @@ cdef int do_capset(Op *op) noexcept nogil:
     return 0
 
 
-cdef int do_setuser(Op *op) noexcept nogil:
+cdef int do_setuser(Ctx *ctx, Op *op) noexcept nogil:
     # keep the permitted set across the uid change; OP_CAPSET then sets the final sets
     if prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0:
         return -1
@@ -746,7 +622,7 @@ cdef void open_exec(Ctx *ctx, const char *name, int host_side) noexcept nogil:
         child_fail(ctx, msg, errno)
 
 
-cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
+cdef int do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
     """Look the executable up as Go's exec.LookPath does, with runc's error wording."""
     cdef char msg[MSG_MAX]
     cdef const char *name = op.s1
@@ -759,7 +635,7 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
         if r == 1:
             snprintf(ctx.exec_path, PATH_MAX, "%s", name)
             open_exec(ctx, name, <int>op.a)
-            return
+            return 0
         if r < 0:
             snprintf(msg, MSG_MAX, "exec: \"%s\": stat %s", name, name)
             child_fail(ctx, msg, errno)
@@ -780,12 +656,13 @@ cdef void do_find_exec(Ctx *ctx, Op *op) noexcept nogil:
                          "current directory", name)
                 child_fail(ctx, msg, 0)
             open_exec(ctx, name, <int>op.a)
-            return
+            return 0
         if end == NULL:
             break
         p = end + 1
     snprintf(msg, MSG_MAX, "exec: \"%s\": executable file not found in $PATH", name)
     child_fail(ctx, msg, 0)
+    return -1  # not reached: child_fail exits
 
 
 cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
@@ -818,7 +695,7 @@ cdef int do_wait_start(Ctx *ctx, Op *op) noexcept nogil:
     return 0
 
 
-cdef void do_hook(Ctx *ctx, Op *op) noexcept nogil:
+cdef int do_hook(Ctx *ctx, Op *op) noexcept nogil:
     """A startContainer hook (runtime.md: in the container, after start, before the user
     process); a failure ends the init, told to `start` through the exec fifo and on stderr."""
     cdef int status = 0
@@ -829,7 +706,7 @@ cdef void do_hook(Ctx *ctx, Op *op) noexcept nogil:
     if pyrunc_run_hook(op.s1, op.v1, op.v2, op.s2, op.s3, <int>op.a, &status, &outlen) < 0:
         n = snprintf(msg, MSG_MAX, "E%s: %s", op.desc, strerror(errno))
     elif status == 0:
-        return
+        return 0
     elif status == -1:
         n = snprintf(msg, MSG_MAX, "E%s did not finish within %ds", op.desc, <int>op.a)
     elif (status & 0x7f) != 0:
@@ -847,6 +724,7 @@ cdef void do_hook(Ctx *ctx, Op *op) noexcept nogil:
     msg[n] = b'\n'
     write(2, msg + 1, n)
     _exit(1)
+    return -1
 
 
 cdef int do_close_others(Ctx *ctx, Op *op) noexcept nogil:
@@ -875,7 +753,7 @@ cdef int do_close_others(Ctx *ctx, Op *op) noexcept nogil:
     return pyrunc_close_range(first, 0xFFFFFFFF)
 
 
-cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
+cdef int do_exec(Ctx *ctx, Op *op) noexcept nogil:
     cdef char msg[MSG_MAX]
     cdef int err
     # through the fd resolved by FIND_EXEC; a script needs its path (/dev/fd/N is gone by then),
@@ -891,12 +769,226 @@ cdef void child_exec(Ctx *ctx, Op *op) noexcept nogil:
     snprintf(msg, MSG_MAX, "pyrunc: exec %s: %s\n", ctx.exec_path, strerror(err))
     write(2, msg, strlen(msg))
     _exit(126 if err == EACCES or err == EPERM else 127)
+    return -1
+
+
+# The operations whose handler is one call: each a line of the table below, as the elif chain
+# they replace had them.
+
+cdef int do_close(Ctx *ctx, Op *op) noexcept nogil:
+    close(<int>op.a)
+    return 0
+
+
+cdef int do_setns(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int ret = setns(<int>op.a, <int>op.b)
+    close(<int>op.a)
+    return ret
+
+
+cdef int do_sync(Ctx *ctx, Op *op) noexcept nogil:
+    return child_sync(ctx, op.s1)
+
+
+cdef int do_unshare(Ctx *ctx, Op *op) noexcept nogil:
+    return unshare(<int>op.a)
+
+
+cdef int do_root(Ctx *ctx, Op *op) noexcept nogil:
+    ctx.rootfd = open(op.s1, O_PATH | O_DIRECTORY | O_CLOEXEC)
+    return -1 if ctx.rootfd < 0 else 0
+
+
+cdef int do_hostname(Ctx *ctx, Op *op) noexcept nogil:
+    return sethostname(op.s1, strlen(op.s1))
+
+
+cdef int do_domainname(Ctx *ctx, Op *op) noexcept nogil:
+    return setdomainname(op.s1, strlen(op.s1))
+
+
+cdef int do_loopback(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_loopback_up()
+
+
+cdef int do_no_new_privs(Ctx *ctx, Op *op) noexcept nogil:
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+cdef int do_dumpable(Ctx *ctx, Op *op) noexcept nogil:
+    return prctl(PR_SET_DUMPABLE, <int>op.a, 0, 0, 0)
+
+
+cdef int do_setgroups(Ctx *ctx, Op *op) noexcept nogil:
+    return setgroups(<size_t>op.nids, op.ids)
+
+
+cdef int do_umask(Ctx *ctx, Op *op) noexcept nogil:
+    umask(<mode_t>op.a)
+    return 0
+
+
+cdef int do_ready(Ctx *ctx, Op *op) noexcept nogil:
+    return child_sync(ctx, "ready")
+
+
+cdef int do_cloexec_from(Ctx *ctx, Op *op) noexcept nogil:
+    if pyrunc_close_range_cloexec(<unsigned int>op.a) < 0:
+        if errno == EPERM or errno == ENOSYS:
+            return 0  # a filter refuses close_range: the other fds were closed at the start
+        return -1
+    return 0
+
+
+cdef int do_open_devnull(Ctx *ctx, Op *op) noexcept nogil:
+    """The container's own /dev/null, checked to be the real char device 1:3 (S7)."""
+    ctx.devnull = pyrunc_open_in_root(ctx.rootfd, "/dev/null", O_PATH | O_NOFOLLOW)
+    if ctx.devnull >= 0 and not pyrunc_is_devnull(ctx.devnull):
+        close(ctx.devnull)
+        ctx.devnull = -1
+        pyrunc_set_errno(EPERM)
+    if ctx.devnull >= 0:
+        return pyrunc_reopen_stdio(ctx.devnull)
+    if op.a:  # masked paths need it; stdio alone does not
+        return -1
+    return 0
+
+
+cdef int do_setsid(Ctx *ctx, Op *op) noexcept nogil:
+    return 0 if setsid() >= 0 else -1
+
+
+cdef int do_remount_root(Ctx *ctx, Op *op) noexcept nogil:
+    return mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | <unsigned long>op.a, NULL)
+
+
+cdef int do_set_propagation(Ctx *ctx, Op *op) noexcept nogil:
+    return mount(NULL, op.s1, NULL, <unsigned long>op.a, NULL)
+
+
+cdef int do_keyring(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_join_session_keyring(op.s1)
+
+
+cdef int do_console(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_setup_console(ctx.rootfd, <int>op.a, <unsigned short>op.b, <unsigned short>op.c)
+
+
+cdef int do_dup2(Ctx *ctx, Op *op) noexcept nogil:
+    return dup2(<int>op.a, <int>op.b)
+
+
+cdef int do_scheduler(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_sched_setattr(<unsigned int>op.a, op.b, <int>op.c, <unsigned int>op.d, op.e,
+                                op.f, op.g)
+
+
+cdef int do_ioprio(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_ioprio_set(<int>op.a)
+
+
+cdef int do_affinity(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_set_affinity(op.ids, op.nids)
+
+
+cdef int do_mempolicy(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_set_mempolicy(<int>op.a, op.ids, op.nids)
+
+
+cdef int do_personality(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_personality(<unsigned long>op.a)
+
+
+cdef int do_seccomp(Ctx *ctx, Op *op) noexcept nogil:
+    cdef int ret = pyrunc_load_seccomp(op.blob, op.nblob, <unsigned int>op.a)
+    if ret >= 0 and (op.a & SECCOMP_FILTER_FLAG_NEW_LISTENER):
+        # the notify fd goes to the runtime, which hands it to the seccomp agent
+        ret = pyrunc_send_fd(ctx.sock, ret)
+        if ret == 0:
+            ret = child_wait(ctx)
+    return -1 if ret < 0 else 0
+
+
+cdef int do_fix_stdio(Ctx *ctx, Op *op) noexcept nogil:
+    return pyrunc_fix_stdio(<unsigned int>op.a)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dispatch: one handler per operation code, indexed by the code. Filled once when the
+# extension is imported (the init is a clone of the parent, so it has the table);
+# tests/test_ops.py holds it to instructions.py's codes.
+
+ctypedef int (*Handler)(Ctx *ctx, Op *op) noexcept nogil
+
+cdef enum:
+    N_CODES = 64  # above every OP_ code: checked below, before the table is filled
+
+if max([v for k, v in op_codes().items() if k.startswith("OP_")]) >= N_CODES:
+    raise ImportError("pyrunc._executor: an operation code is >= N_CODES: raise N_CODES")
+
+cdef Handler HANDLERS[N_CODES]
+HANDLERS[OP_CLOSE] = do_close
+HANDLERS[OP_SETNS] = do_setns
+HANDLERS[OP_SYNC] = do_sync
+HANDLERS[OP_UNSHARE] = do_unshare
+HANDLERS[OP_MOUNT] = do_mount
+HANDLERS[OP_ROOT] = do_root
+HANDLERS[OP_MKNOD] = do_mknod
+HANDLERS[OP_SYMLINK] = do_symlink
+HANDLERS[OP_PIVOT] = do_pivot
+HANDLERS[OP_HOSTNAME] = do_hostname
+HANDLERS[OP_DOMAINNAME] = do_domainname
+HANDLERS[OP_WRITE_PROC] = do_write_proc
+HANDLERS[OP_LOOPBACK] = do_loopback
+HANDLERS[OP_MASK] = do_mask
+HANDLERS[OP_READONLY] = do_readonly
+HANDLERS[OP_RLIMIT] = do_rlimit
+HANDLERS[OP_NO_NEW_PRIVS] = do_no_new_privs
+HANDLERS[OP_DUMPABLE] = do_dumpable
+HANDLERS[OP_SETGROUPS] = do_setgroups
+HANDLERS[OP_SETUSER] = do_setuser
+HANDLERS[OP_DROP_BOUNDING] = do_drop_bounding
+HANDLERS[OP_CAPSET] = do_capset
+HANDLERS[OP_UMASK] = do_umask
+HANDLERS[OP_CHDIR] = do_chdir
+HANDLERS[OP_FIND_EXEC] = do_find_exec
+HANDLERS[OP_READY] = do_ready
+HANDLERS[OP_WAIT_START] = do_wait_start
+HANDLERS[OP_CLOEXEC_FROM] = do_cloexec_from
+HANDLERS[OP_EXEC] = do_exec
+HANDLERS[OP_OPEN_DEVNULL] = do_open_devnull
+HANDLERS[OP_SETSID] = do_setsid
+HANDLERS[OP_REMOUNT_ROOT] = do_remount_root
+HANDLERS[OP_SET_PROPAGATION] = do_set_propagation
+HANDLERS[OP_CONSOLE] = do_console
+HANDLERS[OP_DUP2] = do_dup2
+HANDLERS[OP_SCHEDULER] = do_scheduler
+HANDLERS[OP_IOPRIO] = do_ioprio
+HANDLERS[OP_AFFINITY] = do_affinity
+HANDLERS[OP_MEMPOLICY] = do_mempolicy
+HANDLERS[OP_PERSONALITY] = do_personality
+HANDLERS[OP_SECCOMP] = do_seccomp
+HANDLERS[OP_MOUNT_SETATTR] = do_mount_setattr
+HANDLERS[OP_TMPFS] = do_tmpfs
+HANDLERS[OP_RECV_SOURCES] = do_recv_sources
+HANDLERS[OP_HIDE_MOUNT] = do_hide_mount
+HANDLERS[OP_HOOK] = do_hook
+HANDLERS[OP_FIX_STDIO] = do_fix_stdio
+HANDLERS[OP_MOVE_MOUNT] = do_move_mount
+HANDLERS[OP_CLOSE_OTHERS] = do_close_others
+HANDLERS[OP_KEYRING] = do_keyring
+
+
+def handled_codes():
+    """The codes the table has a handler for (tests/test_ops.py: every one of instructions.py)."""
+    return [code for code in range(N_CODES) if HANDLERS[code] != NULL]
 
 
 cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     cdef Ctx ctx
     cdef Op *op
-    cdef int i, ret
+    cdef int i
+    cdef char msg[MSG_MAX]
     ctx.sock = sock
     ctx.rootfd = -1
     ctx.procfd = -1
@@ -913,140 +1005,17 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     pyrunc_reset_signals()
     for i in range(nops):
         op = &ops[i]
-        ret = 0
-        if op.code == OP_CLOSE:
-            close(<int>op.a)
-        elif op.code == OP_SETNS:
-            ret = setns(<int>op.a, <int>op.b)
-            close(<int>op.a)
-        elif op.code == OP_SYNC:
-            ret = child_sync(&ctx, op.s1)
-        elif op.code == OP_UNSHARE:
-            ret = unshare(<int>op.a)
-        elif op.code == OP_MOUNT:
-            ret = do_mount(&ctx, op)
-        elif op.code == OP_ROOT:
-            ctx.rootfd = open(op.s1, O_PATH | O_DIRECTORY | O_CLOEXEC)
-            ret = -1 if ctx.rootfd < 0 else 0
-        elif op.code == OP_MKNOD:
-            ret = do_mknod(&ctx, op)
-        elif op.code == OP_SYMLINK:
-            ret = do_symlink(&ctx, op)
-        elif op.code == OP_PIVOT:
-            ret = do_pivot(&ctx, op)
-        elif op.code == OP_HOSTNAME:
-            ret = sethostname(op.s1, strlen(op.s1))
-        elif op.code == OP_DOMAINNAME:
-            ret = setdomainname(op.s1, strlen(op.s1))
-        elif op.code == OP_WRITE_PROC:
-            ret = do_write_proc(&ctx, op)
-        elif op.code == OP_LOOPBACK:
-            ret = pyrunc_loopback_up()
-        elif op.code == OP_MASK:
-            ret = do_mask(&ctx, op)
-        elif op.code == OP_READONLY:
-            ret = do_readonly(&ctx, op)
-        elif op.code == OP_RLIMIT:
-            ret = do_rlimit(op)
-        elif op.code == OP_NO_NEW_PRIVS:
-            ret = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        elif op.code == OP_DUMPABLE:
-            ret = prctl(PR_SET_DUMPABLE, <int>op.a, 0, 0, 0)
-        elif op.code == OP_SETGROUPS:
-            ret = setgroups(<size_t>op.nids, op.ids)
-        elif op.code == OP_SETUSER:
-            ret = do_setuser(op)
-        elif op.code == OP_DROP_BOUNDING:
-            ret = do_drop_bounding(op)
-        elif op.code == OP_CAPSET:
-            ret = do_capset(op)
-        elif op.code == OP_UMASK:
-            umask(<mode_t>op.a)
-        elif op.code == OP_CHDIR:
-            ret = do_chdir(&ctx, op)
-        elif op.code == OP_FIND_EXEC:
-            do_find_exec(&ctx, op)
-        elif op.code == OP_READY:
-            ret = child_sync(&ctx, "ready")
-        elif op.code == OP_WAIT_START:
-            ret = do_wait_start(&ctx, op)
-        elif op.code == OP_CLOEXEC_FROM:
-            ret = pyrunc_close_range_cloexec(<unsigned int>op.a)
-            if ret < 0 and (errno == EPERM or errno == ENOSYS):
-                ret = 0  # a filter refuses close_range: the other fds were closed at the start
-        elif op.code == OP_EXEC:
-            child_exec(&ctx, op)
-        elif op.code == OP_OPEN_DEVNULL:
-            # the container's own /dev/null, checked to be the real char device 1:3 (S7)
-            ctx.devnull = pyrunc_open_in_root(ctx.rootfd, "/dev/null", O_PATH | O_NOFOLLOW)
-            if ctx.devnull >= 0 and not pyrunc_is_devnull(ctx.devnull):
-                close(ctx.devnull)
-                ctx.devnull = -1
-                pyrunc_set_errno(EPERM)
-            if ctx.devnull >= 0:
-                ret = pyrunc_reopen_stdio(ctx.devnull)
-            elif op.a:  # masked paths need it; stdio alone does not
-                ret = -1
-        elif op.code == OP_SETSID:
-            ret = 0 if setsid() >= 0 else -1
-        elif op.code == OP_REMOUNT_ROOT:
-            ret = mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | <unsigned long>op.a, NULL)
-        elif op.code == OP_SET_PROPAGATION:
-            ret = mount(NULL, op.s1, NULL, <unsigned long>op.a, NULL)
-        elif op.code == OP_CONSOLE:
-            ret = pyrunc_setup_console(ctx.rootfd, <int>op.a, <unsigned short>op.b,
-                                       <unsigned short>op.c)
-        elif op.code == OP_DUP2:
-            ret = dup2(<int>op.a, <int>op.b)
-        elif op.code == OP_SCHEDULER:
-            ret = pyrunc_sched_setattr(<unsigned int>op.a, op.b, <int>op.c, <unsigned int>op.d,
-                                       op.e, op.f, op.g)
-        elif op.code == OP_IOPRIO:
-            ret = pyrunc_ioprio_set(<int>op.a)
-        elif op.code == OP_AFFINITY:
-            ret = pyrunc_set_affinity(op.ids, op.nids)
-        elif op.code == OP_MEMPOLICY:
-            ret = pyrunc_set_mempolicy(<int>op.a, op.ids, op.nids)
-        elif op.code == OP_PERSONALITY:
-            ret = pyrunc_personality(<unsigned long>op.a)
-        elif op.code == OP_SECCOMP:
-            ret = pyrunc_load_seccomp(op.blob, op.nblob, <unsigned int>op.a)
-            if ret >= 0 and (op.a & SECCOMP_FILTER_FLAG_NEW_LISTENER):
-                # the notify fd goes to the runtime, which hands it to the seccomp agent
-                ret = pyrunc_send_fd(ctx.sock, ret)
-                if ret == 0:
-                    ret = child_wait(&ctx)
-            ret = -1 if ret < 0 else 0
-        elif op.code == OP_MOUNT_SETATTR:
-            ret = do_mount_setattr(&ctx, op)
-        elif op.code == OP_TMPFS:
-            ret = do_tmpfs(&ctx, op)
-        elif op.code == OP_RECV_SOURCES:
-            ret = do_recv_sources(&ctx, op)
-        elif op.code == OP_HIDE_MOUNT:
-            ret = do_hide_mount(op)
-        elif op.code == OP_HOOK:
-            do_hook(&ctx, op)
-        elif op.code == OP_FIX_STDIO:
-            ret = pyrunc_fix_stdio(<unsigned int>op.a)
-        elif op.code == OP_MOVE_MOUNT:
-            ret = do_move_mount(&ctx, op)
-        elif op.code == OP_CLOSE_OTHERS:
-            ret = do_close_others(&ctx, op)
-        elif op.code == OP_KEYRING:
-            ret = pyrunc_join_session_keyring(op.s1)
-        if ret < 0:
+        if <unsigned int>op.code >= N_CODES or HANDLERS[op.code] == NULL:
+            snprintf(msg, MSG_MAX, "%s: unknown operation %d", op.desc, op.code)
+            child_fail(&ctx, msg, 0)
+        if HANDLERS[op.code](&ctx, op) < 0:
             child_fail(&ctx, op.desc, errno)
     child_fail(&ctx, "init: the plan ended without exec", 0)
     _exit(1)
 
 
-cdef extern from "unistd.h":
-    int setsid() nogil
-
-
 # ---------------------------------------------------------------------------------------------
-# The parent side.
+# The parent side: the plan copied into C structs, the clone.
 
 cdef char *dup_bytes(object value) except? NULL:
     cdef bytes b
@@ -1289,137 +1258,3 @@ cdef write_offsets(bytes offsets):
         close(fd)
         raise OSError(err, "write timens_offsets: " + strerror(err).decode())
     close(fd)
-
-
-def idmapped_tree(bytes source, int userns_fd, bint recursive_tree, bint recursive_map) -> int:
-    """A detached copy of `source`, idmapped through `userns_fd`; the init moves it in place.
-
-    Made here, in the runtime's namespaces: mount_setattr(MOUNT_ATTR_IDMAP) needs privilege over
-    the filesystem, which a process inside the container's user namespace lacks.
-    """
-    cdef int tree = pyrunc_open_tree_clone(source, recursive_tree)
-    cdef int err
-    if tree < 0:
-        raise OSError(errno, "open_tree: " + strerror(errno).decode())
-    if pyrunc_mount_setattr(tree, MOUNT_ATTR_IDMAP, 0, recursive_map, userns_fd) < 0:
-        err = errno
-        close(tree)
-        raise OSError(err, "mount_setattr(MOUNT_ATTR_IDMAP): " + strerror(err).decode())
-    return tree
-
-
-def read_in_root(bytes root, bytes path, int limit=1 << 20):
-    """A regular file of the container's rootfs as bytes, or None when it is missing or
-    unusable (S12): resolved inside the root (RESOLVE_IN_ROOT, so the image's symlinks work
-    as they do inside the container, and never lead out), first as O_PATH so that a device
-    node, FIFO or socket there is never opened, only seen by fstat; a regular file is then
-    reopened O_NONBLOCK through our own fd and read only if it is at most `limit` bytes."""
-    cdef int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)
-    cdef int pathfd, fd
-    cdef char *buf
-    cdef char fdpath[64]
-    cdef long n, got = 0
-    if rootfd < 0:
-        raise OSError(errno, "open " + root.decode(errors="replace"))
-    pathfd = pyrunc_open_in_root(rootfd, path, O_PATH)
-    close(rootfd)
-    if pathfd < 0:
-        return None
-    try:
-        if pyrunc_regular_size(pathfd) < 0 or pyrunc_regular_size(pathfd) > limit:
-            return None
-        pyrunc_fd_path(fdpath, sizeof(fdpath), pathfd)
-        fd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-    finally:
-        close(pathfd)
-    if fd < 0:
-        return None
-    buf = <char *>malloc(limit + 1)
-    try:
-        if pyrunc_regular_size(fd) < 0:
-            return None
-        while got <= limit:
-            n = read(fd, buf + got, limit + 1 - got)
-            if n <= 0:
-                break
-            got += n
-        if got > limit:
-            return None  # it grew meanwhile
-        return buf[:got]
-    finally:
-        free(buf)
-        close(fd)
-
-
-def statfs_type(bytes path) -> int:
-    """statfs(2)'s f_type of `path` (the parent checks that a bind source is procfs)."""
-    cdef long t = pyrunc_statfs_type(path)
-    if t < 0:
-        raise OSError(errno, strerror(errno).decode())
-    return int(t)
-
-
-def pidfd_open(int pid) -> int:
-    cdef int fd = pyrunc_pidfd_open(pid)
-    if fd < 0:
-        raise OSError(errno, strerror(errno).decode())
-    return fd
-
-
-def raise_nofile():
-    """Soft RLIMIT_NOFILE up to the hard limit (pyrunc.fdlimit): the caller's (soft, hard)
-    when it was raised, else None."""
-    cdef rlimit rl
-    cdef rlimit up
-    if getrlimit(7, &rl) < 0 or rl.rlim_cur >= rl.rlim_max or rl.rlim_max == <unsigned long>-1:
-        return None
-    up.rlim_cur = rl.rlim_max
-    up.rlim_max = rl.rlim_max
-    if setrlimit(7, &up) < 0:
-        return None
-    return (rl.rlim_cur, rl.rlim_max)
-
-
-def set_nofile(unsigned long long soft, unsigned long long hard) -> None:
-    cdef rlimit rl
-    rl.rlim_cur = soft
-    rl.rlim_max = hard
-    setrlimit(7, &rl)
-
-
-def pidfd_send_signal(int pidfd, int sig) -> None:
-    if pyrunc_pidfd_send_signal(pidfd, sig) < 0:
-        raise OSError(errno, strerror(errno).decode())
-
-
-def recv_message(int sock):
-    """(data, fd or -1): one sync message, with the fd it carries (SCM_RIGHTS)."""
-    cdef char buf[8192]
-    cdef int fd = -1
-    cdef int n
-    with nogil:
-        n = pyrunc_recv_fd(sock, buf, sizeof(buf), &fd)
-    if n < 0:
-        raise OSError(errno, strerror(errno).decode())
-    return buf[:n], fd
-
-
-def send_fd(int sock, int fd) -> None:
-    """One sendmsg with exactly one SCM_RIGHTS fd (what console-socket receivers expect)."""
-    if pyrunc_send_fd(sock, fd) < 0:
-        raise OSError(errno, strerror(errno).decode())
-
-
-def mount_fs(bytes source, bytes target, bytes fstype, unsigned long flags, bytes data) -> None:
-    """mount(2) in the runtime's own namespaces (the read-only interpreter of pyrunc.sealed)."""
-    if mount(source, target, fstype, flags, <const char *>data) < 0:
-        raise OSError(errno, "mount " + target.decode(errors="replace") + ": "
-                      + strerror(errno).decode())
-
-
-def umount_fs(bytes target, int flags) -> None:
-    """umount2(2) in the runtime's own namespaces (mounts a container without a mount namespace
-    made there, taken away by delete)."""
-    if umount2(target, flags) < 0:
-        raise OSError(errno, "umount " + target.decode(errors="replace") + ": "
-                      + strerror(errno).decode())
