@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
-from pyrunc import SPEC_VERSION, __version__
+from pyrunc import SPEC_VERSION, __version__, flags
 from pyrunc.errors import PyruncError
+from pyrunc.flags import Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is imported only once a parser is needed
@@ -60,6 +61,20 @@ def _parser_class() -> type:
     return ArgumentParser
 
 
+# The global flags (each command declares its own: ARGUMENTS in pyrunc/commands/NAME.py)
+GLOBAL = Command(
+    Flag("--root", value=True, help="root directory for storage of container state"),
+    Flag("--log", value=True, help="set the log file to write pyrunc logs to"),
+    Flag("--log-format", default="text", choices=("text", "json")),
+    Flag("--debug", help="enable debug logging"),
+    Flag("--systemd-cgroup", help="use systemd to manage cgroups"),
+    Flag("--rootless", value=True, default="auto",
+         help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    Flag("--criu", value=True, default="criu", hidden=True),
+    Flag("-v", "--version", help="print the version"),
+)
+
+
 def global_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -70,39 +85,38 @@ def global_parser() -> argparse.ArgumentParser:
         + "\n".join(f"  {k:<10} {v}" for k, v in {**COMMANDS, "help": HELP}.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--root", default=None, help="root directory for storage of container state")
-    p.add_argument("--log", default=None, help="set the log file to write pyrunc logs to")
-    p.add_argument("--log-format", default="text", choices=("text", "json"))
-    p.add_argument("--debug", action="store_true", help="enable debug logging")
-    p.add_argument("--systemd-cgroup", action="store_true", help="use systemd to manage cgroups")
-    p.add_argument("--rootless", default="auto",
-                   help="ignore cgroup permission errors ('true', 'false', or 'auto')")
-    p.add_argument("--criu", default="criu", help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="store_true", help="print the version")
+    flags.add_to(p, GLOBAL)
     p.add_argument("command", nargs="?", choices=(*COMMANDS, "help"), metavar="COMMAND")
     p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return p
 
 
+def arguments(name: str) -> Command:
+    """The declaration of command `name`'s flags and positionals (imports its module)."""
+    declared: Command = __import__(f"pyrunc.commands.{name}", fromlist=["ARGUMENTS"]).ARGUMENTS
+    return declared
+
+
 def command_parser(name: str) -> argparse.ArgumentParser:
-    return _parser_class()(prog=f"pyrunc {name}", description=COMMANDS[name])
+    """The argparse parser of command `name`, built from its declaration."""
+    p = _parser_class()(prog=f"pyrunc {name}", description=COMMANDS[name])
+    flags.add_to(p, arguments(name))
+    return p
 
 
 # the commands that put processes into a container: they run from a protected interpreter (S1,
 # pyrunc.sealed), which the hot commands need not even import
 SEALED_COMMANDS = frozenset(("create", "run", "exec"))
 
-# global flags that take a value (the command is the first word that is not one of them)
-_VALUE_FLAGS = ("--root", "--log", "--log-format", "--criu", "--rootless")
-
 
 def command_of(argv: list[str]) -> str | None:
     """The command word, found without argparse (used to re-exec before any heavy import)."""
+    valued = flags.quick_tables(GLOBAL).valued  # global flags that take a value
     skip = False
     for word in argv:
         if skip:
             skip = False
-        elif word in _VALUE_FLAGS:
+        elif word in valued:
             skip = True
         elif not word.startswith("-"):
             return word
@@ -119,198 +133,72 @@ class Namespace:
         return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
-# What global_parser() and each hot command's add_arguments declare, for quick_parse: flags that
-# are store_true (spelling -> dest), flags with one value (spelling -> (dest, choices or None)),
-# defaults, positionals by name and how many are required.
-if TYPE_CHECKING:
-    _Flags = dict[str, str]
-    _Valued = dict[str, tuple[str, tuple[str, ...] | None]]
-    _Command = tuple[_Flags, _Valued, dict[str, object], tuple[str, ...], int]
-_GLOBAL: tuple[_Flags, _Valued, dict[str, object]] = (
-    {
-        "--debug": "debug",
-        "--systemd-cgroup": "systemd_cgroup",
-        "-v": "version",
-        "--version": "version",
-    },
-    {
-        "--root": ("root", None),
-        "--log": ("log", None),
-        "--log-format": ("log_format", ("text", "json")),
-        "--rootless": ("rootless", None),
-        "--criu": ("criu", None),
-    },
-    {
-        "root": None,
-        "log": None,
-        "log_format": "text",
-        "debug": False,
-        "systemd_cgroup": False,
-        "rootless": "auto",
-        "criu": "criu",
-        "version": False,
-    },
-)
-_ID_ONLY: _Command = ({}, {}, {}, ("id",), 1)
-_QUICK: dict[str, _Command] = {
-    "state": _ID_ONLY,
-    "start": _ID_ONLY,
-    "pause": _ID_ONLY,
-    "resume": _ID_ONLY,
-    "kill": (
-        {"-a": "all", "--all": "all"},
-        {},
-        {"all": False, "signal": "SIGTERM"},
-        ("id", "signal"),
-        1,
-    ),
-    "delete": ({"-f": "force", "--force": "force"}, {}, {"force": False}, ("id",), 1),
-    "list": (
-        {"-q": "quiet", "--quiet": "quiet"},
-        {"-f": ("format", ("table", "json")), "--format": ("format", ("table", "json"))},
-        {"format": "table", "quiet": False},
-        (),
-        0,
-    ),
-}
-# create, run, exec as podman and containerd spell them. Flags given with action="append"
-# (exec's -e, -g, -c, --cgroup) are left to argparse: only their defaults are here.
-_CREATE: _Command = (
-    {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"},
-    {
-        "-b": ("bundle", None),
-        "--bundle": ("bundle", None),
-        "--pid-file": ("pid_file", None),
-        "--console-socket": ("console_socket", None),
-        "--preserve-fds": ("preserve_fds", None),
-        "--network": ("network", None),
-    },
-    {
-        "bundle": ".",
-        "pid_file": None,
-        "console_socket": None,
-        "no_pivot": False,
-        "no_new_keyring": False,
-        "preserve_fds": 0,
-        "network": None,
-        "publish": [],
-    },
-    ("id",),
-    1,
-)
-_QUICK["create"] = _CREATE
-_QUICK["run"] = (
-    {**_CREATE[0], "-d": "detach", "--detach": "detach", "--keep": "keep",
-     "--no-subreaper": "no_subreaper"},
-    _CREATE[1],
-    {**_CREATE[2], "detach": False, "keep": False, "no_subreaper": False},
-    ("id",),
-    1,
-)
-_QUICK["exec"] = (
-    {
-        "-t": "tty",
-        "--tty": "tty",
-        "-d": "detach",
-        "--detach": "detach",
-        "--no-new-privs": "no_new_privs",
-        "--ignore-paused": "ignore_paused",
-    },
-    {
-        "-p": ("process", None),
-        "--process": ("process", None),
-        "--console-socket": ("console_socket", None),
-        "--cwd": ("cwd", None),
-        "-u": ("user", None),
-        "--user": ("user", None),
-        "--pid-file": ("pid_file", None),
-        "--process-label": ("process_label", None),
-        "--apparmor": ("apparmor", None),
-        "--preserve-fds": ("preserve_fds", None),
-    },
-    {
-        "process": None,
-        "console_socket": None,
-        "cwd": None,
-        "env": [],
-        "tty": False,
-        "user": None,
-        "additional_gids": [],
-        "detach": False,
-        "pid_file": None,
-        "process_label": None,
-        "apparmor": None,
-        "no_new_privs": False,
-        "cap": [],
-        "preserve_fds": 0,
-        "ignore_paused": False,
-        "cgroup": [],
-        "command": [],
-    },
-    ("id",),
-    1,
-)
-_INT_DESTS = frozenset(("preserve_fds",))  # type=int: plain decimal digits only, else argparse
-_REMAINDER = {"exec": "command"}  # nargs=REMAINDER after the positionals: every word, verbatim
-
-
-def _take_option(argv: list[str], i: int, flags: _Flags, valued: _Valued, out: dict) -> int:
+def _take_option(argv: list[str], i: int, tables: flags.Tables, out: dict[str, object]) -> int:
     """Store the option at argv[i] in `out`; the index after it, or -1 when not sure of it."""
     word = argv[i]
-    if word in flags:
-        out[flags[word]] = True
+    if word in tables.booleans:
+        out[tables.booleans[word]] = True
         return i + 1
     name, eq, value = word.partition("=")
     if eq:  # --flag=value; a short -f=v or a --bool=v is left to argparse
-        if not name.startswith("--") or name not in valued:
+        if not name.startswith("--") or name not in tables.valued:
             return -1
         i += 1
-    elif word in valued and i + 1 < len(argv):
+    elif word in tables.valued and i + 1 < len(argv):
         name, value = word, argv[i + 1]
         i += 2
     else:
         return -1
-    dest, choices = valued[name]
+    dest, choices, is_int, repeat = tables.valued[name]
     if value.startswith("-") or (choices is not None and value not in choices):
         return -1  # a value argparse might read as an option, or an error to report
-    if dest in _INT_DESTS:
+    converted: object = value
+    if is_int:
         if not (value.isascii() and value.isdigit()):
             return -1  # int() takes " 1", "1_0", "+1", ...: argparse's business
-        out[dest] = int(value)
-        return i
-    out[dest] = value
+        converted = int(value)
+    if repeat:
+        previous = out[dest]
+        out[dest] = [*previous, converted] if isinstance(previous, list) else [converted]
+    else:
+        out[dest] = converted
     return i
 
 
 def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
     """(global options, command arguments) as global_parser() and the command's parser would
-    give them, for the common spellings of the hot commands only; None for anything else.
+    give them, for the common spellings of the hot commands (declared `quick`) only; None for
+    anything else.
 
     Building argparse parsers costs milliseconds (argparse imports re, enum, gettext), most of
     what `state` would spend; when this returns None, dispatch uses argparse, so help, errors and
-    every unusual spelling (abbreviations, -fjson, --, ...) behave exactly as before.
+    every unusual spelling (abbreviations, -fjson, combined short flags, --, ...) behave exactly
+    as before. Both parsers are built from the same declarations (pyrunc.flags).
     """
-    flags, valued, defaults = _GLOBAL
-    opts = dict(defaults)
+    tables = flags.quick_tables(GLOBAL)
+    opts = dict(tables.defaults)
     i, n = 0, len(argv)
     while i < n and argv[i].startswith("-"):
-        i = _take_option(argv, i, flags, valued, opts)
+        i = _take_option(argv, i, tables, opts)
         if i < 0:
             return None
     if opts["version"]:  # `pyrunc --version` (podman info asks): nothing else may follow
         return (Namespace(**opts, command=None, args=[]), Namespace()) if i >= n else None
-    if i >= n or argv[i] not in _QUICK:
+    if i >= n or argv[i] not in COMMANDS:
         return None
     command, rest = argv[i], argv[i + 1 :]
-    flags, cvalued, cdefaults, names, required = _QUICK[command]
-    args = {k: list(v) if isinstance(v, list) else v for k, v in cdefaults.items()}
-    remainder = _REMAINDER.get(command)
+    declared = arguments(command)
+    if not declared.quick:
+        return None
+    tables = flags.quick_tables(declared)
+    args = {k: list(v) if isinstance(v, list) else v for k, v in tables.defaults.items()}
+    names, remainder = tables.names, tables.rest
     positionals: list[str] = []
     ended = False  # argparse fills positionals from one run of words: a second run is an error
     j = 0
     while j < len(rest):
         if rest[j].startswith("-"):
-            j = _take_option(rest, j, flags, cvalued, args)
+            j = _take_option(rest, j, tables, args)
             if j < 0:
                 return None
             ended = bool(positionals)
@@ -324,7 +212,7 @@ def quick_parse(argv: list[str]) -> tuple[Namespace, Namespace] | None:
                     return None  # argparse's handling of "--" varies between versions
                 args[remainder] = rest[j:]
                 break
-    if not required <= len(positionals) <= len(names):
+    if not tables.required <= len(positionals) <= len(names):
         return None
     args.update(zip(names, positionals, strict=False))
     opts.update(command=command, args=rest)
@@ -445,9 +333,7 @@ def print_help(words: list[str]) -> int:
     name = words[0]
     if name not in COMMANDS:
         raise PyruncError(f"No help topic for '{name}'")
-    parser = command_parser(name)
-    __import__(f"pyrunc.commands.{name}", fromlist=["add_arguments"]).add_arguments(parser)
-    parser.print_help()
+    command_parser(name).print_help()
     return 0
 
 
@@ -487,12 +373,7 @@ def dispatch(argv: list[str]) -> int:
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])
-        if quick is None:
-            parser = command_parser(opts.command)
-            module.add_arguments(parser)
-            args = parser.parse_args(opts.args)
-        else:
-            args = quick[1]
+        args = command_parser(opts.command).parse_args(opts.args) if quick is None else quick[1]
         from pyrunc.rootless import default_root
 
         args.root = opts.root or default_root()

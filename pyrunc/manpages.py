@@ -1,4 +1,5 @@
-"""Man pages for `pyrunc` and each command, made from the CLI's own argparse declarations.
+"""Man pages for `pyrunc` and each command, made from the parsers the CLI builds from its
+declarations (pyrunc.flags).
 
 setup.py writes them at build time (`pyrunc(8)`, `pyrunc-create(8)`, ...; runc and crun ship
 section 8 pages too) and installs them under share/man/man8; `python -m pyrunc.manpages DIR`
@@ -90,8 +91,6 @@ def pages() -> dict[str, str]:
     result = {f"pyrunc.{SECTION}": render(top, "pyrunc", top.description or "", commands)}
     for name, summary in cli.COMMANDS.items():
         parser = cli.command_parser(name)
-        module = __import__(f"pyrunc.commands.{name}", fromlist=["add_arguments"])
-        module.add_arguments(parser)
         result[f"pyrunc-{name}.{SECTION}"] = render(parser, f"pyrunc {name}", summary)
     return result
 

@@ -513,14 +513,11 @@ def test_parsers() -> None:
 
 
 def test_update_flags_document() -> None:
-    import argparse
+    from pyrunc import cli
 
-    from pyrunc.commands import update
-
-    p = argparse.ArgumentParser()
-    update.add_arguments(p)
-    args = p.parse_args(["--memory", "100m", "--memory-swap", "-1", "--cpu-share", "300",
-                         "--cpuset-cpus", "0", "--pids-limit", "0", "--blkio-weight", "500", "c"])
+    args = cli.command_parser("update").parse_args([
+        "--memory", "100m", "--memory-swap", "-1", "--cpu-share", "300", "--cpuset-cpus", "0",
+        "--pids-limit", "0", "--blkio-weight", "500", "c"])  # fmt: skip
     assert document_from_flags(args) == {
         "memory": {"limit": 100 << 20, "swap": -1},
         "cpu": {"shares": 300, "cpus": "0"},

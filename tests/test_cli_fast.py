@@ -8,7 +8,6 @@ import none of argparse, re, enum, gettext, json.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import math
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import REPO, Bundle, Pyrunc
 
-from pyrunc import cli, jsonlite
+from pyrunc import cli, flags, jsonlite
 from pyrunc.errors import PyruncError
 from pyrunc.state import StateStore
 
@@ -44,10 +43,7 @@ def argparse_result(argv: list[str]) -> tuple[dict, dict | None] | None:
             opts = cli.global_parser().parse_args(argv)
             if opts.version or opts.command is None:
                 return vars(opts), None
-            module = importlib.import_module(f"pyrunc.commands.{opts.command}")
-            parser = cli.command_parser(opts.command)
-            module.add_arguments(parser)
-            args = parser.parse_args(opts.args)
+            args = cli.command_parser(opts.command).parse_args(opts.args)
     except (PyruncError, SystemExit):
         return None
     return vars(opts), vars(args)
@@ -265,74 +261,146 @@ WORDS = [
     "-a", "--all", "-f", "--force", "--format", "--format=json", "-q", "--quiet", "-fjson",
     "-h", "--help", "-v", "--", "-", "-aq",
 ]  # fmt: skip
-# and for create, run, exec
-HOT_WORDS = [
-    "create", "run", "exec", "c1", "c2", "", "ls", "-la", "2", "x", "007", "-1", "/b",
-    "--root", "--debug", "--", "-h", "-b", "--bundle", "--bundle=/b", "--pid-file", "--pid-file=",
-    "--console-socket", "--no-pivot", "--no-new-keyring", "--preserve-fds", "--preserve-fds=1",
-    "-d", "--detach", "--keep", "-p", "--process", "--process=/p", "-t", "--tty", "-u", "--user",
-    "--cwd", "--no-new-privs", "--ignore-paused", "--apparmor", "--process-label", "-e", "--env",
-    "-g", "-c", "--cap", "--cgroup", "-td",
-]  # fmt: skip
+# a flag's values (the first ones valid for any flag), positionals, and noise
+VALUES = ["x", "", "007", "A=1", "c1", "1", "-1", "-x", "\u0661"]
+POSITIONALS = ["c1", "c2", "ls", "KILL", "-9", "-la"]
+NOISE = [["--"], ["-"], ["-h"], ["-td"], ["-aq"], ["--bogus"], ["-v"], ["--root"]]
+
+
+def spellings(declared: flags.Command) -> tuple[list[list[str]], list[list[str]]]:
+    """The ways of writing each declared flag (alone, with a value, as --flag=value), and near
+    misses (a bad value, a value on a boolean, a prefix of the name)."""
+    good, bad = [], []
+    for f in declared.flags:
+        for name in f.names:
+            bad.append([name[:-1]] if len(name) > 3 else [name + "x"])
+            if not f.value:
+                good.append([name])
+                bad.append([name + "=1"])
+                continue
+            values = [*(f.choices or ()), *VALUES]
+            for i, value in enumerate(values):
+                valid = (f.choices is None or value in f.choices) and (
+                    value.isdigit() if f.type is int else i < len(values) - 3)
+                for words in ([name, value], [f"{name}={value}"] if name[1] == "-" else []):
+                    (good if valid else bad).append(words)
+    return good, bad
+
+
+FUZZ_EXAMPLES = int(os.environ.get("PYRUNC_FUZZ_EXAMPLES", "500"))
 
 if given is not None:
 
-    @settings(max_examples=3000, deadline=None)
-    @given(st.lists(st.sampled_from(WORDS), max_size=7))
+    @st.composite
+    def invocations(draw: Any) -> list[str]:
+        """Valid global flags, a hot command, a few of its flags (each possibly more than once)
+        and about the right number of positionals in any order; sometimes one near miss or
+        noise word somewhere."""
+        command = draw(st.sampled_from(HOT))
+        declared = cli.arguments(command)
+        good, bad = spellings(declared)
+        global_good, global_bad = spellings(cli.GLOBAL)
+        pool = draw(st.lists(st.sampled_from(good), max_size=3)) if good else []
+        used = draw(st.lists(st.sampled_from(pool), max_size=5)) if pool else []
+        tables = flags.quick_tables(declared)
+        count = draw(st.sampled_from([tables.required, tables.required, len(tables.names),
+                                      len(tables.names) + 1 + bool(tables.rest),
+                                      max(tables.required - 1, 0)]))  # fmt: skip
+        words = draw(st.lists(st.sampled_from(POSITIONALS), min_size=count, max_size=count))
+        body = draw(st.permutations([*used, *([w] for w in words)]))
+        before = draw(st.lists(st.sampled_from(global_good), max_size=3))
+        argv = [*sum(before, []), command, *sum(body, [])]
+        noise = draw(st.one_of(st.none(), st.sampled_from(NOISE + bad + global_bad)))
+        if noise is not None:
+            argv[draw(st.integers(0, len(argv))):0] = noise
+        return argv
+
+    # The two parsers share their declarations (test_quick_tables_match_the_argparse_parser):
+    # these check quick_parse's reading of a command line against argparse's, in a few seconds.
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None)
+    @given(invocations())
     def test_quick_parse_agrees_on_generated_invocations(argv: list[str]) -> None:
         check_agrees(argv)
 
-    @settings(max_examples=3000, deadline=None)
-    @given(
-        st.lists(st.sampled_from(HOT_WORDS), max_size=3),
-        st.sampled_from(["create", "run", "exec"]),
-        st.lists(st.sampled_from(HOT_WORDS), max_size=7),
-    )
-    def test_quick_parse_agrees_on_generated_hot_invocations(
-        before: list[str], command: str, after: list[str]
-    ) -> None:
-        check_agrees([*before, command, *after])
+    @settings(max_examples=FUZZ_EXAMPLES // 2, deadline=None)
+    @given(st.lists(st.sampled_from(WORDS), max_size=7))
+    def test_quick_parse_agrees_on_generated_word_salad(argv: list[str]) -> None:
+        check_agrees(argv)
 
 
-@pytest.mark.parametrize("command", sorted(cli._QUICK))
-def test_quick_tables_match_add_arguments(command: str) -> None:
-    """Every option of the command's parser is in the quick tables as argparse declares it (or,
-    for action="append", only its default), and no other: the tables follow add_arguments."""
+HOT = ["create", "delete", "exec", "kill", "list", "pause", "resume", "run", "start", "state"]
+
+
+def test_the_hot_commands_are_the_quick_ones() -> None:
+    assert [name for name in sorted(cli.COMMANDS) if cli.arguments(name).quick] == HOT
+
+
+def _parser_actions(parser: Any) -> list[Any]:
     import argparse
 
-    parser = cli.command_parser(command)
-    importlib.import_module(f"pyrunc.commands.{command}").add_arguments(parser)
-    flags, valued, defaults, names, required = cli._QUICK[command]
+    return [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+
+
+@pytest.mark.parametrize("command", [None, *HOT])
+def test_quick_tables_match_the_argparse_parser(command: str | None) -> None:
+    """Both parsers come from one declaration (pyrunc.flags): the quick parser's tables hold
+    every option of the argparse parser built from it, as argparse stores it, and no other."""
+    import argparse
+
+    if command is None:  # the global flags; `command` and `args` are quick_parse's own
+        parser = cli.global_parser()
+        tables = flags.quick_tables(cli.GLOBAL)
+    else:
+        parser = cli.command_parser(command)
+        tables = flags.quick_tables(cli.arguments(command))
     seen_flags: dict[str, str] = {}
-    seen_valued: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+    seen_valued: dict[str, tuple[str, tuple[str, ...] | None, bool, bool]] = {}
     expected_defaults: dict[str, object] = {}
     positionals = []
-    for action in parser._actions:
-        if isinstance(action, argparse._HelpAction):
-            continue
+    for action in _parser_actions(parser):
         if not action.option_strings:
+            if command is None:
+                continue
             positionals.append(action.dest)
             if action.nargs == argparse.REMAINDER:
-                assert cli._REMAINDER[command] == action.dest
+                assert tables.rest == action.dest
                 expected_defaults[action.dest] = []
-            elif action.default is not None:
+            elif action.nargs == "?":
                 expected_defaults[action.dest] = action.default
+            else:
+                assert action.nargs is None, action
             continue
         expected_defaults[action.dest] = action.default
         if isinstance(action, argparse._StoreTrueAction):
             seen_flags.update(dict.fromkeys(action.option_strings, action.dest))
-        elif isinstance(action, argparse._StoreAction) and action.nargs is None:
-            assert action.type in (None, int), action
-            assert (action.type is int) == (action.dest in cli._INT_DESTS), action
-            choices = tuple(action.choices) if action.choices is not None else None
-            seen_valued.update(dict.fromkeys(action.option_strings, (action.dest, choices)))
-        else:
-            assert isinstance(action, argparse._AppendAction), action
+            continue
+        assert isinstance(action, (argparse._StoreAction, argparse._AppendAction)), action
+        assert action.nargs is None and action.type in (None, int), action
+        repeat = isinstance(action, argparse._AppendAction)
+        if repeat:
             assert action.default == [], action
-    assert flags == seen_flags
-    assert valued == seen_valued
-    assert defaults == expected_defaults
-    assert names == tuple(p for p in positionals if p != cli._REMAINDER.get(command))
+        choices = tuple(action.choices) if action.choices is not None else None
+        entry = (action.dest, choices, action.type is int, repeat)
+        seen_valued.update(dict.fromkeys(action.option_strings, entry))
+    assert tables.booleans == seen_flags
+    assert tables.valued == seen_valued
+    assert tables.defaults == expected_defaults
+    assert tables.names == tuple(p for p in positionals if p != tables.rest)
+    assert tables.required == sum(
+        1 for a in _parser_actions(parser) if not a.option_strings and a.nargs is None
+    )
+
+
+def test_every_declaration_builds_an_argparse_parser() -> None:
+    """Every command's declaration (and each action's, for network) makes a parser whose
+    options are the declared spellings, in the declared order."""
+    for name in cli.COMMANDS:
+        declared = cli.arguments(name)
+        parser = cli.command_parser(name)
+        spellings = [a.option_strings for a in _parser_actions(parser) if a.option_strings]
+        assert spellings == [list(f.names) for f in declared.flags], name
+    assert [a.option_strings for a in _parser_actions(cli.global_parser()) if a.option_strings] \
+        == [list(f.names) for f in cli.GLOBAL.flags]
 
 
 def test_dispatch_takes_the_quick_path(

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import os
 
+from pyrunc.flags import ID, Command, Flag
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_create_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
-    p.add_argument("--pid-file", help="file to write the process id to")
-    p.add_argument("--console-socket", help="unix socket that receives the pty master")
-    p.add_argument("--no-pivot", action="store_true", help="do not use pivot_root")
-    p.add_argument("--no-new-keyring", action="store_true", help="keep the caller's keyring")
-    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
-    p.add_argument("--network", metavar="NAME[:ip=ADDRESS]",
-                   help="join a pyrunc bridge network (needs a new network namespace)")
-    p.add_argument("--publish", action="append", default=[], metavar="HOSTPORT:PORT[/PROTO]",
-                   help="publish a container port on the host's addresses (with --network)")
-    p.add_argument("id", metavar="ID")
-
-
-add_arguments = add_create_arguments
+ARGUMENTS = Command(
+    Flag("-b", "--bundle", value=True, default=".",
+         help="path to the root of the bundle directory"),
+    Flag("--pid-file", value=True, help="file to write the process id to"),
+    Flag("--console-socket", value=True, help="unix socket that receives the pty master"),
+    Flag("--no-pivot", help="do not use pivot_root"),
+    Flag("--no-new-keyring", help="keep the caller's keyring"),
+    Flag("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)"),
+    Flag("--network", value=True, metavar="NAME[:ip=ADDRESS]",
+         help="join a pyrunc bridge network (needs a new network namespace)"),
+    Flag("--publish", repeat=True, metavar="HOSTPORT:PORT[/PROTO]",
+         help="publish a container port on the host's addresses (with --network)"),
+    args=(ID,),
+    quick=True,
+)
 
 
 def listen_fds() -> int:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pyrunc.flags import ID, Command, Flag
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--force", action="store_true", help="kill the container if it runs")
-    p.add_argument("id", metavar="ID")
+ARGUMENTS = Command(
+    Flag("-f", "--force", help="kill the container if it runs"),
+    args=(ID,),
+    quick=True,
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pyrunc.flags import ID, Command, Flag
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--interval", default="5s", help="set the stats collection interval")
-    p.add_argument("--stats", action="store_true", help="display the container's stats then exit")
-    p.add_argument("id", metavar="ID")
+ARGUMENTS = Command(
+    Flag("--interval", value=True, default="5s", help="set the stats collection interval"),
+    Flag("--stats", help="display the container's stats then exit"),
+    args=(ID,),
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,34 +5,34 @@ from __future__ import annotations
 from pyrunc import jsonlite
 from pyrunc.commands.create import listen_fds
 from pyrunc.errors import PyruncError
+from pyrunc.flags import ID, REST, Arg, Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    import argparse
-
-    p.add_argument("-p", "--process", help="path to a process.json (overrides the flags)")
-    p.add_argument("--console-socket", help="unix socket that receives the pty master")
-    p.add_argument("--cwd", help="current working directory in the container")
-    p.add_argument("-e", "--env", action="append", default=[], help="set an environment variable")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("-u", "--user", help="UID[:GID]")
-    p.add_argument("-g", "--additional-gids", action="append", default=[], type=int)
-    p.add_argument("-d", "--detach", action="store_true", help="detach from the process")
-    p.add_argument("--pid-file", help="file to write the process id to")
-    p.add_argument("--process-label", help="SELinux label for the process")
-    p.add_argument("--apparmor", help="AppArmor profile for the process")
-    p.add_argument("--no-new-privs", action="store_true", help="set no_new_privs")
-    p.add_argument("-c", "--cap", action="append", default=[], help="add a capability")
-    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
-    p.add_argument("--ignore-paused", action="store_true", help="allow exec in a paused container")
-    p.add_argument("--cgroup", action="append", default=[],
-                   help="run the process in an (existing) sub-cgroup: [CONTROLLER:]PATH")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND")
+ARGUMENTS = Command(
+    Flag("-p", "--process", value=True, help="path to a process.json (overrides the flags)"),
+    Flag("--console-socket", value=True, help="unix socket that receives the pty master"),
+    Flag("--cwd", value=True, help="current working directory in the container"),
+    Flag("-e", "--env", repeat=True, help="set an environment variable"),
+    Flag("-t", "--tty", help="allocate a pseudo-TTY"),
+    Flag("-u", "--user", value=True, help="UID[:GID]"),
+    Flag("-g", "--additional-gids", repeat=True, type=int),
+    Flag("-d", "--detach", help="detach from the process"),
+    Flag("--pid-file", value=True, help="file to write the process id to"),
+    Flag("--process-label", value=True, help="SELinux label for the process"),
+    Flag("--apparmor", value=True, help="AppArmor profile for the process"),
+    Flag("--no-new-privs", help="set no_new_privs"),
+    Flag("-c", "--cap", repeat=True, help="add a capability"),
+    Flag("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)"),
+    Flag("--ignore-paused", help="allow exec in a paused container"),
+    Flag("--cgroup", repeat=True,
+         help="run the process in an (existing) sub-cgroup: [CONTROLLER:]PATH"),
+    args=(ID, Arg("command", REST, metavar="COMMAND")),
+    quick=True,
+)
 
 
 def process_from_flags(base: dict, args: argparse.Namespace) -> dict:

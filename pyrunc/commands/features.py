@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
+from pyrunc.flags import Command
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    del p
+ARGUMENTS = Command()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pyrunc.flags import ID, OPTIONAL, Arg, Command, Flag
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="send the signal to all processes")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("signal", nargs="?", default="SIGTERM", metavar="SIGNAL")
+ARGUMENTS = Command(
+    Flag("-a", "--all", help="send the signal to all processes"),
+    args=(ID, Arg("signal", OPTIONAL, default="SIGTERM", metavar="SIGNAL")),
+    quick=True,
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import sys
 
 from pyrunc import jsonlite
+from pyrunc.flags import Command, Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    p.add_argument("-q", "--quiet", action="store_true", help="display only container IDs")
+ARGUMENTS = Command(
+    Flag("-f", "--format", default="table", choices=("table", "json")),
+    Flag("-q", "--quiet", help="display only container IDs"),
+    quick=True,
+)
 
 
 def table(rows: list[dict]) -> str:

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import sys
 
+from pyrunc.flags import ONE_OR_MORE, Arg, Command, Flag
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    c = sub.add_parser("create", help="create a bridge network")
-    c.add_argument("--subnet", help="IPv4 CIDR (default: a free /24 of 10.90.0.0/16)")
-    c.add_argument("--gateway", help="the bridge's address (default: the first host address)")
-    c.add_argument("--bridge", help="bridge interface name (default: pyr-NAME)")
-    c.add_argument("--no-nat", action="store_true", help="no masquerade for egress traffic")
-    c.add_argument("name", metavar="NAME")
-    ls = sub.add_parser("ls", aliases=["list"], help="list networks")
-    ls.add_argument("-q", "--quiet", action="store_true", help="names only")
-    ls.add_argument("-f", "--format", choices=("table", "json"), default="table")
-    i = sub.add_parser("inspect", help="show a network as JSON")
-    i.add_argument("names", metavar="NAME", nargs="+")
-    r = sub.add_parser("rm", aliases=["remove"], help="remove networks (not while in use)")
-    r.add_argument("names", metavar="NAME", nargs="+")
+_NAMES = Arg("names", ONE_OR_MORE, metavar="NAME")
+ARGUMENTS = Command(
+    actions=(
+        ("create", (), "create a bridge network", Command(
+            Flag("--subnet", value=True, help="IPv4 CIDR (default: a free /24 of 10.90.0.0/16)"),
+            Flag("--gateway", value=True,
+                 help="the bridge's address (default: the first host address)"),
+            Flag("--bridge", value=True, help="bridge interface name (default: pyr-NAME)"),
+            Flag("--no-nat", help="no masquerade for egress traffic"),
+            args=(Arg("name", metavar="NAME"),),
+        )),
+        ("ls", ("list",), "list networks", Command(
+            Flag("-q", "--quiet", help="names only"),
+            Flag("-f", "--format", choices=("table", "json"), default="table"),
+        )),
+        ("inspect", (), "show a network as JSON", Command(args=(_NAMES,))),
+        ("rm", ("remove",), "remove networks (not while in use)", Command(args=(_NAMES,))),
+    )
+)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import sys
 
+from pyrunc.flags import OPTIONAL, Arg, Command
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("show", "remove"),
-                   help="show: list the overlays; remove: unmount them")  # fmt: skip
-    p.add_argument("only", nargs="?", metavar="DIRECTORY",
-                   help="remove only the overlay of this interpreter directory (or mount point)")
+ARGUMENTS = Command(
+    args=(
+        Arg("action", choices=("show", "remove"),
+            help="show: list the overlays; remove: unmount them"),
+        Arg("only", OPTIONAL, metavar="DIRECTORY",
+            help="remove only the overlay of this interpreter directory (or mount point)"),
+    )
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
+from pyrunc.flags import ID, REST, Arg, Command, Flag
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    p.add_argument("id", metavar="ID")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="PS-OPTIONS",
-                   help="options for ps (default -ef)")
+ARGUMENTS = Command(
+    Flag("-f", "--format", default="table", choices=("table", "json")),
+    args=(ID, Arg("ps_args", REST, metavar="PS-OPTIONS", help="options for ps (default -ef)")),
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pyrunc.flags import ID, Command
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id", metavar="ID")
+ARGUMENTS = Command(args=(ID,), quick=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from pyrunc.commands.create import add_create_arguments, create_options
+from pyrunc.commands.create import ARGUMENTS as CREATE_ARGUMENTS
+from pyrunc.commands.create import create_options
+from pyrunc.flags import Flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_create_arguments(p)
-    p.add_argument("-d", "--detach", action="store_true", help="detach from the container")
-    p.add_argument("--keep", action="store_true", help="do not delete the container after exit")
+ARGUMENTS = CREATE_ARGUMENTS.extended(
+    Flag("-d", "--detach", help="detach from the container"),
+    Flag("--keep", help="do not delete the container after exit"),
     # runc's run makes itself a child subreaper unless told not to; pyrunc's run never becomes
     # one (the init is its direct child), so the flag is accepted and changes nothing
-    p.add_argument("--no-subreaper", action="store_true",
-                   help="disable the use of the subreaper used to reap reparented processes")
+    Flag("--no-subreaper",
+         help="disable the use of the subreaper used to reap reparented processes"),
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,11 +7,13 @@ import json
 import os
 
 from pyrunc.errors import PyruncError
+from pyrunc.flags import Command, Flag
 
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-b", "--bundle", default=".", help="path to the root of the bundle directory")
-    p.add_argument("--rootless", action="store_true", help="a spec for a rootless container")
+ARGUMENTS = Command(
+    Flag("-b", "--bundle", value=True, default=".",
+         help="path to the root of the bundle directory"),
+    Flag("--rootless", help="a spec for a rootless container"),
+)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import re
 import sys
 
 from pyrunc.errors import PyruncError
+from pyrunc.flags import ID, Command, Flag
 
 # flag dest -> (section, field, parser)
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
@@ -57,14 +58,19 @@ FLAGS: tuple[tuple[str, str, str, object, str], ...] = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-r", "--resources", help="LinuxResources JSON file, or - for stdin")
-    for option, _section, _field, _parse, text in FLAGS:
-        names = [option, "--cpu-share"] if option == "--cpu-shares" else [option]
-        p.add_argument(*names, dest=option[2:].replace("-", "_"), help=text)
-    p.add_argument("--l3-cache-schema", help="the string of Intel RDT/CAT L3 cache schema")
-    p.add_argument("--mem-bw-schema", help="the string of Intel RDT/MBA memory bandwidth schema")
-    p.add_argument("id", metavar="ID")
+ARGUMENTS = Command(
+    Flag("-r", "--resources", value=True, help="LinuxResources JSON file, or - for stdin"),
+    *(
+        # runc also takes --cpu-share (its old spelling)
+        Flag(option, *(["--cpu-share"] if option == "--cpu-shares" else []), value=True,
+             help=text)
+        for option, _section, _field, _parse, text in FLAGS
+    ),
+    Flag("--l3-cache-schema", value=True, help="the string of Intel RDT/CAT L3 cache schema"),
+    Flag("--mem-bw-schema", value=True,
+         help="the string of Intel RDT/MBA memory bandwidth schema"),
+    args=(ID,),
+)
 
 
 def document_from_flags(args: argparse.Namespace) -> dict:
