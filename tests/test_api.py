@@ -110,6 +110,34 @@ def test_a_spec_built_in_code(rt: Runtime, bundle: Bundle) -> None:
     assert rt.list() == []
 
 
+def test_a_spec_built_in_code_is_written_as_config_json(rt: Runtime, bundle: Bundle,
+                                                         root: Path) -> None:  # fmt: skip
+    """The three forms held together on a real container: the attrs model built in Python, the
+    converter's JSON of it saved as the container's config.json, and both loaders (the
+    converter's and the generated one create uses) reading that file back to the same Spec."""
+    import json
+
+    from test_spec_compiled import plain
+
+    from pyrunc.spec import converter, loader
+
+    spec = spec_in_code(bundle.rootfs, "sleep", "100")
+    with rt.create("api4c", spec) as c:
+        saved = (root / "api4c" / "config.json").read_bytes()
+        assert json.loads(saved) == converter.unstructure_config(spec)
+        assert converter.load_config(saved) == spec
+        assert plain(loader.load_config(saved)) == plain(spec)
+        c.start()
+        # the spec's hostname, its tmpfs at /tmp, its read-only root
+        p = c.exec(["sh", "-c", "hostname; grep ' /tmp ' /proc/mounts | cut -d' ' -f3; "
+                    "touch /x 2>/dev/null || echo ro"], stdout=subprocess.PIPE)  # fmt: skip
+        out, _ = p.communicate(timeout=20)
+        assert (p.returncode, out) == (0, b"in-code\ntmpfs\nro\n")
+        c.kill(9)
+        c.wait(20)
+    assert rt.list() == []
+
+
 def test_s1_refuses_a_writable_interpreter(root: Path, bundle: Bundle) -> None:
     from pyrunc import sealed
 
