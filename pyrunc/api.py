@@ -230,7 +230,7 @@ class Process:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         chunks: dict[int, list[bytes]] = {1: [], 2: []}
-        data = input.encode() if isinstance(input, str) else input
+        data = (input.encode() if isinstance(input, str) else input) or b""
         sel = selectors.DefaultSelector()
         try:
             if self.stdin is not None:
@@ -254,9 +254,9 @@ class Process:
                             offset += os.write(key.fd, data[offset : offset + 65536])
                         except BrokenPipeError:
                             offset = len(data)
-                        if offset >= len(data):
+                        if offset >= len(data) and self.stdin is not None:  # it is: data 0
                             sel.unregister(key.fileobj)
-                            key.fileobj.close()
+                            self.stdin.close()
                     else:
                         chunk = os.read(key.fd, 65536)
                         if chunk:
@@ -274,7 +274,7 @@ class Process:
         return self._output(chunks)
 
     def _output(self, chunks: dict[int, list[bytes]]) -> tuple[Any, Any]:
-        out = []
+        out: list[str | bytes | None] = []
         for i, f in ((1, self.stdout), (2, self.stderr)):
             if f is None:
                 out.append(None)

@@ -17,6 +17,7 @@ from pyrunc.flags import Command, Flag
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is imported only once a parser is needed
     import argparse
+    from typing import Any
 
     from pyrunc import log
 
@@ -128,6 +129,11 @@ class Namespace:
 
     def __init__(self, **kwargs: object) -> None:
         self.__dict__.update(kwargs)
+
+    if TYPE_CHECKING:  # what argparse.Namespace declares: any attribute, of any type
+
+        def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __repr__(self) -> str:
         return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
@@ -373,7 +379,9 @@ def dispatch(argv: list[str]) -> int:
         if opts.systemd_cgroup:
             raise PyruncError("--systemd-cgroup is not supported: this host has no systemd")
         module = __import__(f"pyrunc.commands.{opts.command}", fromlist=["run"])
-        args = command_parser(opts.command).parse_args(opts.args) if quick is None else quick[1]
+        args: argparse.Namespace | Namespace = (
+            command_parser(opts.command).parse_args(opts.args) if quick is None else quick[1]
+        )
         from pyrunc.rootless import default_root
 
         args.root = opts.root or default_root()
@@ -394,7 +402,7 @@ def dispatch(argv: list[str]) -> int:
 INTERNAL_ERROR = "pyrunc: internal error: "
 
 
-def internal_error(logger: object, e: BaseException, argv: list[str]) -> int:
+def internal_error(logger: log.Logger, e: BaseException, argv: list[str]) -> int:
     """An exception no code path expected (a bug): one line in runc's log format on stderr
     and in --log (the traceback too with --debug), exit 1 (255 for exec, as runc's exec
     failures). The test suite fails any test whose command printed this."""

@@ -20,10 +20,12 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import; every create loads this 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pyrunc.spec.compiled import Hook, Spec
+
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-def hook_dict(hook: object) -> dict:
+def hook_dict(hook: Hook) -> dict:
     """The stored form of a spec Hook."""
     d: dict = {"path": hook.path}
     if hook.args:
@@ -35,7 +37,7 @@ def hook_dict(hook: object) -> dict:
     return d
 
 
-def spec_hooks(spec: object) -> dict[str, list[dict]]:
+def spec_hooks(spec: Spec) -> dict[str, list[dict]]:
     """Every non-empty hook list of a spec, by its JSON name."""
     h = spec.hooks
     if h is None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 try:
     import _json
 except ImportError:  # another interpreter: the json package does everything
-    _json = None
+    _json = None  # type: ignore[assignment]  # typeshed has _json on every interpreter
 
 # json.decoder's _CONSTANTS, for the parse_constant hook
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
@@ -56,9 +56,15 @@ def _refuse_constant(name: str) -> object:
     raise _Constant(name)
 
 
-_scan_once = _json.make_scanner(_Context()) if _json is not None else None
+# typeshed's make_scanner takes a make_scanner: the C code only reads a context's attributes
+# (json.decoder passes a JSONDecoder), hence the ignores
+_scan_once = _json.make_scanner(_Context()) if _json is not None else None  # type: ignore[arg-type]
 # for loads(..., parse_constant=f): the scan stops at a constant and json.loads calls f
-_scan_strict = _json.make_scanner(_Context(_refuse_constant)) if _json is not None else None
+_scan_strict = (
+    _json.make_scanner(_Context(_refuse_constant))  # type: ignore[arg-type]
+    if _json is not None
+    else None
+)
 
 
 def _decode(s: str | bytes | bytearray) -> str | None:

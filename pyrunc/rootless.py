@@ -21,6 +21,10 @@ import os
 from pyrunc import syscall
 from pyrunc.errors import PyruncError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.spec.compiled import Spec
+
 DEFAULT_ROOT = "/run/pyrunc"  # pyrunc.state.DEFAULT_ROOT
 _TRUE = ("1", "t", "T", "true", "TRUE", "True")  # what Go's strconv.ParseBool takes (runc)
 _FALSE = ("0", "f", "F", "false", "FALSE", "False")
@@ -154,7 +158,7 @@ def _run_helper(helper: str, pid: int, mappings: tuple) -> None:
         )
 
 
-def check_rootless_config(spec: object) -> None:
+def check_rootless_config(spec: Spec) -> None:
     """What an unprivileged caller's config must have (runc's rootless validation): a user
     namespace with both maps, and uid=/gid= mount options only for ids mapped in it."""
     from pyrunc.errors import ConfigError

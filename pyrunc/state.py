@@ -374,7 +374,7 @@ class StateStore:
             raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: "
                                f"{str(e).splitlines()[0] if str(e) else 'not JSON'}") from None
         problem = validate_state(data, container_id)
-        if problem is not None:
+        if problem is not None or not isinstance(data, dict):  # a dict when there is no problem
             raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: {problem}")
         return Container(self, container_id, data)
 

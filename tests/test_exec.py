@@ -143,6 +143,20 @@ def test_process_file_invalid_is_one_line(bundle: Bundle, pyrunc: Pyrunc, tmp_pa
     assert "process.args" in one_line(proc.stderr)
 
 
+@pytest.mark.parametrize("text", ["null", "[]"])
+def test_process_file_not_an_object_is_one_line(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path, text: str
+) -> None:
+    """runc refuses these with one line too (a null process is an empty one there)."""
+    start_sleeper(pyrunc, bundle)
+    path = tmp_path / "process.json"
+    path.write_text(text)
+    proc = pyrunc("exec", "--process", path, "ex1")
+    assert proc.returncode == 255
+    assert "internal error" not in proc.stderr
+    assert "process" in one_line(proc.stderr)
+
+
 def test_detach_pid_file(bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path) -> None:
     init = start_sleeper(pyrunc, bundle)
     pid_file = tmp_path / "exec.pid"

@@ -56,7 +56,7 @@ def load_device_program(code: bytes, name: str = "pyrunc_dev") -> int:
     except OSError as e:
         detail = log.value.decode(errors="replace").strip().replace("\n", "; ")
         raise PyruncError(
-            f"load the cgroup v2 device program: {e.strerror.lower()}"
+            f"load the cgroup v2 device program: {(e.strerror or str(e)).lower()}"
             + (f" ({detail})" if detail else "")
         ) from None
 
@@ -71,7 +71,7 @@ def attach_device_program(cgroup_dir: str, prog_fd: int) -> None:
         _bpf(BPF_PROG_ATTACH, attr)
     except OSError as e:
         raise PyruncError(
-            f"attach the device program to {cgroup_dir}: {e.strerror.lower()}"
+            f"attach the device program to {cgroup_dir}: {(e.strerror or str(e)).lower()}"
         ) from None
     finally:
         os.close(dir_fd)

@@ -26,6 +26,7 @@ import struct
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections costs ~1 ms on every create; annotations stay strings
     from collections.abc import Iterable
+    from typing import Any
 
 ANY = -1  # `*` for major/minor
 
@@ -82,7 +83,7 @@ class Rule:
         return f"Rule({'allow' if self.allow else 'deny'} {self.line()})"
 
 
-def _field(obj: object, name: str, default: object = None) -> object:
+def _field(obj: object, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
     return getattr(obj, name, default)

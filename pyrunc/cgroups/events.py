@@ -65,7 +65,7 @@ class OomWatcher:
             return
         if cg.layout == "v2":
             self.v2_file = os.path.join(mem, "memory.events")
-            self.count = self._v2_count()
+            self.count = self._v2_count(self.v2_file)
             return
         try:
             efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
@@ -88,9 +88,9 @@ class OomWatcher:
         self.efd = efd
         self.mem_dir = mem
 
-    def _v2_count(self) -> int:
+    def _v2_count(self, path: str) -> int:
         try:
-            with open(self.v2_file) as f:
+            with open(path) as f:
                 for line in f:
                     key, _, value = line.partition(" ")
                     if key == "oom_kill":
@@ -116,7 +116,7 @@ class OomWatcher:
         time.sleep(max(timeout, 0))
         if self.v2_file is None:
             return 0
-        now = self._v2_count()
+        now = self._v2_count(self.v2_file)
         new, self.count = max(now - self.count, 0), now
         return new
 

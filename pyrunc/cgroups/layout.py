@@ -77,6 +77,7 @@ def parse_mountinfo(text: str) -> list[Hierarchy]:
     from pyrunc.mountinfo import parse
 
     found: dict[str, Hierarchy] = {}
+    controllers: tuple[str, ...]
     for m in parse(text):
         if m.fstype == "cgroup2":
             key, controllers = UNIFIED, ()

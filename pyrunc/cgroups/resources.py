@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # typing and collections cost ~3 ms on every create; annotati
     from collections.abc import Iterable, Mapping
     from typing import Protocol
 
-    from pyrunc.spec.model import (
+    from pyrunc.spec.compiled import (  # what the loader gives (the API's Specs go through it)
         LinuxBlockIO,
         LinuxCPU,
         LinuxHugepageLimit,
@@ -248,8 +248,9 @@ class _Planner:
                 current = _parse_int(self.host.read("memory", "memory.max"))
                 base = None if current in (None, UNLIMITED) else current
             self.add("memory", "memory.swap.max", swap_v2(swap, base, f"{f}.swap"), f"{f}.swap")
-        if _unset_zero(m.reservation) is not None:
-            self.add("memory", "memory.low", _max(m.reservation), f"{f}.reservation")
+        reservation = _unset_zero(m.reservation)
+        if reservation is not None:
+            self.add("memory", "memory.low", _max(reservation), f"{f}.reservation")
         unsupported = []
         if _unset_zero(m.kernel_tcp) not in (None, -1):
             unsupported.append(("kernelTCP", "has no kernel TCP memory limit"))
@@ -335,14 +336,15 @@ class _Planner:
     def block_io(self, b: LinuxBlockIO) -> None:
         f = f"{PREFIX}.blockIO"
         ctrl = "io" if self.v2 else "blkio"
-        if _unset_zero(b.weight) is not None:
+        weight = _unset_zero(b.weight)
+        if weight is not None:
             self.need(ctrl, f"{f}.weight")
             if self.v2:
                 name = self.first_file(ctrl, ("io.bfq.weight", "io.weight"))
-                value = b.weight if name == "io.bfq.weight" else blkio_weight_to_io_weight(b.weight)
+                value = weight if name == "io.bfq.weight" else blkio_weight_to_io_weight(weight)
             else:
                 name = self.first_file(ctrl, ("blkio.weight", "blkio.bfq.weight"))
-                value = b.weight
+                value = weight
             if name is None:
                 raise CgroupError(f"{f}.weight: this host's {ctrl} controller has no weight file")
             self.add(ctrl, name, value, f"{f}.weight")
@@ -353,15 +355,16 @@ class _Planner:
                      f"this host's {ctrl} controller has no leaf_weight file")
         for i, wd in enumerate(b.weight_device or ()):
             field = f"{f}.weightDevice[{i}]"
-            if _unset_zero(wd.weight) is not None:
+            dev_weight = _unset_zero(wd.weight)
+            if dev_weight is not None:
                 self.need(ctrl, field)
                 if self.v2:
                     name = self.first_file(ctrl, ("io.bfq.weight", "io.weight"))
-                    w = wd.weight if name == "io.bfq.weight" else blkio_weight_to_io_weight(
-                        wd.weight)
+                    w = dev_weight if name == "io.bfq.weight" else blkio_weight_to_io_weight(
+                        dev_weight)
                 else:
                     name = self.first_file(ctrl, ("blkio.weight_device", "blkio.bfq.weight_device"))
-                    w = wd.weight
+                    w = dev_weight
                 if name is None:
                     raise CgroupError(
                         f"{field}.weight: this host's {ctrl} controller has no weight_device file"

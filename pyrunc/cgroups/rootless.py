@@ -18,7 +18,7 @@ from pyrunc.errors import CgroupError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyrunc.spec.model import Spec
+    from pyrunc.spec.compiled import Spec
 
 # LinuxResources fields that need a cgroup; `devices` is left out (see the module docstring)
 _RESOURCE_FIELDS = ("memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma",

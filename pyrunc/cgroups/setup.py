@@ -11,13 +11,13 @@ from __future__ import annotations
 from pyrunc.cgroups import layout as layout_mod
 from pyrunc.cgroups import paths, resources
 from pyrunc.cgroups.manager import Cgroups, from_runtime
-from pyrunc.errors import CgroupError
+from pyrunc.errors import CgroupError, ConfigError
 
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pyrunc.spec.model import Spec
+    from pyrunc.spec.compiled import Linux, Spec
 
 
 def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
@@ -27,13 +27,13 @@ def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
     `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way;
     `intent` gets what is about to be made before anything is (None: no cgroups at all).
     `rootless`: only a cgroup2 subtree the caller may write, else none (cgroups.rootless)."""
-    linux = spec.linux
+    linux = _linux(spec)
     lay = layout_mod.detect()
     if rootless:
         from pyrunc.cgroups import rootless as rl
 
         path = rl.target(spec, container_id, root)
-        if path is None:
+        if path is None or lay.unified is None:  # target() found none either
             rl.refuse_resources(spec)
             if intent is not None:
                 intent(None)
@@ -50,10 +50,16 @@ def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
     return _setup_in(lay, spec, path, pid, runtime, intent=intent)
 
 
+def _linux(spec: Spec) -> Linux:
+    if spec.linux is None:  # compile_plan refused it before
+        raise ConfigError("config.json: linux: required on Linux")
+    return spec.linux
+
+
 def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: dict, *,
               rootless: bool = False,
               intent: Callable[[dict | None], None] | None = None) -> Cgroups:
-    linux = spec.linux
+    linux = _linux(spec)
     record: dict = {}
     runtime["cgroup"] = record
     cg = Cgroups.create(lay, path, record, own=not linux.cgroups_path, intent=intent)

@@ -14,6 +14,10 @@ import sys
 from pyrunc.errors import PyruncError
 from pyrunc.flags import ID, Command, Flag
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 # flag dest -> (section, field, parser)
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$", re.IGNORECASE)
 
@@ -37,7 +41,7 @@ def _int(text: str) -> int:
         raise PyruncError(f"invalid value {text!r}: expected an integer") from None
 
 
-FLAGS: tuple[tuple[str, str, str, object, str], ...] = (
+FLAGS: tuple[tuple[str, str, str, Callable[[str], object], str], ...] = (
     # option, section, field, parser, help
     ("--memory", "memory", "limit", ram_in_bytes, "memory limit (in bytes, or 256m, 1g)"),
     ("--memory-reservation", "memory", "reservation", ram_in_bytes, "memory soft limit"),

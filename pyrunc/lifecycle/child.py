@@ -9,6 +9,10 @@ from pyrunc import _linux
 from pyrunc.errors import PyruncError
 from pyrunc.state import write_file
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+
 CONTINUE = b"C"
 SECCOMP_FD = "seccomp-fd"
 CONFIG_COPY = "config.json"  # the config as create read it, in the state directory
@@ -25,7 +29,7 @@ class InitProcess:
     def __init__(self, pid: int, sock: int) -> None:
         self.pid = pid
         self.sock = sock
-        self.console: object | None = None  # our end of the console socket, for `run`
+        self.console: socket.socket | None = None  # our end of the console socket, for `run`
         self.received_fd = -1
 
     def next_message(self) -> str:

@@ -41,6 +41,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pyrunc.network.attach import Attachment, Request
+    from pyrunc.spec.compiled import Spec
+
 
 def _rfc3339_now() -> str:
     now = time.time()
@@ -126,7 +129,7 @@ def create(
     init: InitProcess | None = None
     data: dict = {}
     host_mounts: dict | None = None
-    attachment = None
+    attachment: Attachment | None = None
     try:
         if net_request is not None:
             spec, attachment = _prepare_network(spec, store.root, container_id, state_dir,
@@ -134,9 +137,14 @@ def create(
         os.mkfifo(os.path.join(state_dir, EXEC_FIFO), 0o622)
         os.chmod(os.path.join(state_dir, EXEC_FIFO), 0o622)
         fifo_fd = os.open(os.path.join(state_dir, EXEC_FIFO), os.O_PATH | os.O_CLOEXEC)
-        if terminal:
-            console_fd = child_end.detach() if relay else connect_console(console_socket)
+        if relay is not None:
+            console_fd = child_end.detach()
+        elif terminal and console_socket:  # a terminal has one or the other (checked above)
+            console_fd = connect_console(console_socket)
         idmaps = idmap_trees(spec, bundle)
+        linux = spec.linux
+        if linux is None:  # as compile_plan says, which needs it too
+            raise ConfigError("config.json: linux: required on Linux")
         plan = compile_plan(
             spec,
             bundle,
@@ -155,10 +163,10 @@ def create(
         )
         for warning in check_host_features(spec):
             get_logger().warning(warning)
-        if spec.linux.net_devices:
+        if linux.net_devices:
             from pyrunc.network.devices import check_devices
 
-            check_devices(spec.linux.net_devices)
+            check_devices(linux.net_devices)
         if "mount" not in plan.ns.kinds:
             # the init's mounts land in this mount namespace: remember what covered the rootfs
             # so that a failed create and delete can take them away again
@@ -178,7 +186,7 @@ def create(
             plan.clone_flags,
             plan.ns.join.get("pid", -1),
             plan.ns.join.get("time", -1),
-            (time_offsets(spec.linux) or b"") if "time" in plan.ns.new else None,
+            (time_offsets(linux) or b"") if "time" in plan.ns.new else None,
         )
         init = InitProcess(pid, sock)
         init.console = relay
@@ -284,7 +292,7 @@ def save_config(state_dir: str, config: bytes) -> None:
     write_file(os.path.join(state_dir, CONFIG_COPY), config)
 
 
-def _check_new_netns(spec: object, field: str) -> None:
+def _check_new_netns(spec: Spec, field: str) -> None:
     """Networking needs a network namespace of the container's own, made by create."""
     linux = spec.linux
     for ns in (linux.namespaces if linux is not None else None) or ():
@@ -296,23 +304,21 @@ def _check_new_netns(spec: object, field: str) -> None:
     raise ConfigError(f"{field}: needs a new network namespace (linux.namespaces)")
 
 
-def _prepare_network(spec: object, root: str, container_id: str, state_dir: str,
-                     req: object) -> tuple[object, object]:
+def _prepare_network(spec: Spec, root: str, container_id: str, state_dir: str,
+                     req: Request) -> tuple[Spec, Attachment]:
     """Lease an address and record the intent; resolv.conf/hosts become bind mounts."""
     from pyrunc.network.attach import prepare
+    from pyrunc.spec.compiled import Mount, Spec
 
     att = prepare(root, container_id, state_dir, req, spec.hostname)
     if att.mounts:
         # the spec classes are immutable (pyrunc.spec.compiled): a copy with more mounts
-        mount_cls = type(spec.mounts[0]) if spec.mounts else None
-        if mount_cls is None:
-            from pyrunc.spec.compiled import Mount as mount_cls
-        extra = tuple(mount_cls(destination=m["destination"], source=m["source"],
-                                type=m["type"], options=tuple(m["options"]))
+        extra = tuple(Mount(destination=m["destination"], source=m["source"],
+                            type=m["type"], options=tuple(m["options"]))
                       for m in att.mounts)
-        fields = {name: getattr(spec, name) for name in type(spec).__slots__}
+        fields = {name: getattr(spec, name) for name in Spec.__slots__}
         fields["mounts"] = tuple(spec.mounts or ()) + extra
-        spec = type(spec)(**fields)
+        spec = Spec(**fields)
     return spec, att
 
 
@@ -403,12 +409,14 @@ def _join_cgroups(init: InitProcess, spec: object, container: Container,
 
 
 def _drive(
-    init: InitProcess, spec: object, container: Container, plan: InitPlan, all_hooks: dict,
-    attachment: object | None = None, joined: Callable[[], None] | None = None,
+    init: InitProcess, spec: Spec, container: Container, plan: InitPlan, all_hooks: dict,
+    attachment: Attachment | None = None, joined: Callable[[], None] | None = None,
 ) -> None:
     """Answer the child's sync points until it reports ready. `joined` runs once the init is
     in its cgroups, while it makes the rest of its mounts (the config copy's fsync meanwhile)."""
     log = get_logger()
+    linux, process = spec.linux, spec.process
+    assert linux is not None and process is not None  # compile_plan refused a spec without
     intended: list[dict | None] = [None]  # the cgroup the intent names, kept for a hook's
 
     def intent_cgroup(cgroup: dict | None) -> None:
@@ -427,23 +435,23 @@ def _drive(
             if "user" in plan.ns.new:
                 from pyrunc.rootless import write_id_maps
 
-                write_id_maps(init.pid, spec.linux.uid_mappings, spec.linux.gid_mappings)
-            if spec.process is not None and spec.process.oom_score_adj is not None:
+                write_id_maps(init.pid, linux.uid_mappings, linux.gid_mappings)
+            if process.oom_score_adj is not None:
                 # the runtime's own /proc and our unreaped child, as for the id maps above
                 try:
                     syscall.get().write(f"/proc/{init.pid}/oom_score_adj",
-                                        str(spec.process.oom_score_adj))
+                                        str(process.oom_score_adj))
                 except OSError as e:
                     reason = (e.strerror or str(e)).lower()
                     raise PyruncError(
                         f"config.json: process.oomScoreAdj: cannot set oom_score_adj to "
-                        f"{spec.process.oom_score_adj}: {reason}"
+                        f"{process.oom_score_adj}: {reason}"
                     ) from None
             # the container's network namespace exists; its process has not started
-            if spec.linux.net_devices:
+            if linux.net_devices:
                 from pyrunc.network.devices import move_devices
 
-                move_devices(init.pid, spec.linux.net_devices)
+                move_devices(init.pid, linux.net_devices)
             if attachment is not None:
                 from pyrunc.network.attach import setup as setup_network
 
@@ -473,13 +481,16 @@ def _drive(
             hooks.run_hooks("createRuntime", all_hooks.get("createRuntime"), state,
                             on_spawn=intent_hook)
             hooks.run_hooks("createContainer", all_hooks.get("createContainer"), state,
-                            in_pid=init.pid, root=plan.rootfs, env=list(spec.process.env or ()),
+                            in_pid=init.pid, root=plan.rootfs, env=list(process.env or ()),
                             on_spawn=intent_hook)
         elif tag == SECCOMP_FD:
             from pyrunc.seccomp import send_to_listener
 
             fd, init.received_fd = init.received_fd, -1
-            send_to_listener(spec.linux.seccomp, fd, init.pid, container.hook_state("creating"))
+            if linux.seccomp is None:  # no filter, no fd
+                os.close(fd)
+                raise PyruncError("container init sent a seccomp fd without a filter")
+            send_to_listener(linux.seccomp, fd, init.pid, container.hook_state("creating"))
         elif tag == "ready":
             return
         else:

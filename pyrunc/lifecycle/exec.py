@@ -11,7 +11,7 @@ import os
 
 from pyrunc import _executor, jsonlite, plan, syscall
 from pyrunc import instructions as ins
-from pyrunc.errors import PyruncError, StateError
+from pyrunc.errors import ConfigError, PyruncError, StateError
 from pyrunc.fdlimit import while_raised
 from pyrunc.identity import environment, keeps_original_groups
 from pyrunc.lifecycle.child import (
@@ -81,6 +81,8 @@ def exec_process(
         config["process"] = process
         spec = load_config(config, "process.json")
         proc = spec.process
+        if proc is None:  # a process.json of null: the loader takes null for absent
+            raise ConfigError("process.json: process: expected object, got null")
         if proc.apparmor_profile or proc.selinux_label:
             plan.check_host_features(spec)
         joined, pid_ns = open_process_namespaces(container.pid, with_user=True)
@@ -155,6 +157,9 @@ def exec_process(
                 from pyrunc.seccomp import send_to_listener
 
                 fd, child.received_fd = child.received_fd, -1
+                if spec.linux is None or spec.linux.seccomp is None:  # no filter, no fd
+                    os.close(fd)
+                    raise PyruncError("exec: a seccomp fd from a process without a filter")
                 send_to_listener(spec.linux.seccomp, fd, pid, container.oci_state())
             child.proceed()
         if pid_file:

@@ -8,6 +8,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.state import StateStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal  # the same functions and constants as the C module
+    from typing import Any
+else:
+    try:
+        import _signal  # what `signal` wraps; it imports enum (~2.5 ms) for names only
+    except ImportError:
+        import signal as _signal
+
 # signals a foreground `run` passes on to the container's init, as runc does
 FORWARDED = (1, 2, 3, 10, 12, 15, 28)  # HUP INT QUIT USR1 USR2 TERM WINCH
 
@@ -18,18 +28,9 @@ def exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _signal_module() -> object:
-    try:
-        import _signal as signal  # what `signal` wraps; it imports enum (~2.5 ms) for names only
-    except ImportError:
-        import signal
-    return signal
-
-
-def block(signal: object | None = None) -> None:
+def block() -> None:
     """Hold the forwarded signals (pending) until a Forwarder can pass them on."""
-    signal = signal or _signal_module()
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, FORWARDED)
 
 
 class Forwarder:
@@ -40,10 +41,9 @@ class Forwarder:
 
     def __init__(self) -> None:
         self.pid = 0
-        self.signal = _signal_module()
-        block(self.signal)  # already blocked when cli.main re-executed us for `run`
+        block()  # already blocked when cli.main re-executed us for `run`
         for signum in FORWARDED:
-            self.signal.signal(signum, self._forward)
+            _signal.signal(signum, self._forward)
 
     def _forward(self, signum: int, _frame: object) -> None:
         if self.pid > 0:  # our unreaped child: its pid cannot have been reused
@@ -54,7 +54,7 @@ class Forwarder:
 
     def unblock(self) -> None:
         """Deliver what came meanwhile (to `self.pid`, or nowhere if there is none yet)."""
-        self.signal.pthread_sigmask(self.signal.SIG_UNBLOCK, FORWARDED)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, FORWARDED)
 
     def wait(self, pid: int) -> int:
         """Wait for our child `pid`, forwarding to it; its wait status."""
@@ -83,7 +83,7 @@ def run(
     *,
     detach: bool = False,
     keep: bool = False,
-    **create_options: object,
+    **create_options: Any,
 ) -> int:
     # here, not at the top: `exec` uses this module's signal forwarding, not the lifecycle
     from pyrunc.lifecycle.create import create
@@ -94,7 +94,7 @@ def run(
         create_options["relay_console"] = True
     forwarder = None if detach else Forwarder()
     if detach:  # nothing to forward: what cli.main held is delivered as usual
-        _signal_module().pthread_sigmask(_signal_module().SIG_UNBLOCK, FORWARDED)
+        _signal.pthread_sigmask(_signal.SIG_UNBLOCK, FORWARDED)
     try:
         container, init = create(store, container_id, bundle, **create_options)
         init.close()
@@ -107,6 +107,7 @@ def run(
             raise
         if detach:
             return 0
+        assert forwarder is not None  # not detached
         if init.console is not None:
             from pyrunc.console import receive_master, relay
 

@@ -6,7 +6,7 @@ import os
 import select
 
 from pyrunc.errors import PyruncError, StateError
-from pyrunc.state import EXEC_FIFO, StateStore
+from pyrunc.state import EXEC_FIFO, Container, StateStore
 
 
 def start(store: StateStore, container_id: str) -> None:
@@ -37,7 +37,7 @@ def start(store: StateStore, container_id: str) -> None:
             raise
 
 
-def _release(fifo: str, container: object) -> None:
+def _release(fifo: str, container: Container) -> None:
     """Open the fifo for reading, which unblocks the init; read until it execs (EOF)."""
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:

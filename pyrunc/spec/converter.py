@@ -223,6 +223,10 @@ def _dict_unstructure_hook(conv: cattrs.Converter, t: Any) -> Callable[[Any], di
     return lambda value: {k: conv.unstructure(v, value_type) for k, v in value.items()}
 
 
+def _is_literal(t: Any) -> bool:
+    return get_origin(t) is Literal
+
+
 @functools.cache
 def _converter() -> cattrs.Converter:
     """Built on first use so importing this module stays cheap."""
@@ -234,7 +238,7 @@ def _converter() -> cattrs.Converter:
         conv.register_structure_hook(getattr(m, name), _int_hook(lo, hi, what))
     for name, (pattern, what) in rules.STR_PATTERNS.items():
         conv.register_structure_hook(getattr(m, name), _pattern_hook(pattern, what))
-    conv.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal_hook)
+    conv.register_structure_hook_factory(_is_literal, _literal_hook)
     conv.register_structure_hook_factory(
         _is_homogeneous_tuple, functools.partial(_tuple_hook, conv)
     )
