@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pyrunc.errors import ConfigError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.spec.compiled import LinuxSeccomp
+
 EPERM = 1
 ACTIONS: dict[str, int] = {
     "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000,
@@ -42,13 +46,13 @@ def action_value(name: str, errno_ret: int | None, default_errno: int | None) ->
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
 
 
-def uses_notify(seccomp: object) -> bool:
+def uses_notify(seccomp: LinuxSeccomp) -> bool:
     return seccomp.default_action == "SCMP_ACT_NOTIFY" or any(
         s.action == "SCMP_ACT_NOTIFY" for s in seccomp.syscalls
     )
 
 
-def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
+def compile_seccomp(seccomp: LinuxSeccomp) -> tuple[bytes, int]:
     """(BPF program, seccomp(2) flags) for a LinuxSeccomp."""
     from pyrunc import _seccomp
 
@@ -79,10 +83,12 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
         token = _seccomp.arch_token(name.removeprefix("SCMP_ARCH_").lower())
         if token:
             archs.append(token)
-    rules = []
+    rules: list[tuple[int, list[str], list[tuple[int, int, int, int]]]] = []
     for s in seccomp.syscalls:
         action = action_value(s.action, s.errno_ret, seccomp.default_errno_ret)
-        args = [(a.index, OPERATORS[a.op], a.value, a.value_two or 0) for a in s.args]
+        args: list[tuple[int, int, int, int]] = [
+            (a.index, OPERATORS[a.op], a.value, a.value_two or 0) for a in s.args
+        ]
         indices = [a[0] for a in args]
         if len(set(indices)) != len(indices):
             # libseccomp takes one comparison per argument in a rule: split them (OR), as runc
@@ -90,8 +96,8 @@ def compile_seccomp(seccomp: object) -> tuple[bytes, int]:
         else:
             rules.append((action, list(s.names), args))
     flags = SECCOMP_FILTER_FLAG_NEW_LISTENER if notify else 0
-    for name in seccomp.flags:
-        flags |= FLAGS[name]
+    for flag in seccomp.flags:
+        flags |= FLAGS[flag]
     try:
         program = _seccomp.compile_filter(default, archs, rules)
     except (OSError, ValueError) as e:
@@ -122,14 +128,14 @@ def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
-def _stub_applies(seccomp: object) -> bool:
+def _stub_applies(seccomp: LinuxSeccomp) -> bool:
     if seccomp.default_errno_ret == ENOSYS:
         return False  # the default already says ENOSYS
     # permissive defaults need no stub (a tracer handles new syscalls itself)
     return seccomp.default_action not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
 
 
-def last_syscalls(seccomp: object) -> dict[int, dict[int, int]]:
+def last_syscalls(seccomp: LinuxSeccomp) -> dict[int, dict[int, int]]:
     """{kernel audit arch: {libseccomp arch token: highest syscall number the profile names}}
     for the profile's architectures (x86_64 and x32 share one audit arch)."""
     from pyrunc import _seccomp
@@ -148,7 +154,7 @@ def last_syscalls(seccomp: object) -> dict[int, dict[int, int]]:
     return out
 
 
-def enosys_stub(seccomp: object) -> bytes:
+def enosys_stub(seccomp: LinuxSeccomp) -> bytes:
     """The instructions to run before libseccomp's program (b"" when none apply)."""
     if not _stub_applies(seccomp):
         return b""
@@ -195,7 +201,7 @@ def enosys_stub(seccomp: object) -> bytes:
     return b"".join(out)
 
 
-def send_to_listener(seccomp: object, notify_fd: int, pid: int, state: dict) -> None:
+def send_to_listener(seccomp: LinuxSeccomp, notify_fd: int, pid: int, state: dict) -> None:
     """The container process state and the notify fd, in one sendmsg, to listenerPath."""
     import array
     import json
@@ -206,6 +212,9 @@ def send_to_listener(seccomp: object, notify_fd: int, pid: int, state: dict) -> 
     if seccomp.listener_metadata:
         message["metadata"] = seccomp.listener_metadata
     try:
+        if not seccomp.listener_path:  # compile_seccomp required it of a filter that notifies
+            raise ConfigError("config.json: linux.seccomp.listenerPath: required when "
+                              "SCMP_ACT_NOTIFY is used")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(seccomp.listener_path)
             fds = array.array("i", [notify_fd])

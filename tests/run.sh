@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 python3 -m ruff check pyrunc tests oci-conformance
+python3 -m mypy pyrunc  # configured in pyproject.toml; must report no errors
 # the OCI conformance suite against pyrunc, runc and crun: fails on any pyrunc regression
 python3 oci-conformance/run.py --check-regressions
 # the no-root tests (tests/unit: the parent's side against a fake of pyrunc.syscall) as nobody,

@@ -106,6 +106,7 @@ def test_wheel_contents(built: dict[str, Path]) -> None:
 
     names = set(zipfile.ZipFile(built["wheel"]).namelist())
     assert "pyrunc/py.typed" in names
+    assert "pyrunc/_seccomp.pyi" in names  # a type checker sees the extensions' functions
     assert "pyrunc-0.1.0.data/scripts/pyrunc" in names
     assert not [n for n in names if n.endswith(".c")]  # the C is for the sdist only
     from pyrunc import cli

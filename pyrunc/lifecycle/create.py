@@ -161,13 +161,15 @@ def create(
             stdio=stdio,
             rootless_cgroups=rootless_cg,
         )
+        ns = plan.ns
+        assert ns is not None  # compile_plan resolved the namespaces
         for warning in check_host_features(spec):
             get_logger().warning(warning)
         if linux.net_devices:
             from pyrunc.network.devices import check_devices
 
             check_devices(linux.net_devices)
-        if "mount" not in plan.ns.kinds:
+        if "mount" not in ns.kinds:
             # the init's mounts land in this mount namespace: remember what covered the rootfs
             # so that a failed create and delete can take them away again
             from pyrunc.mountinfo import top_mount_id
@@ -184,9 +186,9 @@ def create(
         pid, sock = _executor.spawn(
             plan.ops,
             plan.clone_flags,
-            plan.ns.join.get("pid", -1),
-            plan.ns.join.get("time", -1),
-            (time_offsets(linux) or b"") if "time" in plan.ns.new else None,
+            ns.join.get("pid", -1),
+            ns.join.get("time", -1),
+            (time_offsets(linux) or b"") if "time" in ns.new else None,
         )
         init = InitProcess(pid, sock)
         init.console = relay
@@ -208,7 +210,7 @@ def create(
             "annotations": dict(spec.annotations or {}),
             "pyrunc": {
                 "init_start_time": stat[1] if stat else "",
-                "own_pid_ns": "pid" in plan.ns.new,
+                "own_pid_ns": "pid" in ns.new,
                 "hooks": stored,
                 "rootless": rootless_cg,
             },
@@ -432,7 +434,7 @@ def _drive(
         if log.debugging:
             log.debug(f"init: at sync point {tag!r}")
         if tag == SYNC_NAMESPACES:
-            if "user" in plan.ns.new:
+            if plan.ns is not None and "user" in plan.ns.new:
                 from pyrunc.rootless import write_id_maps
 
                 write_id_maps(init.pid, linux.uid_mappings, linux.gid_mappings)
