@@ -353,6 +353,8 @@ def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
     """
     sys_ = syscall.get()
     linux = spec.linux
+    if linux is None:
+        raise ConfigError("config.json: linux: required on Linux")
     out: dict[int, int] = {}
     try:
         for i, m in enumerate(spec.mounts or ()):

@@ -70,6 +70,13 @@ def search_dot_in_path(config: dict[str, Any], tmp_path: Path) -> None:
     config["process"].update(env=["PATH=.:/nothing"], cwd="/bin", args=["echo", "ran"])
 
 
+def idmapped_mount_without_linux(config: dict[str, Any], tmp_path: Path) -> None:
+    """The idmap trees are made before the plan: they too need the config's linux section."""
+    del config["linux"]
+    config["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(tmp_path),
+                             "options": ["bind", "idmap"]})
+
+
 # (edit, words the error must contain)
 CASES: dict[str, tuple[Edit, list[str]]] = {
     "hostname-wrong-type": (set_path("hostname", value=5), ["config.json: hostname:"]),
@@ -106,6 +113,7 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
     "tmpfs-bad-option": (add_bad_tmpfs, ["/scratch"]),
     "unknown-sysctl": (add_bad_sysctl, ["net.ipv4.no_such_sysctl"]),
     "missing-rootfs": (set_path("root", "path", value="no-such-rootfs"), ["root.path"]),
+    "idmapped-mount-without-linux": (idmapped_mount_without_linux, ["config.json: linux:"]),
 }
 
 
