@@ -21,6 +21,12 @@ import marshal
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # quoted below: this module runs before any other, without __future__
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
 _bootstrap = sys.modules["_frozen_importlib"]
 _external = sys.modules["_frozen_importlib_external"]
 
@@ -122,7 +128,8 @@ class BundleFinder:
         self.base = base  # file offset of the first module's code
         self.path = path
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+    def find_spec(self, name: str, path: "Sequence[str] | None" = None,
+                  target: "ModuleType | None" = None) -> "ModuleSpec | None":
         entry = self.index.get(name)
         if entry is None:
             return None
@@ -140,11 +147,11 @@ class BundleFinder:
             spec.submodule_search_locations = [os.path.dirname(source)]
         return spec
 
-    def create_module(self, spec: object) -> None:
+    def create_module(self, spec: "ModuleSpec") -> None:
         return None
 
-    def exec_module(self, module: object) -> None:
-        entry = self.index[module.__spec__.name]
+    def exec_module(self, module: "ModuleType") -> None:
+        entry = self.index[module.__name__]  # its spec.name (module_from_spec)
         # opened for each module, not held: a command may have as few as 4 fds (runc's)
         data = None
         try:

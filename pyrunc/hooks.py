@@ -163,8 +163,9 @@ def _run_one(
         if root is not None:
             plan += [ins.root(root, "open the rootfs"),
                      ins.chdir("/", ins.CHDIR_PLAIN, f"chdir to the rootfs {root}")]
-        if not hook.get("env") and env is None:
-            env = [f"{k}={v}" for k, v in os.environ.items()]
+        hook_env: list[str] | None = hook.get("env") or env
+        if hook_env is None:
+            hook_env = [f"{k}={v}" for k, v in os.environ.items()]
         plan += [
             ins.dup2(stdin_r, 0, "stdin"),
             ins.dup2(out_w, 1, "stdout"),
@@ -173,7 +174,7 @@ def _run_one(
             # a hook outside the container may be a /proc/PID/exe (dockerd's prestart hook)
             ins.find_exec(path, None, ins.LOOKUP_CONTAINER if in_pid else ins.LOOKUP_HOST,
                           "find hook"),
-            ins.execve(hook.get("args") or [path], hook.get("env") or env, "exec hook"),
+            ins.execve(hook.get("args") or [path], hook_env, "exec hook"),
         ]
         pid, sock = _executor.spawn(plan, 0, pid_ns, join_user_fd=user_fd)
     finally:

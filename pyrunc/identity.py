@@ -8,7 +8,10 @@ from pyrunc.errors import ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyrunc.instructions import Op
+    from pyrunc.spec.compiled import Linux, POSIXRlimit, Process
 
 RLIMITS: dict[str, int] = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
@@ -61,7 +64,7 @@ def home_of(rootfs: str, uid: int) -> str:
     return "/"
 
 
-def environment(process: object, rootfs: str) -> list[str]:
+def environment(process: Process, rootfs: str) -> list[str]:
     """process.env, plus HOME when it is missing."""
     env = list(process.env or ())
     if env_value(tuple(env), "HOME") is None:
@@ -69,8 +72,8 @@ def environment(process: object, rootfs: str) -> list[str]:
     return env
 
 
-def rlimit_ops(rlimits: tuple) -> list[Op]:
-    out = []
+def rlimit_ops(rlimits: tuple[POSIXRlimit, ...]) -> list[Op]:
+    out: list[Op] = []
     for i, rl in enumerate(rlimits):
         number = RLIMITS.get(rl.type)
         if number is None:
@@ -83,14 +86,14 @@ def rlimit_ops(rlimits: tuple) -> list[Op]:
 KEEP_ORIGINAL_GROUPS = "run.oci.keep_original_groups"
 
 
-def keeps_original_groups(annotations: object) -> bool:
+def keeps_original_groups(annotations: Mapping[str, str] | None) -> bool:
     """crun's annotation (podman's `--group-add keep-groups`): present and not "0", setgroups
     is skipped and the process keeps the runtime caller's supplementary groups."""
     value = (annotations or {}).get(KEEP_ORIGINAL_GROUPS)
     return value is not None and value != "0"
 
 
-def identity_ops(process: object, top: int, setgroups: bool | None = True) -> list[Op]:
+def identity_ops(process: Process, top: int, setgroups: bool | None = True) -> list[Op]:
     """Bounding set, groups, uid/gid and the final capability sets, in the order that works.
 
     `setgroups` False: denied in the user namespace; None: the caller's groups are kept
@@ -137,7 +140,7 @@ def identity_ops(process: object, top: int, setgroups: bool | None = True) -> li
     return out
 
 
-def exec_ops(process: object) -> list[Op]:
+def exec_ops(process: Process) -> list[Op]:
     """umask, cwd, the executable lookup (so a missing one fails `create`)."""
     args = list(process.args or ())
     if not args:
@@ -191,7 +194,7 @@ def parse_id_list(text: str, field: str) -> list[int]:
     return out
 
 
-def scheduling_ops(process: object) -> list[Op]:
+def scheduling_ops(process: Process) -> list[Op]:
     """scheduler and ioPriority: set while the init still holds CAP_SYS_NICE."""
     out: list[Op] = []
     sched = process.scheduler
@@ -214,7 +217,7 @@ def affinity_op(cpus: str, which: str) -> Op:
     return ins.affinity(ids, f"sched_setaffinity {which} ({cpus})")
 
 
-def late_ops(process: object, linux: object) -> list[Op]:
+def late_ops(process: Process, linux: Linux) -> list[Op]:
     """What is applied last before execve: final CPU affinity, memory policy, personality."""
     out: list[Op] = []
     affinity = process.exec_cpu_affinity

@@ -73,14 +73,16 @@ def open_namespace_file(path: str, field: str) -> int:
     try:
         probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError as e:
-        raise ConfigError(f"config.json: {field}: {path}: {e.strerror.lower()}") from None
+        reason = (e.strerror or str(e)).lower()
+        raise ConfigError(f"config.json: {field}: {path}: {reason}") from None
     try:
         own = f"/proc/self/fd/{probe}"
         if syscall.get().statfs_type(own) != NSFS_MAGIC:
             raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
         return os.open(own, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise ConfigError(f"config.json: {field}: {path}: {e.strerror.lower()}") from None
+        reason = (e.strerror or str(e)).lower()
+        raise ConfigError(f"config.json: {field}: {path}: {reason}") from None
     finally:
         os.close(probe)
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pyrunc.instructions import Op
+    from pyrunc.spec.compiled import Linux, LinuxIDMapping, Process, Spec
 
 # sync points the child stops at; the parent acts, then answers
 SYNC_NAMESPACES = "namespaces"   # uid/gid maps, oom_score_adj, network
@@ -45,7 +46,7 @@ class InitPlan:
             self.ns.close()
 
 
-def rootfs_path(spec: object, bundle: str) -> str:
+def rootfs_path(spec: Spec, bundle: str) -> str:
     if spec.root is None or not spec.root.path:
         raise ConfigError("config.json: root.path: required property missing")
     path = spec.root.path
@@ -71,7 +72,7 @@ def emit_stdio(emit: Callable[[Op], object], stdio: tuple[int, int, int] | None)
 
 
 def compile_plan(
-    spec: object,
+    spec: Spec,
     bundle: str,
     *,
     lock_fd: int,
@@ -98,7 +99,7 @@ def compile_plan(
     plan.rootfs = rootfs_path(spec, bundle)
     ns = plan.ns = namespaces.resolve(tuple(linux.namespaces or ()))
     try:
-        _validate_namespaces(spec, ns)
+        _validate_namespaces(spec, linux, ns)
         plan.clone_flags = ns.clone_flags
         emit = plan.ops.append
         extend = plan.ops.extend
@@ -250,8 +251,10 @@ def compile_plan(
             from pyrunc import hooks
             from pyrunc.state import OCI_VERSION
 
-            state = {"ociVersion": spec.oci_version or OCI_VERSION, "id": container_id,
-                     "status": "created", "bundle": bundle}
+            state: dict[str, object] = {
+                "ociVersion": spec.oci_version or OCI_VERSION, "id": container_id,
+                "status": "created", "bundle": bundle,
+            }
             if spec.annotations:
                 state["annotations"] = dict(spec.annotations)
             extend(hooks.start_container_ops([hooks.hook_dict(h) for h in start_hooks], state,
@@ -263,7 +266,7 @@ def compile_plan(
     return plan
 
 
-def seccomp_op(linux: object) -> Op | None:
+def seccomp_op(linux: Linux) -> Op | None:
     if linux.seccomp is None:
         return None
     from pyrunc.seccomp import compile_seccomp
@@ -278,7 +281,7 @@ def seccomp_notifies(seccomp: Op) -> bool:
     return bool(seccomp[2][0] & SECCOMP_FILTER_FLAG_NEW_LISTENER)  # a: the filter's flags
 
 
-def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
+def _setgroups_allowed(linux: Linux, ns: namespaces.NamespacePlan) -> bool:
     """False when the init's new user namespace will have setgroups denied: an unprivileged
     caller mapping only its own gid writes gid_map itself (pyrunc.rootless.write_id_maps)."""
     sys_ = syscall.get()
@@ -289,8 +292,8 @@ def _setgroups_allowed(linux: object, ns: namespaces.NamespacePlan) -> bool:
 
 
 def process_ops(
-    proc: object,
-    linux: object,
+    proc: Process,
+    linux: Linux,
     console_fd: int,
     keyring: str | None,
     preserve_fds: int,
@@ -324,10 +327,12 @@ def process_ops(
     return out
 
 
-def check_host_features(spec: object) -> list[str]:
+def check_host_features(spec: Spec) -> list[str]:
     """Refuse what this host cannot do; return warnings for what is skipped (as crun does)."""
-    warnings = []
+    warnings: list[str] = []
     proc, linux = spec.process, spec.linux
+    if linux is None:
+        raise ConfigError("config.json: linux: required on Linux")
     if proc is not None and proc.apparmor_profile:
         if not read_text("/sys/module/apparmor/parameters/enabled").startswith("Y"):
             raise ConfigError(
@@ -346,7 +351,7 @@ def check_host_features(spec: object) -> list[str]:
     return warnings
 
 
-def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
+def idmap_trees(spec: Spec, bundle: str) -> dict[int, int]:
     """A detached idmapped mount tree for each idmapped mount, by index (the caller closes them).
 
     `rbind` decides whether submounts come along, `ridmap` whether they are mapped too.
@@ -391,7 +396,7 @@ def idmap_trees(spec: object, bundle: str) -> dict[int, int]:
     return out
 
 
-def _id_map(mappings: tuple) -> str:
+def _id_map(mappings: tuple[LinuxIDMapping, ...]) -> str:
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
 
 
@@ -399,7 +404,7 @@ def _is_mounted(fstype: str) -> bool:
     return any(line.split()[2] == fstype for line in read_text("/proc/self/mounts").splitlines())
 
 
-def time_offsets(linux: object) -> bytes | None:
+def time_offsets(linux: Linux) -> bytes | None:
     """The timens_offsets text of a new time namespace."""
     if not linux.time_offsets:
         return None
@@ -408,16 +413,16 @@ def time_offsets(linux: object) -> bytes | None:
     return "".join(lines).encode()
 
 
-def _validate_namespaces(spec: object, ns: namespaces.NamespacePlan) -> None:
+def _validate_namespaces(spec: Spec, linux: Linux, ns: namespaces.NamespacePlan) -> None:
     if spec.hostname and not _own_namespace(ns, "uts"):
         raise ConfigError("config.json: hostname: setting it requires a uts namespace of its own")
-    if spec.linux.time_offsets and "time" not in ns.new:
+    if linux.time_offsets and "time" not in ns.new:
         raise ConfigError("config.json: linux.timeOffsets: needs a new time namespace")
     if spec.domainname and not _own_namespace(ns, "uts"):
         raise ConfigError(
             "config.json: domainname: setting it requires a uts namespace of its own"
         )
-    for key in spec.linux.sysctl or {}:
+    for key in linux.sysctl or {}:
         if key == "kernel.hostname":
             raise ConfigError(f"config.json: linux.sysctl.{key}: not allowed, as it conflicts "
                               "with the OCI \"hostname\" field (as runc and crun)")

@@ -16,6 +16,7 @@ from pyrunc.errors import ConfigError, PyruncError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.instructions import Op
+    from pyrunc.spec.compiled import Mount
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -199,7 +200,7 @@ PROC_MOUNTS_ALLOWED = frozenset((
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
+def proc_guard(where: str, dest: str, m: Mount, bundle: str) -> int:
     """Refuse a mount inside /proc (S14, as runc's checkProcMount) and say how the child must
     check the target: /proc itself takes only procfs (a proc mount, or a bind of a procfs); a
     mount anywhere else must not land on procfs, even through a symlink of the rootfs; proc
@@ -234,7 +235,7 @@ def proc_guard(where: str, dest: str, m: object, bundle: str) -> int:
 _CGROUP_FREE = frozenset({"tmpfs", "proc", "sysfs", "devpts", "mqueue"})
 
 
-def needs_cgroup(m: object) -> bool:
+def needs_cgroup(m: Mount) -> bool:
     """Whether the init may make this mount only once it is in its cgroups: a cgroup
     filesystem (the container's own cgroups, seen from its cgroup namespace) or one that may
     open a device (the devices controller decides, as for runc's init, which joins first).
@@ -287,9 +288,8 @@ def mount_ops(
             try:
                 is_dir = stat.S_ISDIR(os.stat(source).st_mode)
             except OSError as e:
-                raise ConfigError(
-                    f"config.json: {where}.source: {source}: {e.strerror.lower()}"
-                ) from None
+                reason = (e.strerror or str(e)).lower()
+                raise ConfigError(f"config.json: {where}.source: {source}: {reason}") from None
             kind = (ins.TGT_DIR if is_dir else ins.TGT_FILE) | guard
             desc = f"mount {source} to {dest}"
             if idmap_trees and i in idmap_trees:

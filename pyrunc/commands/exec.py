@@ -38,6 +38,7 @@ ARGUMENTS = Command(
 def process_from_flags(base: dict, args: argparse.Namespace) -> dict:
     """The container's own process spec, changed as the flags say (runc's rules)."""
     proc = jsonlite.loads(jsonlite.dumps(base))  # a deep copy
+    assert isinstance(proc, dict)  # as `base` is
     if not args.command:
         raise PyruncError("exec: no command given (use --process or ID COMMAND...)")
     proc["args"] = list(args.command)

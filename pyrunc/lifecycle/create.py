@@ -392,7 +392,7 @@ def write_intent(container: Container, cgroup: dict | None,
                jsonlite.dumps(intent, separators=(",", ":")).encode(), durable=False)
 
 
-def _join_cgroups(init: InitProcess, spec: object, container: Container,
+def _join_cgroups(init: InitProcess, spec: Spec, container: Container,
                   intent: Callable[[dict | None], None]) -> None:
     """The container's cgroups made and the init added, while the init mounts. If that fails
     because the init failed first (its pid gone), the init's error is the one to report."""

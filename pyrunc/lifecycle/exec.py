@@ -30,17 +30,20 @@ def container_config(store: StateStore, container_id: str) -> dict:
     jsonlite: `json` imports `re`, `enum` and more (~7 ms of every exec)."""
     try:
         with open(os.path.join(store.path(container_id), CONFIG_COPY), "rb") as f:
-            return jsonlite.loads(f.read())
+            config = jsonlite.loads(f.read())
     except FileNotFoundError:
         store.load(container_id)  # "container does not exist" when it does not
         raise PyruncError(f"container {container_id} has no saved config") from None
+    if not isinstance(config, dict):  # create saved the object it ran: a changed copy
+        raise PyruncError(f"container {container_id}: its saved config is not a JSON object")
+    return config
 
 
 @while_raised
 def exec_process(
     store: StateStore,
     container_id: str,
-    process: dict,
+    process: object,
     *,
     detach: bool = False,
     pid_file: str | None = None,
@@ -83,6 +86,9 @@ def exec_process(
         proc = spec.process
         if proc is None:  # a process.json of null: the loader takes null for absent
             raise ConfigError("process.json: process: expected object, got null")
+        linux = spec.linux
+        if linux is None:  # create refused a config without it: a changed copy
+            raise ConfigError("config.json: linux: required on Linux")
         if proc.apparmor_profile or proc.selinux_label:
             plan.check_host_features(spec)
         joined, pid_ns = open_process_namespaces(container.pid, with_user=True)
@@ -119,10 +125,10 @@ def exec_process(
                   for fd, _, kind in joined if fd != user_fd]
         steps.append(ins.sync(plan.SYNC_NAMESPACES))
         steps.append(ins.root("/", "open the container's root"))
-        seccomp = plan.seccomp_op(spec.linux)
+        seccomp = plan.seccomp_op(linux)
         setgroups = (None if keeps_original_groups(spec.annotations)
                      else _setgroups_allowed(container.pid))
-        steps += plan.process_ops(proc, spec.linux, console_fd, None, preserve_fds, seccomp,
+        steps += plan.process_ops(proc, linux, console_fd, None, preserve_fds, seccomp,
                                   setgroups=setgroups)
         if seccomp is not None and proc.no_new_privileges and plan.seccomp_notifies(seccomp):
             steps.append(seccomp)
@@ -157,10 +163,10 @@ def exec_process(
                 from pyrunc.seccomp import send_to_listener
 
                 fd, child.received_fd = child.received_fd, -1
-                if spec.linux is None or spec.linux.seccomp is None:  # no filter, no fd
+                if linux.seccomp is None:  # no filter, no fd
                     os.close(fd)
                     raise PyruncError("exec: a seccomp fd from a process without a filter")
-                send_to_listener(spec.linux.seccomp, fd, pid, container.oci_state())
+                send_to_listener(linux.seccomp, fd, pid, container.oci_state())
             child.proceed()
         if pid_file:
             write_pid_file(pid_file, pid)

@@ -6,12 +6,10 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pyrunc.state import StateStore
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
     import signal as _signal  # the same functions and constants as the C module
     from typing import Any
+
+    from pyrunc.state import StateStore
 else:
     try:
         import _signal  # what `signal` wraps; it imports enum (~2.5 ms) for names only
