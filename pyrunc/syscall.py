@@ -106,12 +106,6 @@ class Syscall:
         raise NotImplementedError
 
 
-def _ext():  # noqa: ANN202 - pyrunc._linux; loaded on the first call that needs it
-    from pyrunc import _linux
-
-    return _linux
-
-
 class Linux(Syscall):
     """The real kernel."""
 
@@ -167,10 +161,14 @@ class Linux(Syscall):
         os.kill(pid, sig)
 
     def pidfd_open(self, pid: int) -> int:
-        return _ext().pidfd_open(pid)
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        return _linux.pidfd_open(pid)
 
     def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
-        _ext().pidfd_send_signal(pidfd, sig)
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        _linux.pidfd_send_signal(pidfd, sig)
 
     def wait_readable(self, fd: int, timeout_ms: int) -> bool:
         import select
@@ -189,20 +187,30 @@ class Linux(Syscall):
         return os.getegid()
 
     def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
-        _ext().mount_fs(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        _linux.mount_fs(source.encode(), target.encode(), fstype.encode(), flags, data.encode())
 
     def umount(self, target: str, flags: int) -> None:
-        _ext().umount_fs(target.encode(), flags)
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        _linux.umount_fs(target.encode(), flags)
 
     def statfs_type(self, path: str) -> int:
-        return _ext().statfs_type(path.encode())
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        return _linux.statfs_type(path.encode())
 
     def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
                       recursive_map: bool) -> int:
-        return _ext().idmapped_tree(source.encode(), userns_fd, recursive_tree, recursive_map)
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        return _linux.idmapped_tree(source.encode(), userns_fd, recursive_tree, recursive_map)
 
     def read_in_root(self, root: str, path: str, limit: int) -> bytes | None:
-        return _ext().read_in_root(root.encode(), path.encode(), limit)
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        return _linux.read_in_root(root.encode(), path.encode(), limit)
 
 
 _current: Syscall = Linux()

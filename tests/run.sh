@@ -7,7 +7,7 @@ python3 -m ruff check pyrunc tests oci-conformance
 python3 -m mypy pyrunc  # configured in pyproject.toml; must report no errors
 # the extensions' .pyi stubs against the built modules: names, parameters, defaults
 python3 -m mypy.stubtest --mypy-config-file pyproject.toml \
-    --allowlist typings/stubtest-allowlist.txt pyrunc._fast pyrunc._seccomp
+    --allowlist typings/stubtest-allowlist.txt pyrunc._executor pyrunc._linux pyrunc._seccomp
 # the OCI conformance suite against pyrunc, runc and crun: fails on any pyrunc regression
 python3 oci-conformance/run.py --check-regressions
 # the no-root tests (tests/unit: the parent's side against a fake of pyrunc.syscall) as nobody,

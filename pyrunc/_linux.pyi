@@ -1,16 +1,6 @@
-"""Types of the `_fast` extension (pyrunc/_fast.pyx) for type checkers; keep in step with it."""
+"""Types of the `_linux` extension (pyrunc/_linux.pyx) for type checkers; keep in step
+(tests/run.sh runs mypy's stubtest against the built module)."""
 
-from pyrunc.instructions import Op
-
-def op_codes() -> dict[str, int]: ...
-def spawn(
-    plan: list[Op],
-    clone_flags: int,
-    join_pid_fd: int = -1,
-    join_time_fd: int = -1,
-    time_offsets: bytes | None = None,
-    join_user_fd: int = -1,
-) -> tuple[int, int]: ...
 def idmapped_tree(
     source: bytes, userns_fd: int, recursive_tree: bool, recursive_map: bool
 ) -> int: ...
