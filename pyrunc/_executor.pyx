@@ -395,30 +395,32 @@ cdef int do_symlink(Ctx *ctx, Op *op) noexcept nogil:
     return ret
 
 
+cdef int chroot_here(Ctx *ctx) noexcept nogil:
+    """chroot into the cwd (the rootfs) for the two pivot modes without pivot_root, and hold
+    the new root as ctx.rootfd."""
+    if chroot(".") < 0:
+        return -1
+    if ctx.rootfd >= 0:
+        close(ctx.rootfd)
+    ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+    pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
+    return chdir("/")
+
+
 cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     cdef int oldroot, newroot
     if op.a == PIVOT_CHROOT:
         # no mount namespace of its own: the runtime's is shared, so only chroot (as runc)
-        if chdir(op.s1) < 0 or chroot(".") < 0:
+        if chdir(op.s1) < 0:
             return -1
-        if ctx.rootfd >= 0:
-            close(ctx.rootfd)
-        ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
-        pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
-        return chdir("/")
+        return chroot_here(ctx)
     if op.a == PIVOT_MOVE:
         # --no-pivot: move the rootfs over "/" and chroot into it
         if chdir(op.s1) < 0:
             return -1
         if mount(op.s1, "/", NULL, MS_MOVE, NULL) < 0:
             return -1
-        if chroot(".") < 0:
-            return -1
-        if ctx.rootfd >= 0:
-            close(ctx.rootfd)
-        ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
-        pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
-        return chdir("/")
+        return chroot_here(ctx)
     oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC)
     if oldroot < 0:
         return -1
