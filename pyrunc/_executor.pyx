@@ -395,16 +395,21 @@ cdef int do_symlink(Ctx *ctx, Op *op) noexcept nogil:
     return ret
 
 
-cdef int chroot_here(Ctx *ctx) noexcept nogil:
-    """chroot into the cwd (the rootfs) for the two pivot modes without pivot_root, and hold
-    the new root as ctx.rootfd."""
-    if chroot(".") < 0:
-        return -1
+cdef int hold_new_root(Ctx *ctx) noexcept nogil:
+    """After any of the three pivot modes: "/" is the container's root, so hold it as
+    ctx.rootfd (what later paths resolve against) and start from it."""
     if ctx.rootfd >= 0:
         close(ctx.rootfd)
     ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
     pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
     return chdir("/")
+
+
+cdef int chroot_here(Ctx *ctx) noexcept nogil:
+    """chroot into the cwd (the rootfs): the two pivot modes without pivot_root."""
+    if chroot(".") < 0:
+        return -1
+    return hold_new_root(ctx)
 
 
 cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
@@ -444,12 +449,7 @@ cdef int do_pivot(Ctx *ctx, Op *op) noexcept nogil:
     if fchdir(newroot) < 0:
         return -1
     close(newroot)
-    # from here on "/" is the container's root: resolve against it
-    if ctx.rootfd >= 0:
-        close(ctx.rootfd)
-    ctx.rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
-    pyrunc_fd_paths_reset()  # /proc/self/fd now resolves in the new root
-    return chdir("/")
+    return hold_new_root(ctx)
 
 
 cdef int do_hide_mount(Ctx *ctx, Op *op) noexcept nogil:

@@ -208,20 +208,10 @@ DEV_LINKS = [
 ]
 
 
-def busybox_tail(root: str, env: list[str]) -> list[ins.Op]:
-    """The busybox config's operations from its cwd to the exec (pivot, hostname, masks,
-    read-only root, rlimits, the identity drop): the same with or without a user namespace."""
+def busybox_process(env: list[str]) -> list[ins.Op]:
+    """The busybox config's process from its rlimits to the exec: root, the two default
+    capabilities, no_new_privs, then the exec fifo."""
     return [
-        ins.chdir("/", ins.CHDIR_PLAIN, "create cwd /"),
-        ins.sync("pre-pivot"),
-        ins.pivot(root, ins.PIVOT_ROOT, "pivot_root"),
-        ins.hostname("pyrunc"),
-        ins.loopback(),
-        ins.open_devnull(ins.DEVNULL_REQUIRED, "open /dev/null in the container"),
-        ins.mask("/proc/kcore"),
-        ins.readonly("/proc/sys"),
-        ins.setsid(),
-        ins.remount_root(MS_RDONLY | MS_REC, "remount / read-only"),
         ins.rlimit(NOFILE, 1024, 1024, "setrlimit RLIMIT_NOFILE (soft 1024, hard 1024)"),
         ins.no_new_privs(),
         ins.drop_bounding(DEFAULT_CAPS, LAST_CAP, "drop capabilities from the bounding set"),
@@ -238,6 +228,24 @@ def busybox_tail(root: str, env: list[str]) -> list[ins.Op]:
         ins.ready(),
         ins.wait_start(4),
         ins.execve(["sh", "-c", "echo hi"], env),
+    ]
+
+
+def busybox_tail(root: str, env: list[str]) -> list[ins.Op]:
+    """The busybox config's operations from its cwd to the exec (pivot, hostname, masks,
+    read-only root, rlimits, the identity drop): the same with or without a user namespace."""
+    return [
+        ins.chdir("/", ins.CHDIR_PLAIN, "create cwd /"),
+        ins.sync("pre-pivot"),
+        ins.pivot(root, ins.PIVOT_ROOT, "pivot_root"),
+        ins.hostname("pyrunc"),
+        ins.loopback(),
+        ins.open_devnull(ins.DEVNULL_REQUIRED, "open /dev/null in the container"),
+        ins.mask("/proc/kcore"),
+        ins.readonly("/proc/sys"),
+        ins.setsid(),
+        ins.remount_root(MS_RDONLY | MS_REC, "remount / read-only"),
+        *busybox_process(env),
     ]
 
 
@@ -379,22 +387,7 @@ def test_devices_masks_readonly_paths_and_sysctls(fake: RecordingSyscall,
         ins.setsid(),
         ins.mount(None, "/tmp", MS_RDONLY | MS_REMOUNT | MS_BIND, ins.TGT_EXISTING,
                   "remount /tmp read-only"),
-        ins.rlimit(NOFILE, 1024, 1024, "setrlimit RLIMIT_NOFILE (soft 1024, hard 1024)"),
-        ins.no_new_privs(),
-        ins.drop_bounding(DEFAULT_CAPS, LAST_CAP, "drop capabilities from the bounding set"),
-        ins.chdir("/", ins.CHDIR_BEFORE_DROP, "chdir to cwd (/) set in config.json"),
-        ins.fix_stdio(0),
-        ins.setgroups([]),
-        ins.setuser(0, 0, "set user 0:0"),
-        ins.capset(DEFAULT_CAPS, DEFAULT_CAPS, 0, 0, LAST_CAP),
-        ins.umask(0o022),
-        ins.chdir("/", ins.CHDIR_AFTER_DROP, "chdir to cwd (/) set in config.json"),
-        ins.find_exec("sh", "/usr/sbin:/usr/bin:/sbin:/bin", ins.LOOKUP_CONTAINER,
-                      "find executable"),
-        ins.cloexec_from(3, "close file descriptors"),
-        ins.ready(),
-        ins.wait_start(4),
-        ins.execve(["sh", "-c", "echo hi"], env),
+        *busybox_process(env),
     ])
 
 
