@@ -34,6 +34,7 @@ from helpers_security import (
     start_sleeper,
     wait_for,
 )
+from unit.renamer import renaming
 
 
 def no_dev_mount(bundle: Bundle) -> None:
@@ -494,6 +495,24 @@ def test_s3_mount_destination_symlink_to_host_dir(
     count, *listing = proc.stdout.split()
     assert int(count) >= 4  # the mounts landed on <rootfs>/<host path>, inside the container
     assert "host-file" not in listing and "newdir" in listing
+
+
+def test_s3_dotdot_destination_while_the_host_renames(
+    bundle: Bundle, pyrunc: Pyrunc, tmp_path: Path
+) -> None:
+    """The same relative symlink while another process renames files on the host: openat2's
+    scoped lookup then fails with EAGAIN on a ".." step, which is retried, never reported (a
+    CI runner's ordinary activity once failed the test above with "mount tmpfs to
+    /rel/other: resource temporarily unavailable")."""
+    (bundle.rootfs / "target").mkdir()
+    (bundle.rootfs / "rel").symlink_to("../../../../../../../../../target")
+    for n in range(8):
+        bundle.add_mount(f"/rel/../rel/m{n}", "tmpfs", "tmpfs", ["size=1m"])
+    bundle.config["root"]["readonly"] = False
+    bundle.sh("grep -c ' /target/m' /proc/self/mountinfo")
+    with renaming(tmp_path / "spin"):
+        runs = [pyrunc("run", "--bundle", bundle.path, f"sec{n}") for n in range(5)]
+    assert [(p.returncode, p.stderr, p.stdout) for p in runs] == [(0, "", "8\n")] * 5
 
 
 @pytest.mark.parametrize("dest", ["/mnt", "/mnt/sub/dir", "/dev"])

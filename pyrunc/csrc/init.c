@@ -79,7 +79,7 @@ static int pyrunc_console_target(int rootfd) {
     memset(&how, 0, sizeof(how));
     how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    dev = (int)syscall(SYS_openat2, rootfd, "/dev", &how, sizeof(how));
+    dev = pyrunc_openat2(rootfd, "/dev", &how);
     if (dev < 0) return errno == ENOENT ? -2 : -1;
     if (pyrunc_is_dir(dev) != 1) { close(dev); errno = ENOTDIR; return -1; }
     fd = openat(dev, "console", O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -111,7 +111,7 @@ int pyrunc_setup_console(int rootfd, int sock, unsigned short rows, unsigned sho
     memset(&how, 0, sizeof(how));
     how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    master = (int)syscall(SYS_openat2, rootfd, "/dev/ptmx", &how, sizeof(how));
+    master = pyrunc_openat2(rootfd, "/dev/ptmx", &how);
     if (master < 0) return -1;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0) goto fail;
     slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);

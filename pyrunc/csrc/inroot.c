@@ -11,7 +11,7 @@ int pyrunc_open_in_root(int rootfd, const char *path, int flags) {
     memset(&how, 0, sizeof(how));
     how.flags = (unsigned long long)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    return pyrunc_openat2(rootfd, path, &how);
 }
 
 int pyrunc_mkdirs_in_root(int rootfd, const char *path, int depth) {
@@ -98,7 +98,7 @@ int pyrunc_open_beneath(int dirfd, const char *path, int flags) {
     how.flags = (unsigned long long)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
                   RESOLVE_NO_XDEV;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    return pyrunc_openat2(dirfd, path, &how);
 }
 
 int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) {
@@ -106,7 +106,7 @@ int pyrunc_open_in_root_nosymlinks(int rootfd, const char *path, int flags) {
     memset(&how, 0, sizeof(how));
     how.flags = (unsigned long long)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    return pyrunc_openat2(rootfd, path, &how);
 }
 
 #define PYRUNC_WALK_DEPTH 128
@@ -219,7 +219,7 @@ int pyrunc_fd_paths_ok(void) {
             memset(&how, 0, sizeof(how));
             how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
             how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS;
-            fds = (int)syscall(SYS_openat2, proc, "self/fd", &how, sizeof(how));
+            fds = pyrunc_openat2(proc, "self/fd", &how);
             if (fds < 0 && (errno == EPERM || errno == ENOSYS))
                 fds = openat(proc, "self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (fds < 0 && PYRUNC_OUT_OF_FDS(errno)) {

@@ -73,6 +73,8 @@ int pyrunc_set_affinity(const unsigned int *cpus, int n);
 int pyrunc_set_mempolicy(int mode, const unsigned int *nodes, int n);
 int pyrunc_personality(unsigned long persona);
 int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags);
+#define PYRUNC_OPENAT2_TRIES 256
+int pyrunc_openat2(int dirfd, const char *path, struct open_how *how);
 int pyrunc_open_exec(const char *path, int host_side);
 int pyrunc_execveat(int fd, char *const argv[], char *const envp[]);
 int pyrunc_mount_setattr(int fd, unsigned long long set, unsigned long long clr,

@@ -97,6 +97,20 @@ int pyrunc_load_seccomp(const char *bpf, int len, unsigned int flags) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
+int pyrunc_openat2(int dirfd, const char *path, struct open_how *how) {
+    /* openat2, the one call of it: a scoped lookup (RESOLVE_IN_ROOT, RESOLVE_BENEATH) fails
+       with EAGAIN when a rename or mount anywhere on the host races one of its ".." steps,
+       and the kernel leaves the retry to the caller (openat2(2)). A busy host does that by
+       chance; the answer is the retried lookup's, never the race's. Bounded, so a host that
+       renames without pause cannot hold the runtime forever: EAGAIN after that. */
+    int fd, tries;
+    for (tries = 0; tries < PYRUNC_OPENAT2_TRIES; tries++) {
+        fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+        if (fd >= 0 || errno != EAGAIN) break;
+    }
+    return fd;
+}
+
 int pyrunc_open_exec(const char *path, int host_side) {
     /* the executable, refusing /proc magic links such as /proc/self/exe: executing the
        runtime's own binary is how CVE-2019-5736 began (S1). A hook run on the host side
@@ -105,7 +119,7 @@ int pyrunc_open_exec(const char *path, int host_side) {
     memset(&how, 0, sizeof(how));
     how.flags = O_PATH | O_CLOEXEC;
     how.resolve = host_side ? 0 : RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    return pyrunc_openat2(AT_FDCWD, path, &how);
 }
 
 int pyrunc_execveat(int fd, char *const argv[], char *const envp[]) {
