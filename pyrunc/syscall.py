@@ -58,6 +58,15 @@ class Syscall:
     def readlink(self, path: str) -> str:
         raise NotImplementedError
 
+    def oom_eventfd(self, memory_dir: str) -> int:
+        """A non-blocking eventfd the kernel signals on each OOM of a v1 memory cgroup
+        (registered through its cgroup.event_control against memory.oom_control)."""
+        raise NotImplementedError
+
+    def read_eventfd(self, fd: int) -> int:
+        """An eventfd's counter (reset by the read); 0 when nothing is pending."""
+        raise NotImplementedError
+
     # --- processes ----------------------------------------------------------------------
 
     def kill(self, pid: int, sig: int) -> None:
@@ -156,6 +165,29 @@ class Linux(Syscall):
 
     def readlink(self, path: str) -> str:
         return os.readlink(path)
+
+    def oom_eventfd(self, memory_dir: str) -> int:
+        efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            ofd = os.open(memory_dir + "/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ctl = os.open(memory_dir + "/cgroup.event_control", os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(ctl, f"{efd} {ofd}".encode())
+                finally:
+                    os.close(ctl)
+            finally:
+                os.close(ofd)  # the registration holds its own reference
+        except BaseException:
+            os.close(efd)
+            raise
+        return efd
+
+    def read_eventfd(self, fd: int) -> int:
+        try:
+            return int.from_bytes(os.read(fd, 8), "little")
+        except BlockingIOError:
+            return 0
 
     def kill(self, pid: int, sig: int) -> None:
         os.kill(pid, sig)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import time
 from collections.abc import Callable
 
+from pyrunc import syscall
 from pyrunc.cgroups.manager import Cgroups
 from pyrunc.cgroups.stats import stats
 
@@ -68,48 +68,31 @@ class OomWatcher:
             self.count = self._v2_count(self.v2_file)
             return
         try:
-            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            self.efd = syscall.get().oom_eventfd(mem)
         except OSError:
             return
-        try:
-            ofd = os.open(os.path.join(mem, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ctl = os.open(os.path.join(mem, "cgroup.event_control"),
-                              os.O_WRONLY | os.O_CLOEXEC)
-                try:
-                    os.write(ctl, f"{efd} {ofd}".encode())
-                finally:
-                    os.close(ctl)
-            finally:
-                os.close(ofd)  # the registration holds its own reference
-        except OSError:
-            os.close(efd)
-            return
-        self.efd = efd
         self.mem_dir = mem
 
     def _v2_count(self, path: str) -> int:
         try:
-            with open(path) as f:
-                for line in f:
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
+            for line in syscall.get().read(path).decode().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
         except (OSError, ValueError):
             pass
         return self.count
 
     def wait(self, timeout: float) -> int:
         """Sleep up to `timeout` (less if an OOM arrives); the number of new OOM events."""
+        sys_ = syscall.get()
         if self.efd >= 0:
-            ready, _, _ = select.select([self.efd], [], [], max(timeout, 0))
-            if not ready:
+            if not sys_.wait_readable(self.efd, int(max(timeout, 0) * 1000)):
                 return 0
-            try:
-                count = int.from_bytes(os.read(self.efd, 8), "little")
-            except BlockingIOError:
+            count = sys_.read_eventfd(self.efd)
+            if not count:
                 return 0
-            if not os.path.exists(os.path.join(self.mem_dir or "", "memory.oom_control")):
+            if not sys_.exists(os.path.join(self.mem_dir or "", "memory.oom_control")):
                 self.close()  # the kernel also signals the eventfd when the cgroup is removed
                 return 0
             return count
@@ -122,7 +105,7 @@ class OomWatcher:
 
     def close(self) -> None:
         if self.efd >= 0:
-            os.close(self.efd)
+            syscall.get().close(self.efd)
             self.efd = -1
 
 

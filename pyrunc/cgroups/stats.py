@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import syscall
 from pyrunc.cgroups.manager import Cgroups
 
 UNLIMITED_V2 = 2**64 - 1  # runc reports a v2 "max" as MaxUint64
@@ -19,10 +20,19 @@ def _read(d: str | None, name: str) -> str | None:
     if d is None:
         return None
     try:
-        with open(os.path.join(d, name)) as f:
-            return f.read()
-    except OSError:
+        return syscall.get().read(os.path.join(d, name)).decode()
+    except (OSError, UnicodeDecodeError):
         return None
+
+
+def _names(d: str | None) -> list[str]:
+    """The files of a cgroup directory; none when it is gone (the container stopped)."""
+    if d is None:
+        return []
+    try:
+        return syscall.get().listdir(d)
+    except OSError:
+        return []
 
 
 def _int(d: str | None, name: str, max_value: int = 0) -> int:
@@ -152,7 +162,7 @@ def stats_v1(cg: Cgroups) -> dict:
     blk = cg.dir_for("blkio")
     blkio: dict = {}
     if blk is not None:
-        if os.path.exists(os.path.join(blk, "blkio.io_serviced_recursive")):  # CFQ
+        if syscall.get().exists(os.path.join(blk, "blkio.io_serviced_recursive")):  # CFQ
             names = {"ioServiceBytesRecursive": "blkio.io_service_bytes_recursive",
                      "ioServicedRecursive": "blkio.io_serviced_recursive",
                      "ioQueueRecursive": "blkio.io_queued_recursive",
@@ -161,7 +171,7 @@ def stats_v1(cg: Cgroups) -> dict:
                      "ioMergedRecursive": "blkio.io_merged_recursive",
                      "ioTimeRecursive": "blkio.time_recursive",
                      "sectorsRecursive": "blkio.sectors_recursive"}
-        elif os.path.exists(os.path.join(blk, "blkio.bfq.io_serviced_recursive")):
+        elif syscall.get().exists(os.path.join(blk, "blkio.bfq.io_serviced_recursive")):
             names = {"ioServiceBytesRecursive": "blkio.bfq.io_service_bytes_recursive",
                      "ioServicedRecursive": "blkio.bfq.io_serviced_recursive"}
         else:
@@ -174,7 +184,7 @@ def stats_v1(cg: Cgroups) -> dict:
     hugetlb: dict = {}
     hdir = cg.dir_for("hugetlb")
     if hdir is not None:
-        for name in sorted(os.listdir(hdir)):
+        for name in sorted(_names(hdir)):
             if name.startswith("hugetlb.") and name.endswith(".limit_in_bytes") \
                     and ".rsvd." not in name:
                 size = name[len("hugetlb."):-len(".limit_in_bytes")]
@@ -237,7 +247,7 @@ def stats_v2(cg: Cgroups) -> dict:
     if reads:
         blkio = {"ioServiceBytesRecursive": reads, "ioServicedRecursive": ios}
     hugetlb: dict = {}
-    for name in sorted(os.listdir(d)) if d and os.path.isdir(d) else ():
+    for name in sorted(_names(d)):
         if name.startswith("hugetlb.") and name.endswith(".max") and ".rsvd." not in name:
             size = name[len("hugetlb."):-len(".max")]
             ev = _kv(_read(d, f"hugetlb.{size}.events"))

@@ -52,7 +52,7 @@ V1_FILES = {
                "memory.swappiness": "60\n", "memory.oom_control": "oom_kill_disable 0\n",
                "memory.usage_in_bytes": "0\n", "memory.memsw.usage_in_bytes": "0\n",
                "memory.kmem.limit_in_bytes": "9223372036854771712\n",
-               "memory.use_hierarchy": "1\n"},
+               "memory.use_hierarchy": "1\n", "cgroup.event_control": ""},
     "cpu,cpuacct": {"cpu.shares": "1024\n", "cpu.cfs_quota_us": "-1\n",
                     "cpu.cfs_period_us": "100000\n", "cpu.rt_runtime_us": "0\n",
                     "cpu.rt_period_us": "1000000\n", "cpuacct.usage": "0\n"},
@@ -92,6 +92,7 @@ class RecordingSyscall(Syscall):
         self.hierarchies: list[Hierarchy] = []
         self.processes: dict[int, Process] = {}
         self.fds: dict[int, int | str] = {}  # open fds: a pidfd's pid, an fd's source path
+        self.eventfds: dict[int, int] = {}  # an OOM eventfd's pending counter
         self.mounts: list[tuple[str, str, str, int, str]] = []
         self.euid, self.egid = euid, egid
         self._next_fd = 100
@@ -144,6 +145,12 @@ class RecordingSyscall(Syscall):
                 p.dirs.add(d)
         return p
 
+    def oom(self, memory_dir: str, times: int = 1) -> None:
+        """The kernel's OOM killer acts in a v1 memory cgroup: its registered eventfds count."""
+        for fd, source in self.fds.items():
+            if fd in self.eventfds and source == memory_dir:
+                self.eventfds[fd] += times
+
     def alive(self, pid: int) -> bool:
         p = self.processes.get(pid)
         return p is not None and p.state != "X"
@@ -162,6 +169,12 @@ class RecordingSyscall(Syscall):
         queued = self._failures.get((method, str(args[0]) if args else ""))
         if queued:
             raise queued.pop(0)
+
+    def _new_fd(self, what: int | str) -> int:
+        fd = self._next_fd
+        self._next_fd += 1
+        self.fds[fd] = what
+        return fd
 
     def _hierarchy(self, path: str) -> Hierarchy | None:
         best = None
@@ -362,6 +375,22 @@ class RecordingSyscall(Syscall):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         return self.links[path]
 
+    def oom_eventfd(self, memory_dir: str) -> int:
+        self._record("oom_eventfd", memory_dir)
+        for name in ("memory.oom_control", "cgroup.event_control"):
+            if memory_dir + "/" + name not in self.files:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", name)
+        fd = self._new_fd(memory_dir)
+        self.eventfds[fd] = 0
+        return fd
+
+    def read_eventfd(self, fd: int) -> int:
+        self._record("read_eventfd", self.fds.get(fd))
+        if fd not in self.eventfds:
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        count, self.eventfds[fd] = self.eventfds[fd], 0
+        return count
+
     def kill(self, pid: int, sig: int) -> None:
         self._record("kill", pid, sig)
         if not self.alive(pid):
@@ -372,10 +401,7 @@ class RecordingSyscall(Syscall):
         self._record("pidfd_open", pid)
         if not self.alive(pid):
             raise ProcessLookupError(errno.ESRCH, "No such process")
-        fd = self._next_fd
-        self._next_fd += 1
-        self.fds[fd] = pid
-        return fd
+        return self._new_fd(pid)
 
     def pidfd_send_signal(self, pidfd: int, sig: int) -> None:
         pid = self.fds.get(pidfd)
@@ -387,6 +413,9 @@ class RecordingSyscall(Syscall):
         self._deliver(self.processes[pid], sig)
 
     def wait_readable(self, fd: int, timeout_ms: int) -> bool:
+        if fd in self.eventfds:
+            self._record("wait_readable", self.fds[fd], timeout_ms)
+            return self.eventfds[fd] > 0
         pid = self.fds.get(fd)
         self._record("wait_readable", pid, timeout_ms)
         p = self.processes.get(pid) if isinstance(pid, int) else None
@@ -397,6 +426,7 @@ class RecordingSyscall(Syscall):
         if fd not in self.fds:
             raise OSError(errno.EBADF, "Bad file descriptor")
         del self.fds[fd]
+        self.eventfds.pop(fd, None)
 
     def geteuid(self) -> int:
         return self.euid
@@ -423,10 +453,7 @@ class RecordingSyscall(Syscall):
     def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
                       recursive_map: bool) -> int:
         self._record("idmapped_tree", source, userns_fd, recursive_tree, recursive_map)
-        fd = self._next_fd
-        self._next_fd += 1
-        self.fds[fd] = source
-        return fd
+        return self._new_fd(source)
 
     def read_in_root(self, root: str, path: str, limit: int) -> bytes | None:
         self._record("read_in_root", root, path, limit)
