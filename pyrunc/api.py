@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from pyrunc.spec.model import Process as ProcessSpec
     from pyrunc.spec.model import Spec
+    from pyrunc.state import OciState
 
     #: what `stdin`, `stdout` and `stderr` accept: None, an fd, a file, PIPE, DEVNULL, STDOUT
     StdioArg: TypeAlias = None | int | IO[Any]
@@ -314,7 +315,7 @@ class Container(Process):
                  tb: TracebackType | None) -> None:  # fmt: skip
         self.delete(force=True)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> OciState:
         """The OCI state document."""
         return self.runtime.state(self.id)
 
@@ -643,12 +644,12 @@ class Runtime:
 
         update(self.store, container_id, resources)
 
-    def state(self, container_id: str) -> dict[str, Any]:
+    def state(self, container_id: str) -> OciState:
         """The OCI state document of one container."""
         lock, container = self.store.lock(container_id, exclusive=False)
         with lock:
             return container.oci_state()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[OciState]:
         """The OCI state documents of every container under the root."""
         return [c.oci_state() for c in self.store.containers()]

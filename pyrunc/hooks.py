@@ -19,15 +19,25 @@ TYPE_CHECKING = False  # typing costs ~10 ms to import; every create loads this 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NotRequired, TypedDict
 
     from pyrunc.spec.compiled import Hook, Spec
+    from pyrunc.state import HookState, PidlessState
+
+    class HookRecord(TypedDict):
+        """A spec Hook as kept in state.json (config.json's field names)."""
+
+        path: str
+        args: NotRequired[list[str]]
+        env: NotRequired[list[str]]
+        timeout: NotRequired[int]
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
-def hook_dict(hook: Hook) -> dict:
+def hook_dict(hook: Hook) -> HookRecord:
     """The stored form of a spec Hook."""
-    d: dict = {"path": hook.path}
+    d: HookRecord = {"path": hook.path}
     if hook.args:
         d["args"] = list(hook.args)
     if hook.env:
@@ -37,7 +47,7 @@ def hook_dict(hook: Hook) -> dict:
     return d
 
 
-def spec_hooks(spec: Spec) -> dict[str, list[dict]]:
+def spec_hooks(spec: Spec) -> dict[str, list[HookRecord]]:
     """Every non-empty hook list of a spec, by its JSON name."""
     h = spec.hooks
     if h is None:
@@ -51,7 +61,7 @@ def spec_hooks(spec: Spec) -> dict[str, list[dict]]:
     return out
 
 
-def start_container_ops(hooks: list[dict], state: dict,
+def start_container_ops(hooks: list[HookRecord], state: PidlessState,
                         process_env: list[str]) -> list[ins.Op]:
     """startContainer hooks, run by the init itself after `start` and its seccomp filter, just
     before the user process (runc): with its user, capabilities and root. A hook without env
@@ -68,8 +78,8 @@ def start_container_ops(hooks: list[dict], state: dict,
 
 def run_hooks(
     kind: str,
-    hooks: list[dict] | None,
-    state: dict,
+    hooks: list[HookRecord] | None,
+    state: HookState,
     in_pid: int = 0,
     warn_only: bool = False,
     *,
@@ -90,7 +100,7 @@ def run_hooks(
     if not hooks:
         return
     if in_pid:
-        state = dict(state, pid=pid_in_namespace(in_pid))
+        state = {**state, "pid": pid_in_namespace(in_pid)}
     from pyrunc.log import get_logger
 
     payload = jsonlite.dumps(state).encode()
@@ -126,7 +136,7 @@ def pid_in_namespace(pid: int) -> int:
     return pid
 
 
-def status_text(status: int, hook: dict) -> str:
+def status_text(status: int, hook: HookRecord) -> str:
     if status == -1:
         return f"did not finish within {hook.get('timeout')}s"
     if os.WIFSIGNALED(status):
@@ -135,7 +145,7 @@ def status_text(status: int, hook: dict) -> str:
 
 
 def _run_one(
-    hook: dict, payload: bytes, in_pid: int, root: str | None, env: list[str] | None,
+    hook: HookRecord, payload: bytes, in_pid: int, root: str | None, env: list[str] | None,
     on_spawn: Callable[[int], None] | None = None,
 ) -> tuple[int, bytes]:
     """(wait status or -1 on timeout, combined output) of one hook."""

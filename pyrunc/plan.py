@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from pyrunc.instructions import Op
     from pyrunc.spec.compiled import Linux, LinuxIDMapping, Process, Spec
+    from pyrunc.state import PidlessState
 
 # sync points the child stops at; the parent acts, then answers
 SYNC_NAMESPACES = "namespaces"   # uid/gid maps, oom_score_adj, network
@@ -251,7 +252,7 @@ def compile_plan(
             from pyrunc import hooks
             from pyrunc.state import OCI_VERSION
 
-            state: dict[str, object] = {
+            state: PidlessState = {
                 "ociVersion": spec.oci_version or OCI_VERSION, "id": container_id,
                 "status": "created", "bundle": bundle,
             }

@@ -7,6 +7,7 @@ from pyrunc.errors import ConfigError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrunc.spec.compiled import LinuxSeccomp
+    from pyrunc.state import HookState
 
 EPERM = 1
 ACTIONS: dict[str, int] = {
@@ -201,14 +202,15 @@ def enosys_stub(seccomp: LinuxSeccomp) -> bytes:
     return b"".join(out)
 
 
-def send_to_listener(seccomp: LinuxSeccomp, notify_fd: int, pid: int, state: dict) -> None:
+def send_to_listener(seccomp: LinuxSeccomp, notify_fd: int, pid: int,
+                     state: HookState) -> None:
     """The container process state and the notify fd, in one sendmsg, to listenerPath."""
     import array
     import json
     import socket
 
-    message = {"ociVersion": state.get("ociVersion", "1.3.0"), "fds": ["seccompFd"], "pid": pid,
-               "state": state}
+    message: dict[str, object] = {"ociVersion": state["ociVersion"], "fds": ["seccompFd"],
+                                  "pid": pid, "state": state}
     if seccomp.listener_metadata:
         message["metadata"] = seccomp.listener_metadata
     try:

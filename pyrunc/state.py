@@ -15,6 +15,84 @@ from pyrunc import jsonlite
 from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt
 from pyrunc.procfs import process_alive
 
+TYPE_CHECKING = False  # typing costs ~3 ms to import; the shapes below are for mypy only
+if TYPE_CHECKING:
+    from typing import NotRequired, Required, TypedDict, TypeGuard
+
+    from pyrunc.cgroups.manager import CgroupRecord
+    from pyrunc.hooks import HookRecord
+
+    class HostMounts(TypedDict):
+        """A container without a mount namespace mounts in ours: what delete detaches."""
+
+        rootfs: str
+        before: int | None  # the top mount id on the rootfs before the create
+        ours: NotRequired[int | None]  # and the create's own top one
+
+    class NetworkRef(TypedDict):
+        """The part of network.json (network.attach) that `state` shows."""
+
+        network: str
+        ip: str
+        host_veth: str
+        ports: list[tuple[str, int, int]]  # (proto, host port, container port): JSON arrays
+
+    class RuntimeRecord(TypedDict, total=False):
+        """state.json's "pyrunc": pyrunc's own bookkeeping of a container."""
+
+        init_start_time: str  # /proc/PID/stat field 22: the init is this process (S8)
+        own_pid_ns: bool
+        hooks: dict[str, list[HookRecord]]  # poststart and poststop, by their JSON name
+        rootless: bool
+        host_mounts: HostMounts
+        network: NetworkRef
+        cgroup: CgroupRecord
+        cgroup_paths: dict[str, str]  # {hierarchy key: directory}: what exec joins
+        freezer_state: str  # freezer.state or cgroup.freeze
+
+    class StateRecord(TypedDict, total=False):
+        """state.json: what validate_state checks; the keys a damaged one may lack optional."""
+
+        ociVersion: str
+        id: Required[str]
+        pid: Required[int]
+        bundle: str
+        rootfs: str
+        created: str
+        owner: str
+        annotations: dict[str, str]
+        pyrunc: Required[RuntimeRecord]
+
+    class PidlessState(TypedDict):
+        """A hook's state before its pid is known (startContainer's: the init adds its own)."""
+
+        ociVersion: str
+        id: str
+        status: str
+        bundle: str
+        annotations: NotRequired[dict[str, str]]
+
+    class HookState(PidlessState):
+        """The state hooks receive on stdin (runtime.md's fields only)."""
+
+        pid: int
+
+    class OciState(HookState):
+        """The state document `state` prints and `list --format json` lists (runc's extras)."""
+
+        rootfs: str
+        created: str
+        owner: str
+
+    class Intent(TypedDict):
+        """intent.json: what a create is about to make that outlives it (delete --force)."""
+
+        pid: int
+        init_start_time: str
+        cgroup: CgroupRecord | None
+        host_mounts: HostMounts | None
+        hook: NotRequired[list[int | str]]  # [pid, start time] of the hook being waited for
+
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 INTENT_FILE = "intent.json"  # what a create is about to make, written before it makes it
@@ -143,6 +221,11 @@ def check_cgroup_record(rec: object) -> str | None:
     return None
 
 
+def is_cgroup_record(rec: object) -> TypeGuard[CgroupRecord]:
+    """`rec` is a cgroup record recovery may act on (check_cgroup_record found nothing)."""
+    return check_cgroup_record(rec) is None
+
+
 def validate_state(data: object, container_id: str) -> str | None:
     """What is wrong with a loaded state document, or None: every field a command reads has
     the type it expects, so a damaged file is reported, not a traceback."""
@@ -173,12 +256,17 @@ def validate_state(data: object, container_id: str) -> str | None:
     return None
 
 
+def _is_state(data: object, problem: str | None) -> TypeGuard[StateRecord]:
+    """`data` passed validate_state (`problem` is what it said): a StateRecord."""
+    return problem is None and isinstance(data, dict)
+
+
 class Container:
     """What the state store knows of one container; status is computed on demand."""
 
     __slots__ = ("store", "id", "data", "problem")
 
-    def __init__(self, store: StateStore, container_id: str, data: dict,
+    def __init__(self, store: StateStore, container_id: str, data: StateRecord,
                  problem: str | None = None) -> None:
         self.store = store
         self.id = container_id
@@ -198,7 +286,7 @@ class Container:
         return self.data.get("bundle", "")
 
     @property
-    def runtime(self) -> dict:
+    def runtime(self) -> RuntimeRecord:
         """pyrunc's own bookkeeping (init start time, hooks, namespaces, ...)."""
         return self.data.get("pyrunc", {})
 
@@ -219,11 +307,11 @@ class Container:
             return "created"
         return "running"
 
-    def oci_state(self) -> dict:
+    def oci_state(self) -> OciState:
         """The state document of runtime.md (plus runc's extra fields, allowed by the schema)."""
         status = self.status
         d = self.data
-        state = {
+        state: OciState = {
             "ociVersion": d.get("ociVersion", OCI_VERSION),
             "id": self.id,
             "pid": self.pid if status not in ("stopped", "unknown") else 0,
@@ -237,9 +325,9 @@ class Container:
             state["annotations"] = d["annotations"]
         return state
 
-    def hook_state(self, status: str | None = None) -> dict:
+    def hook_state(self, status: str | None = None) -> HookState:
         """The state hooks receive on stdin (runtime.md's fields only)."""
-        st = {
+        st: HookState = {
             "ociVersion": self.data.get("ociVersion", OCI_VERSION),
             "id": self.id,
             "status": status or self.status,
@@ -374,11 +462,11 @@ class StateStore:
             raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: "
                                f"{str(e).splitlines()[0] if str(e) else 'not JSON'}") from None
         problem = validate_state(data, container_id)
-        if problem is not None or not isinstance(data, dict):  # a dict when there is no problem
+        if not _is_state(data, problem):
             raise StateCorrupt(f"state of container {container_id} is corrupt: {path}: {problem}")
         return Container(self, container_id, data)
 
-    def write(self, container_id: str, data: dict) -> None:
+    def write(self, container_id: str, data: StateRecord) -> None:
         """Atomic and durable (see write_file): the directory is synced too, so that a state
         that create or update reported as written is there after a crash."""
         body = jsonlite.dumps(data, separators=(",", ":")).encode()
@@ -426,10 +514,15 @@ class StateStore:
             try:  # nobody holds it: read again, a create may have finished in between
                 out.append(self.load(cid))
             except ContainerNotFound:
-                out.append(Container(self, cid, {}, f"{self.file(cid, STATE_FILE)}: missing"))
+                out.append(self._unreadable(cid, f"{self.file(cid, STATE_FILE)}: missing"))
             except PyruncError as e:
-                out.append(Container(self, cid, {}, str(e)))
+                out.append(self._unreadable(cid, str(e)))
         return out
+
+    def _unreadable(self, container_id: str, problem: str) -> Container:
+        """A container `list` shows as `unknown`: nothing of its state is known."""
+        return Container(self, container_id, {"id": container_id, "pid": 0, "pyrunc": {}},
+                         problem)
 
     def _busy(self, container_id: str) -> bool:
         """True when a create or delete holds the container's lock (exclusively) right now, or

@@ -27,9 +27,26 @@ from pyrunc.errors import CgroupError
 TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this module
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NotRequired, TypedDict
 
     from pyrunc.cgroups.layout import Hierarchy, Layout
     from pyrunc.cgroups.resources import ResourceWrites, Write
+    from pyrunc.state import RuntimeRecord
+
+    class CgroupDir(TypedDict):
+        """One hierarchy's directory of a CgroupRecord."""
+
+        key: str  # the hierarchy: its controllers ("memory", "cpu,cpuacct"), "" for cgroup2
+        dir: str
+        mount: NotRequired[str]  # its mount point (older records: derived from `dir`)
+        created: list[str]  # what pyrunc made, outermost first: only those are removed
+
+    class CgroupRecord(TypedDict, total=False):
+        """The record above (state.json's pyrunc.cgroup, intent.json's cgroup)."""
+
+        path: str
+        layout: str  # "v1", "v2", "hybrid"
+        dirs: list[CgroupDir]
 
 UNIFIED = ""
 OWN_TREE = "/pyrunc"  # paths.DEFAULT_PARENT: the default parent, pyrunc's own
@@ -75,7 +92,7 @@ class _Deferred(Exception):
 class Cgroups:
     """The cgroup directories of one container, one per hierarchy."""
 
-    def __init__(self, record: dict) -> None:
+    def __init__(self, record: CgroupRecord) -> None:
         self.record = record
 
     # --- what is recorded --------------------------------------------------------------------
@@ -89,7 +106,7 @@ class Cgroups:
         return self.record.get("layout", "")
 
     @property
-    def dirs(self) -> list[dict]:
+    def dirs(self) -> list[CgroupDir]:
         return self.record.setdefault("dirs", [])
 
     def dir(self, key: str) -> str | None:
@@ -130,8 +147,8 @@ class Cgroups:
     # --- create / join ---------------------------------------------------------------------
 
     @classmethod
-    def create(cls, layout: Layout, path: str, record: dict, *, own: bool = False,
-               intent: Callable[[dict], None] | None = None) -> Cgroups:
+    def create(cls, layout: Layout, path: str, record: CgroupRecord, *, own: bool = False,
+               intent: Callable[[CgroupRecord], None] | None = None) -> Cgroups:
         """Make (or join) `path` in every hierarchy of `layout`, recording into `record`.
 
         `intent` is called first with what is about to be made (the same record shape, its
@@ -145,15 +162,15 @@ class Cgroups:
         record["dirs"] = []
         cg = cls(record)
         sys_ = syscall.get()
-        planned = []
+        planned: list[CgroupDir] = []
         for h in layout.hierarchies:
             leaf = h.dir(path)
-            entry = {"key": h.key, "dir": leaf, "mount": h.mount, "created": []}
+            entry: CgroupDir = {"key": h.key, "dir": leaf, "mount": h.mount, "created": []}
             record["dirs"].append(entry)
             chain = [d for d in _chain(h.mount, leaf) if not sys_.isdir(d)]
             if own and leaf not in chain and _is_empty_tree(leaf):
                 chain.append(leaf)
-            planned.append({**entry, "created": chain})
+            planned.append({"key": h.key, "dir": leaf, "mount": h.mount, "created": chain})
         if intent is not None:
             intent({"path": path, "layout": layout.kind, "dirs": planned})
         for h, entry, plan in zip(layout.hierarchies, record["dirs"], planned, strict=True):
@@ -165,7 +182,7 @@ class Cgroups:
             cg.enable_v2(layout.v2_controllers, required=False)
         return cg
 
-    def _make(self, h: Hierarchy, entry: dict) -> None:
+    def _make(self, h: Hierarchy, entry: CgroupDir) -> None:
         leaf = entry["dir"]
         chain = _chain(h.mount, leaf)
         sys_ = syscall.get()
@@ -449,7 +466,7 @@ class Cgroups:
         if problems:
             raise CgroupError("remove cgroup " + "; ".join(problems))
 
-    def _removable(self, d: dict) -> list[str]:
+    def _removable(self, d: CgroupDir) -> list[str]:
         """The directories to remove, leaf first: those this container created, and the empty
         parents of pyrunc's own default tree (/pyrunc, /pyrunc/r-...), which another container
         may have created and left while this one still used them."""
@@ -535,7 +552,7 @@ def derived(layout: Layout, path: str, known: Cgroups | None = None) -> Cgroups 
     """The cgroups at `path` (of pyrunc's own naming) that exist now in any hierarchy, all
     taken as pyrunc's: for a `delete --force` that has no record of them (state damaged or
     missing, a create killed before it wrote its intent). Those `known` has are left out."""
-    dirs = []
+    dirs: list[CgroupDir] = []
     seen = {d["dir"] for d in known.dirs} if known is not None else set()
     for h in layout.hierarchies:
         leaf = h.dir(path)
@@ -570,7 +587,7 @@ def _remove_tree(path: str, deadline: float) -> None:
             time.sleep(0.005)
 
 
-def from_runtime(runtime: dict) -> Cgroups | None:
+def from_runtime(runtime: RuntimeRecord) -> Cgroups | None:
     """The container's cgroups from `data["pyrunc"]`, or None when it has none recorded."""
     record = runtime.get("cgroup")
     if not record or not record.get("dirs"):

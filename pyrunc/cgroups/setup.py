@@ -17,12 +17,14 @@ TYPE_CHECKING = False  # typing costs ~9 ms to import; the hot commands use this
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pyrunc.cgroups.manager import CgroupRecord
     from pyrunc.spec.compiled import Linux, Spec
+    from pyrunc.state import RuntimeRecord
 
 
-def setup(spec: Spec, container_id: str, pid: int, runtime: dict, *,
+def setup(spec: Spec, container_id: str, pid: int, runtime: RuntimeRecord, *,
           root: str | None = None, rootless: bool = False,
-          intent: Callable[[dict | None], None] | None = None) -> Cgroups | None:
+          intent: Callable[[CgroupRecord | None], None] | None = None) -> Cgroups | None:
     """Create/join, check, write the resources, add `pid`. What is made is recorded in
     `runtime["cgroup"]` as it is made, so `destroy_recorded` can undo a failure half-way;
     `intent` gets what is about to be made before anything is (None: no cgroups at all).
@@ -56,11 +58,11 @@ def _linux(spec: Spec) -> Linux:
     return spec.linux
 
 
-def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: dict, *,
+def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: RuntimeRecord, *,
               rootless: bool = False,
-              intent: Callable[[dict | None], None] | None = None) -> Cgroups:
+              intent: Callable[[CgroupRecord | None], None] | None = None) -> Cgroups:
     linux = _linux(spec)
-    record: dict = {}
+    record: CgroupRecord = {}
     runtime["cgroup"] = record
     cg = Cgroups.create(lay, path, record, own=not linux.cgroups_path, intent=intent)
     cg.check_usable()
@@ -83,7 +85,7 @@ def _setup_in(lay: layout_mod.Layout, spec: Spec, path: str, pid: int, runtime: 
     return cg
 
 
-def destroy_recorded(runtime: dict | None) -> None:
+def destroy_recorded(runtime: RuntimeRecord | None) -> None:
     """Undo `setup` after a failed create (the init is already dead): remove what was made."""
     if not runtime:
         return

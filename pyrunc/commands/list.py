@@ -11,6 +11,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
+    from pyrunc.state import OciState
+
 
 ARGUMENTS = Command(
     Flag("-f", "--format", default="table", choices=("table", "json")),
@@ -19,7 +21,7 @@ ARGUMENTS = Command(
 )
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[OciState]) -> str:
     """runc's layout: tab-separated columns padded to at least 12, 3 spaces apart."""
     header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     lines = [header] + [

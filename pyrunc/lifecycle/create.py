@@ -41,8 +41,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pyrunc.cgroups.manager import CgroupRecord
+    from pyrunc.hooks import HookRecord
     from pyrunc.network.attach import Attachment, Request
     from pyrunc.spec.compiled import Spec
+    from pyrunc.state import HostMounts, Intent, RuntimeRecord, StateRecord
 
 
 def _rfc3339_now() -> str:
@@ -123,12 +126,12 @@ def create(
     state_dir = store.path(container_id)
     fifo_fd = console_fd = -1
     idmaps: dict[int, int] = {}
-    all_hooks: dict = {}
+    all_hooks: dict[str, list[HookRecord]] = {}
     container: Container | None = None
     plan: InitPlan | None = None
     init: InitProcess | None = None
-    data: dict = {}
-    host_mounts: dict | None = None
+    data: StateRecord | None = None
+    host_mounts: HostMounts | None = None
     attachment: Attachment | None = None
     try:
         if net_request is not None:
@@ -199,6 +202,12 @@ def create(
         all_hooks = hooks.spec_hooks(spec)
         # startContainer hooks are the init's own (plan.compile_plan)
         stored = {k: v for k, v in all_hooks.items() if k in ("poststart", "poststop")}
+        runtime: RuntimeRecord = {
+            "init_start_time": stat[1] if stat else "",
+            "own_pid_ns": "pid" in ns.new,
+            "hooks": stored,
+            "rootless": rootless_cg,
+        }
         data = {
             "ociVersion": spec.oci_version or OCI_VERSION,
             "id": container_id,
@@ -208,19 +217,15 @@ def create(
             "created": _rfc3339_now(),
             "owner": _owner(),
             "annotations": dict(spec.annotations or {}),
-            "pyrunc": {
-                "init_start_time": stat[1] if stat else "",
-                "own_pid_ns": "pid" in ns.new,
-                "hooks": stored,
-                "rootless": rootless_cg,
-            },
+            "pyrunc": runtime,
         }
         if host_mounts is not None:
-            data["pyrunc"]["host_mounts"] = host_mounts
+            runtime["host_mounts"] = host_mounts
         container = Container(store, container_id, data)
         if attachment is not None:
-            data["pyrunc"]["network"] = {k: attachment.record[k] for k in
-                                         ("network", "ip", "host_veth", "ports")}
+            r = attachment.record
+            runtime["network"] = {"network": r["network"], "ip": r["ip"],
+                                  "host_veth": r["host_veth"], "ports": r["ports"]}
         _drive(init, spec, container, plan, all_hooks, attachment,
                joined=lambda: save_config(state_dir, config_bytes))
         if host_mounts is not None:
@@ -349,7 +354,7 @@ def send_mount_sources(init: InitProcess, sources: list[tuple[int, str]]) -> Non
             os.close(fd)
 
 
-def _detach_host_mounts(record: dict) -> None:
+def _detach_host_mounts(record: HostMounts) -> None:
     """Unmount what the init of a failed create mounted in this namespace (no mount namespace);
     a failure here must not hide the first one."""
     from pyrunc.rootfs import detach_host_mounts
@@ -360,9 +365,9 @@ def _detach_host_mounts(record: dict) -> None:
         get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
-def _destroy_cgroups(data: dict) -> None:
+def _destroy_cgroups(data: StateRecord | None) -> None:
     """Remove the cgroups a failed create made; a failure here must not hide the first one."""
-    if not data.get("pyrunc", {}).get("cgroup"):
+    if data is None or not data["pyrunc"].get("cgroup"):
         return
     from pyrunc.cgroups.setup import destroy_recorded
 
@@ -372,8 +377,8 @@ def _destroy_cgroups(data: dict) -> None:
         get_logger().warning(f"cleaning up after the failed create: {e}")
 
 
-def write_intent(container: Container, cgroup: dict | None,
-                 hook: list | None = None) -> None:
+def write_intent(container: Container, cgroup: CgroupRecord | None,
+                 hook: list[int | str] | None = None) -> None:
     """What this create is about to make that outlives it (its init, its cgroups, mounts in our
     namespace, the hook it waits for), written atomically before it makes any of it: `delete
     --force` after a create killed at any moment removes exactly that (the state file comes
@@ -381,7 +386,7 @@ def write_intent(container: Container, cgroup: dict | None,
     from pyrunc import jsonlite
 
     rt = container.data["pyrunc"]
-    intent = {"pid": container.pid, "init_start_time": rt.get("init_start_time", ""),
+    intent: Intent = {"pid": container.pid, "init_start_time": rt.get("init_start_time", ""),
               "cgroup": cgroup, "host_mounts": rt.get("host_mounts")}
     if hook is not None:
         intent["hook"] = hook
@@ -393,7 +398,7 @@ def write_intent(container: Container, cgroup: dict | None,
 
 
 def _join_cgroups(init: InitProcess, spec: Spec, container: Container,
-                  intent: Callable[[dict | None], None]) -> None:
+                  intent: Callable[[CgroupRecord | None], None]) -> None:
     """The container's cgroups made and the init added, while the init mounts. If that fails
     because the init failed first (its pid gone), the init's error is the one to report."""
     from pyrunc.cgroups.setup import setup as setup_cgroups
@@ -411,7 +416,8 @@ def _join_cgroups(init: InitProcess, spec: Spec, container: Container,
 
 
 def _drive(
-    init: InitProcess, spec: Spec, container: Container, plan: InitPlan, all_hooks: dict,
+    init: InitProcess, spec: Spec, container: Container, plan: InitPlan,
+    all_hooks: dict[str, list[HookRecord]],
     attachment: Attachment | None = None, joined: Callable[[], None] | None = None,
 ) -> None:
     """Answer the child's sync points until it reports ready. `joined` runs once the init is
@@ -419,9 +425,9 @@ def _drive(
     log = get_logger()
     linux, process = spec.linux, spec.process
     assert linux is not None and process is not None  # compile_plan refused a spec without
-    intended: list[dict | None] = [None]  # the cgroup the intent names, kept for a hook's
+    intended: list[CgroupRecord | None] = [None]  # the cgroup the intent names, kept for a hook's
 
-    def intent_cgroup(cgroup: dict | None) -> None:
+    def intent_cgroup(cgroup: CgroupRecord | None) -> None:
         intended[0] = cgroup
         write_intent(container, cgroup)
 

@@ -13,9 +13,14 @@ from pyrunc.state import (
     STATE_FILE,
     Container,
     StateStore,
-    check_cgroup_record,
+    is_cgroup_record,
     read_file,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.hooks import HookRecord
+    from pyrunc.state import HookState
 
 NETWORKS_DIR = ".networks"  # pyrunc.network.store.DIR, not imported by this hot command
 
@@ -37,7 +42,8 @@ def delete(store: StateStore, container_id: str, force: bool = False) -> None:
     _poststop(poststop, state)
 
 
-def _delete_loaded(store: StateStore, container: Container, force: bool) -> tuple[list, dict]:
+def _delete_loaded(store: StateStore, container: Container,
+                   force: bool) -> tuple[list[HookRecord] | None, HookState]:
     container_id = container.id
     status = container.status
     if status in ("running", "paused") and not force:
@@ -77,7 +83,7 @@ def _delete_loaded(store: StateStore, container: Container, force: bool) -> tupl
     return poststop, state
 
 
-def _poststop(poststop: list | None, state: dict) -> None:
+def _poststop(poststop: list[HookRecord] | None, state: HookState) -> None:
     if poststop:
         from pyrunc.hooks import run_hooks
 
@@ -184,7 +190,7 @@ def _recover_resources(
                 problems.append(str(e))
     groups = []
     record = intent.get("cgroup") if intent else None
-    if isinstance(record, dict) and check_cgroup_record(record) is None:
+    if is_cgroup_record(record):
         groups.append(manager.Cgroups(record))
     lay = layout_mod.detect()
     derived = manager.derived(lay, paths.resolve(None, container_id, store.root),

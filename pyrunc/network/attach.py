@@ -14,6 +14,25 @@ import os
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.network.store import NetworkStore, read_json, valid_name, write_atomic
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported for a networked create
+    from typing import TypedDict
+
+    class AttachRecord(TypedDict, total=False):
+        """network.json: what a create leased and makes, for teardown to undo exactly that
+        (written first with the first five keys, before the lease; then whole)."""
+
+        network: str
+        root: str
+        id: str
+        host_veth: str
+        ports: list[tuple[str, int, int]]  # (proto, host port, container port): JSON arrays
+        ip: str
+        subnet: str
+        gateway: str
+        bridge: str
+        nat: bool
+
 INTENT = "network.json"
 ANNOTATION = "org.pyrunc.network"
 ANNOTATION_IP = "org.pyrunc.network.ip"
@@ -105,7 +124,7 @@ def host_veth_name(root: str, container_id: str) -> str:
 class Attachment:
     """What `prepare` decided and recorded; `setup` makes it."""
 
-    def __init__(self, record: dict, mounts: list[dict]) -> None:
+    def __init__(self, record: AttachRecord, mounts: list[dict]) -> None:
         self.record = record
         self.mounts = mounts
 
@@ -113,9 +132,9 @@ class Attachment:
 def prepare(root: str, container_id: str, state_dir: str, req: Request,
             hostname: str | None) -> Attachment:
     intent_path = os.path.join(state_dir, INTENT)
-    record: dict = {"network": req.network, "root": root, "id": container_id,
+    record: AttachRecord = {"network": req.network, "root": root, "id": container_id,
                     "host_veth": host_veth_name(root, container_id),
-                    "ports": [list(p) for p in req.ports]}
+                    "ports": list(req.ports)}
     with NetworkStore(root) as store:
         try:
             net = store.load(req.network)
@@ -131,8 +150,8 @@ def prepare(root: str, container_id: str, state_dir: str, req: Request,
             ip = store.lease(net, container_id, req.ip)
         except PyruncError as e:
             raise ConfigError(f"{req.source}: {e}") from None
-    record.update(ip=ip, subnet=net["subnet"], gateway=net["gateway"], bridge=net["bridge"],
-                  nat=bool(net.get("nat", True)))
+    record.update({"ip": ip, "subnet": net["subnet"], "gateway": net["gateway"],
+                   "bridge": net["bridge"], "nat": bool(net.get("nat", True))})
     write_atomic(intent_path, record, durable=False, sync_dir=False)
     mounts = []
     if req.dns is not None:
@@ -176,7 +195,7 @@ def setup(att: Attachment, pid: int) -> None:
     with links.Rtnl() as rt:
         links.ensure_bridge(rt, r["bridge"], r["gateway"], prefixlen, r["nat"])
         links.attach(rt, pid, r["bridge"], r["host_veth"], r["ip"], prefixlen, r["gateway"])
-    nft.attach(r["subnet"], r["nat"], [tuple(p) for p in r["ports"]], r["ip"])
+    nft.attach(r["subnet"], r["nat"], list(r["ports"]), r["ip"])
 
 
 def teardown(state_dir: str) -> None:

@@ -49,7 +49,7 @@ def valid_ifname(name: str, what: str) -> str:
     return name
 
 
-def write_atomic(path: str, data: dict, *, durable: bool = True, sync_dir: bool = True) -> None:
+def write_atomic(path: str, data: object, *, durable: bool = True, sync_dir: bool = True) -> None:
     """The state store's write: whole (short writes continued), fsync'ed, renamed, the directory
     fsync'ed; a full disk is one line naming the file and leaves no temporary file. Without
     `durable` (no fsync at all) or `sync_dir` (the rename may be lost in a crash, the file is
