@@ -251,8 +251,38 @@ def validate_state(data: object, container_id: str) -> str | None:
             return f"pyrunc.{key}: not an object"
     if not isinstance(rt.get("freezer_state") or "", str):
         return "pyrunc.freezer_state: not a string"
+    problem = _check_hooks(rt.get("hooks") or {}) or _check_host_mounts(rt.get("host_mounts"))
+    if problem is not None:
+        return problem
+    if not all(isinstance(d, str) for d in (rt.get("cgroup_paths") or {}).values()):
+        return "pyrunc.cgroup_paths: a directory is not a string"
     if rt.get("cgroup") is not None:
         return check_cgroup_record(rt["cgroup"])
+    return None
+
+
+def _check_hooks(hooks: dict) -> str | None:
+    """The stored hooks (HookRecord) as start and delete run them."""
+    for kind, items in hooks.items():
+        if not isinstance(items, list):
+            return f"pyrunc.hooks.{kind}: not a list"
+        for i, h in enumerate(items):
+            if not (isinstance(h, dict) and isinstance(h.get("path"), str)
+                    and all(isinstance(h.get(k, []), list)
+                            and all(isinstance(a, str) for a in h.get(k, []))
+                            for k in ("args", "env"))
+                    and type(h.get("timeout", 0)) is int):
+                return f"pyrunc.hooks.{kind}[{i}]: malformed"
+    return None
+
+
+def _check_host_mounts(rec: object) -> str | None:
+    """The mounts delete detaches (HostMounts): a rootfs and mount ids (or null)."""
+    if not rec:
+        return None  # none: the container has its own mount namespace
+    if not (isinstance(rec, dict) and isinstance(rec.get("rootfs"), str) and "before" in rec
+            and all(rec.get(k) is None or type(rec.get(k)) is int for k in ("before", "ours"))):
+        return "pyrunc.host_mounts: malformed"
     return None
 
 
