@@ -237,6 +237,10 @@ class Running:
     def pid(self) -> int:
         return self.proc.pid
 
+    def stdout_so_far(self) -> str:
+        """What the command has written to stdout until now (it may still be running)."""
+        return os.pread(self._out.fileno(), 1 << 20, 0).decode(errors="replace")
+
     def wait(self, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         try:
             rc = self.proc.wait(timeout)

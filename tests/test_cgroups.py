@@ -238,14 +238,20 @@ def test_default_path_and_relative_path(pyrunc: Pyrunc, bundle: Bundle,
 
 
 @pytest.mark.skipif(LAYOUT.for_controller("memory") is None, reason="no memory controller")
-def test_oom_kill_is_reported_by_events(pyrunc: Pyrunc, bundle: Bundle,
-                                        cgroups: CgroupTracker) -> None:
+def test_oom_kill_is_reported_by_events(pyrunc: Pyrunc, bundle: Bundle, cgroups: CgroupTracker,
+                                        tmp_path: Path) -> None:
     path = cgroups(f"/{unique()}")
     set_resources(bundle, path, {"memory": {"limit": 32 << 20, "swap": 32 << 20}})
-    # dd's 96M buffer cannot fit in 32M: the kernel kills dd, the shell lives on
-    bundle.sh("sleep 0.7; dd if=/dev/zero of=/dev/null bs=96M count=1; echo dd=$?; sleep 0.6")
+    # dd's 96M buffer cannot fit in 32M: the kernel kills dd, the shell lives on. Only once
+    # `events` watches (its first stats line) may dd run: it reports OOMs from its start on
+    go = out_dir(bundle, tmp_path) / "go"
+    bundle.sh("while [ ! -e /out/go ]; do sleep 0.02; done; "
+              "dd if=/dev/zero of=/dev/null bs=96M count=1; echo dd=$?; sleep 0.6")
     pyrunc("run", "-d", "-b", bundle, "oom", check=True)
     events = pyrunc.start_background("events", "--interval", "250ms", "oom")
+    wait_until(lambda: '"type":"stats"' in events.stdout_so_far(), timeout=30,
+               what="the first stats line of events")
+    go.touch()
     result = events.wait(timeout=20)  # ends by itself when the container stops
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
