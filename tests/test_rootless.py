@@ -14,6 +14,8 @@ copies in a root-owned, world-readable directory: the checkout itself may not be
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import pwd
@@ -151,10 +153,25 @@ def _copy_python_code(shared: Path) -> None:
     run_cmd(["chmod", "-R", "a+rX", str(shared)], check=True)
 
 
-def _remove_cgroup(path: Path) -> None:
-    for d in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        d.rmdir()
-    path.rmdir()
+def _remove_cgroup(path: Path, timeout: float = 10) -> None:
+    """Kill what is in a cgroup tree, then rmdir it bottom up. A SIGKILLed task leaves its
+    cgroup only when it has run its exit, later on a loaded host: until then rmdir is EBUSY,
+    retried up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    for d in sorted((p for p in [path, *path.rglob("*")] if p.is_dir()),
+                    key=lambda p: -len(p.parts)):  # fmt: skip
+        while True:
+            with contextlib.suppress(OSError):
+                for pid in (d / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+            try:
+                d.rmdir()
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")
@@ -227,9 +244,6 @@ def delegated(user: User) -> Iterator[Path]:
         yield path
     finally:
         user.cgroup = None
-        for pid in (path / "cgroup.procs").read_text().split():
-            os.kill(int(pid), signal.SIGKILL)
-        time.sleep(0.1)
         _remove_cgroup(path)
 
 
