@@ -9,7 +9,7 @@ unless its config sets RLIMIT_NOFILE. The library's caller gets its own limit ba
 
 from __future__ import annotations
 
-from pyrunc import _linux
+from pyrunc import syscall
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,12 +24,13 @@ def while_raised(fn: Callable[P, R]) -> Callable[P, R]:
     """Decorate an operation that opens fds of its own and starts a container process."""
 
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        caller = _linux.raise_nofile()  # None when already raised (the launcher, an outer call)
+        sys_ = syscall.get()
+        caller = sys_.raise_nofile()  # None when already raised (the launcher, an outer call)
         try:
             return fn(*args, **kwargs)
         finally:
             if caller is not None:
-                _linux.set_nofile(*caller)
+                sys_.set_nofile(*caller)
 
     wrapper.__name__, wrapper.__qualname__ = fn.__name__, fn.__qualname__
     wrapper.__doc__, wrapper.__wrapped__ = fn.__doc__, fn  # type: ignore[attr-defined]

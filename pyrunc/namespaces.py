@@ -51,40 +51,53 @@ class NamespacePlan:
         return flags
 
     def close(self) -> None:
+        from pyrunc import syscall
+
+        sys_ = syscall.get()
         for fd in self.join.values():
             try:
-                os.close(fd)
+                sys_.close(fd)
             except OSError:
                 pass
         self.join.clear()
 
 
 NSFS_MAGIC = 0x6E736673
+# the names nsfs gives each kind (/proc/<pid>/ns/<name>, and its files' "<name>:[inode]")
+NSFS_NAMES = {"mount": "mnt", "network": "net"}
 
 
-def open_namespace_file(path: str, field: str) -> int:
-    """An fd of the namespace file `path` names (a host path of the config's).
+def open_namespace_file(path: str, field: str, kind: str | None = None) -> int:
+    """An fd of the namespace file `path` names (a host path of the config's), of type `kind`.
 
     Looked at through O_PATH first: only a file on nsfs is then opened (through our own fd),
     so a FIFO there cannot hang create and a device node is never opened (S12's rule for
-    host-side opens of paths a less trusted party chose)."""
+    host-side opens of paths a less trusted party chose). A namespace of another type is
+    refused here, naming the field, rather than by setns(2) in the child after the clone."""
     from pyrunc import syscall
 
+    sys_ = syscall.get()
     try:
-        probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        probe = sys_.open(path, os.O_PATH | os.O_CLOEXEC)
     except OSError as e:
         reason = (e.strerror or str(e)).lower()
         raise ConfigError(f"config.json: {field}: {path}: {reason}") from None
     try:
         own = f"/proc/self/fd/{probe}"
-        if syscall.get().statfs_type(own) != NSFS_MAGIC:
+        if sys_.statfs_type(own) != NSFS_MAGIC:
             raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
-        return os.open(own, os.O_RDONLY | os.O_CLOEXEC)
+        if kind is not None:
+            found = sys_.readlink(own).partition(":")[0]
+            if found != NSFS_NAMES.get(kind, kind):
+                found = next((k for k, v in NSFS_NAMES.items() if v == found), found)
+                raise ConfigError(
+                    f"config.json: {field}: {path}: a {found} namespace, not {kind}")
+        return sys_.open(own, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
         reason = (e.strerror or str(e)).lower()
         raise ConfigError(f"config.json: {field}: {path}: {reason}") from None
     finally:
-        os.close(probe)
+        sys_.close(probe)
 
 
 def resolve(namespaces: tuple) -> NamespacePlan:
@@ -97,7 +110,7 @@ def resolve(namespaces: tuple) -> NamespacePlan:
             if not ns.path:
                 plan.new.add(kind)
                 continue
-            plan.join[kind] = open_namespace_file(ns.path, f"linux.namespaces[{i}].path")
+            plan.join[kind] = open_namespace_file(ns.path, f"linux.namespaces[{i}].path", kind)
     except BaseException:
         plan.close()
         raise
@@ -117,24 +130,27 @@ def open_process_namespaces(
     Used to run something inside a running container (hooks, exec). The pid namespace is
     returned apart: setns(CLONE_NEWPID) only applies to children, see ``_executor.spawn``.
     """
+    from pyrunc import syscall
+
+    sys_ = syscall.get()
     joined: list[tuple[int, int, str]] = []
     pid_fd = -1
     try:
         kinds = ((("user", "user"),) if with_user else ()) + PROC_NS + (("pid", "pid"),)
         for kind, name in kinds:
             path = f"/proc/{pid}/ns/{name}"
-            if os.readlink(path) == os.readlink(f"/proc/self/ns/{name}"):
+            if sys_.readlink(path) == sys_.readlink(f"/proc/self/ns/{name}"):
                 continue
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = sys_.open(path, os.O_RDONLY | os.O_CLOEXEC)
             if kind == "pid":
                 pid_fd = fd
             else:
                 joined.append((fd, FLAGS[kind], kind))
     except OSError:
         for fd, _, _ in joined:
-            os.close(fd)
+            sys_.close(fd)
         if pid_fd >= 0:
-            os.close(pid_fd)
+            sys_.close(pid_fd)
         raise
     return joined, pid_fd
 

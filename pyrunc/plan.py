@@ -474,6 +474,7 @@ def _own_namespace(ns: namespaces.NamespacePlan, kind: str) -> bool:
         return True
     if kind not in ns.join:
         return False
-    host = os.stat(f"/proc/self/ns/{PROC_NS_NAMES[kind]}")
-    joined = os.fstat(ns.join[kind])
+    sys_ = syscall.get()
+    host = sys_.stat(f"/proc/self/ns/{PROC_NS_NAMES[kind]}")
+    joined = sys_.fstat(ns.join[kind])
     return (joined.st_dev, joined.st_ino) != (host.st_dev, host.st_ino)

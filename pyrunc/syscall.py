@@ -67,6 +67,18 @@ class Syscall:
         """An eventfd's counter (reset by the read); 0 when nothing is pending."""
         raise NotImplementedError
 
+    # --- file descriptors: namespace files, the state store's own files ------------------
+
+    def open(self, path: str, flags: int, mode: int = 0o600) -> int:
+        """open(2) with `os` flags (O_PATH, O_NOFOLLOW, ... as the caller asks)."""
+        raise NotImplementedError
+
+    def stat(self, path: str) -> os.stat_result:
+        raise NotImplementedError
+
+    def fstat(self, fd: int) -> os.stat_result:
+        raise NotImplementedError
+
     # --- processes ----------------------------------------------------------------------
 
     def kill(self, pid: int, sig: int) -> None:
@@ -86,6 +98,14 @@ class Syscall:
         raise NotImplementedError
 
     def geteuid(self) -> int:
+        raise NotImplementedError
+
+    def raise_nofile(self) -> tuple[int, int] | None:
+        """RLIMIT_NOFILE's soft limit raised to the hard one: the (soft, hard) to put back,
+        None when it was raised already."""
+        raise NotImplementedError
+
+    def set_nofile(self, soft: int, hard: int) -> None:
         raise NotImplementedError
 
     def getegid(self) -> int:
@@ -189,6 +209,15 @@ class Linux(Syscall):
         except BlockingIOError:
             return 0
 
+    def open(self, path: str, flags: int, mode: int = 0o600) -> int:
+        return os.open(path, flags, mode)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(path)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        return os.fstat(fd)
+
     def kill(self, pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
@@ -214,6 +243,16 @@ class Linux(Syscall):
 
     def geteuid(self) -> int:
         return os.geteuid()
+
+    def raise_nofile(self) -> tuple[int, int] | None:
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        return _linux.raise_nofile()
+
+    def set_nofile(self, soft: int, hard: int) -> None:
+        from pyrunc import _linux  # loaded on the first call that needs it
+
+        _linux.set_nofile(soft, hard)
 
     def getegid(self) -> int:
         return os.getegid()

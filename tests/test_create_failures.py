@@ -77,6 +77,15 @@ def idmapped_mount_without_linux(config: dict[str, Any], tmp_path: Path) -> None
                              "options": ["bind", "idmap"]})
 
 
+def join_namespace_of_another_type(config: dict[str, Any], tmp_path: Path) -> None:
+    """A namespace path that names a namespace of another type: setns(2) in the child
+    refused it (EINVAL) after the clone; the parent says which path and which type now."""
+    del tmp_path
+    for ns in config["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = "/proc/self/ns/uts"
+
+
 # (edit, words the error must contain)
 CASES: dict[str, tuple[Edit, list[str]]] = {
     "hostname-wrong-type": (set_path("hostname", value=5), ["config.json: hostname:"]),
@@ -114,6 +123,11 @@ CASES: dict[str, tuple[Edit, list[str]]] = {
     "unknown-sysctl": (add_bad_sysctl, ["net.ipv4.no_such_sysctl"]),
     "missing-rootfs": (set_path("root", "path", value="no-such-rootfs"), ["root.path"]),
     "idmapped-mount-without-linux": (idmapped_mount_without_linux, ["config.json: linux:"]),
+    "namespace-of-another-type": (
+        join_namespace_of_another_type,
+        ["config.json: linux.namespaces[",
+         "].path: /proc/self/ns/uts: a uts namespace, not network"],
+    ),
 }
 
 

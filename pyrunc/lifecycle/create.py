@@ -266,7 +266,7 @@ def create(
 
 def _owner() -> str:
     """`list`'s OWNER: "" (shown as root) for root, else the caller's user name, as runc."""
-    euid = os.geteuid()
+    euid = syscall.get().geteuid()
     if euid == 0:
         return ""
     import pwd

@@ -34,11 +34,28 @@ class Hierarchy:
 
 
 @dataclass
+class OpenFile:
+    """An fd of a file the fake opened: what `open` resolved, how, and the offset."""
+
+    path: str
+    flags: int
+    pos: int = 0
+
+
+# the host's namespaces: /proc/self/ns/<name> -> "<name>:[inode]", as nsfs names them
+HOST_NS = {name: f"{name}:[{4026531834 + n}]" for n, name in enumerate(
+    ("time", "cgroup", "pid", "user", "uts", "ipc", "mnt", "net"))}
+NSFS_MAGIC = 0x6E736673
+NSFS_DEV = 4
+
+
+@dataclass
 class Process:
     pid: int
     start_time: str
     state: str = "S"
     pid_ns: str = "pid:[4026531836]"
+    ns: dict[str, str] = field(default_factory=dict)  # /proc/<pid>/ns/<name> other than pid
     dirs: set[str] = field(default_factory=set)  # the cgroup directories it is in
     dies_on: tuple[int, ...] = (SIGKILL, SIGTERM)
     pending_kill: bool = False  # SIGKILLed while v1-frozen: it dies when thawed
@@ -88,13 +105,17 @@ class RecordingSyscall(Syscall):
         self.calls: list[tuple] = []
         self.files: dict[str, bytes] = {}
         self.dirs: set[str] = {"/", "/proc", "/sys", "/sys/fs", "/sys/fs/cgroup"}
-        self.links: dict[str, str] = {"/proc/self/ns/pid": "pid:[4026531836]"}
+        self.links: dict[str, str] = {f"/proc/self/ns/{k}": v for k, v in HOST_NS.items()}
+        self.nsfiles: dict[str, str] = {}  # bind-mounted namespace files: path -> nsfs name
+        self.fifos: set[str] = set()
         self.hierarchies: list[Hierarchy] = []
         self.processes: dict[int, Process] = {}
-        self.fds: dict[int, int | str] = {}  # open fds: a pidfd's pid, an fd's source path
+        # open fds: a pidfd's pid, an idmapped tree's source path, an open file
+        self.fds: dict[int, int | str | OpenFile] = {}
         self.eventfds: dict[int, int] = {}  # an OOM eventfd's pending counter
         self.mounts: list[tuple[str, str, str, int, str]] = []
         self.euid, self.egid = euid, egid
+        self.nofile = (1024, 20000)  # RLIMIT_NOFILE (soft, hard)
         self._next_fd = 100
         self._failures: dict[tuple[str, str], list[OSError]] = {}
         self.files["/proc/self/mountinfo"] = b""
@@ -175,6 +196,42 @@ class RecordingSyscall(Syscall):
         self._next_fd += 1
         self.fds[fd] = what
         return fd
+
+    def _fd_path(self, path: str) -> str | None:
+        """What /proc/self/fd/N names, for an fd of an open file; None for other paths."""
+        if not path.startswith("/proc/self/fd/"):
+            return None
+        f = self.fds.get(int(path.rsplit("/", 1)[1]))
+        if not isinstance(f, OpenFile):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return f.path
+
+    def _ns_name(self, path: str) -> str | None:
+        """The nsfs name ("net:[4026531840]") of a namespace file, None for other files."""
+        if path in self.nsfiles:
+            return self.nsfiles[path]
+        parts = path.split("/")
+        if len(parts) == 5 and parts[1] == "proc" and parts[3] == "ns" and (
+                parts[2] == "self" or parts[2].isdigit()):
+            try:
+                return self._readlink(path)
+            except OSError:
+                return None
+        return None
+
+    def _stat(self, path: str) -> os.stat_result:
+        ns = self._ns_name(path)
+        if ns is not None:
+            mode, dev, ino, size = 0o100444, NSFS_DEV, int(ns.split("[")[1][:-1]), 0
+        elif path in self.dirs:
+            mode, dev, ino, size = 0o40755, 1, hash(path) & 0xFFFFFF, 4096
+        elif path in self.fifos:
+            mode, dev, ino, size = 0o10644, 1, hash(path) & 0xFFFFFF, 0
+        elif path in self.files:
+            mode, dev, ino, size = 0o100644, 1, hash(path) & 0xFFFFFF, len(self.files[path])
+        else:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        return os.stat_result((mode, ino, dev, 1, 0, 0, size, 0, 0, 0))
 
     def _hierarchy(self, path: str) -> Hierarchy | None:
         best = None
@@ -364,6 +421,9 @@ class RecordingSyscall(Syscall):
 
     def readlink(self, path: str) -> str:
         self._record("readlink", path)
+        return self._readlink(path)
+
+    def _readlink(self, path: str) -> str:
         parts = path.split("/")
         if len(parts) == 5 and parts[1] == "proc" and parts[2].isdigit() and parts[3] == "ns":
             p = self.processes.get(int(parts[2]))
@@ -371,6 +431,11 @@ class RecordingSyscall(Syscall):
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
             if parts[4] == "pid":
                 return p.pid_ns
+            if parts[4] in HOST_NS:
+                return p.ns.get(parts[4], HOST_NS[parts[4]])
+        target = self._fd_path(path)
+        if target is not None:
+            return self._ns_name(target) or target
         if path not in self.links:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         return self.links[path]
@@ -390,6 +455,27 @@ class RecordingSyscall(Syscall):
             raise OSError(errno.EBADF, "Bad file descriptor")
         count, self.eventfds[fd] = self.eventfds[fd], 0
         return count
+
+    def open(self, path: str, flags: int, mode: int = 0o600) -> int:
+        self._record("open", path, flags)
+        target = self._fd_path(path) or path
+        if self._ns_name(target) is None and target not in self.dirs | self.fifos \
+                and target not in self.files:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if target in self.fifos and not flags & (os.O_PATH | os.O_NONBLOCK):
+            raise AssertionError(f"open of the FIFO {path} would block for ever")
+        return self._new_fd(OpenFile(target, flags))
+
+    def stat(self, path: str) -> os.stat_result:
+        self._record("stat", path)
+        return self._stat(self._fd_path(path) or path)
+
+    def fstat(self, fd: int) -> os.stat_result:
+        f = self.fds.get(fd)
+        self._record("fstat", f.path if isinstance(f, OpenFile) else fd)
+        if not isinstance(f, OpenFile):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return self._stat(f.path)
 
     def kill(self, pid: int, sig: int) -> None:
         self._record("kill", pid, sig)
@@ -434,6 +520,17 @@ class RecordingSyscall(Syscall):
     def getegid(self) -> int:
         return self.egid
 
+    def raise_nofile(self) -> tuple[int, int] | None:
+        self._record("raise_nofile")
+        if self.nofile[0] == self.nofile[1]:
+            return None
+        caller, self.nofile = self.nofile, (self.nofile[1], self.nofile[1])
+        return caller
+
+    def set_nofile(self, soft: int, hard: int) -> None:
+        self._record("set_nofile", soft, hard)
+        self.nofile = (soft, hard)
+
     def mount(self, source: str, target: str, fstype: str, flags: int, data: str) -> None:
         self._record("mount", source, target, fstype, flags, data)
         self.mounts.append((source, target, fstype, flags, data))
@@ -448,6 +545,9 @@ class RecordingSyscall(Syscall):
 
     def statfs_type(self, path: str) -> int:
         self._record("statfs_type", path)
+        path = self._fd_path(path) or path
+        if self._ns_name(path) is not None:
+            return NSFS_MAGIC
         return 0x9FA0 if path == "/proc" or path.startswith("/proc/") else 0xEF53
 
     def idmapped_tree(self, source: str, userns_fd: int, recursive_tree: bool,
