@@ -38,6 +38,7 @@ from pyrunc.state import DEFAULT_ROOT, StateStore
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from pyrunc.cgroups.events import StatsEvent
     from pyrunc.spec.model import Process as ProcessSpec
     from pyrunc.spec.model import Spec
     from pyrunc.state import OciState
@@ -350,7 +351,7 @@ class Container(Process):
         """Start one more process in the container; see Runtime.exec."""
         return self.runtime.exec(self.id, args, **options)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> StatsEvent:
         """One runc-style stats event (`{"type": "stats", "id": ..., "data": {...}}`)."""
         return self.runtime.stats(self.id)
 
@@ -632,7 +633,7 @@ class Runtime:
 
         return container_pids(self.store, container_id)
 
-    def stats(self, container_id: str) -> dict[str, Any]:
+    def stats(self, container_id: str) -> StatsEvent:
         """One runc-style stats event: `{"type": "stats", "id": ..., "data": {...}}`."""
         from pyrunc.lifecycle.events import stats
 

@@ -17,6 +17,23 @@ from pyrunc import syscall
 from pyrunc.cgroups.manager import Cgroups
 from pyrunc.cgroups.stats import stats
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, TypedDict
+
+    from pyrunc.cgroups.stats import Stats
+
+    class OomEvent(TypedDict):
+        type: Literal["oom"]
+        id: str
+
+    class StatsEvent(TypedDict):
+        """runc's types.Event of a stats sample (`events --stats` prints one)."""
+
+        type: Literal["stats"]
+        id: str
+        data: Stats
+
 TICK = 0.25  # how often liveness (and the v2 counter) is checked between stats
 
 
@@ -109,11 +126,11 @@ class OomWatcher:
             self.efd = -1
 
 
-def stats_event(container_id: str, cg: Cgroups) -> dict:
+def stats_event(container_id: str, cg: Cgroups) -> StatsEvent:
     return {"type": "stats", "id": container_id, "data": stats(cg)}
 
 
-def emit(event: dict, write: Callable[[str], object]) -> None:
+def emit(event: StatsEvent | OomEvent, write: Callable[[str], object]) -> None:
     write(json.dumps(event, separators=(",", ":")) + "\n")
 
 

@@ -12,6 +12,97 @@ import os
 from pyrunc import syscall
 from pyrunc.cgroups.manager import Cgroups
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # runc 1.1.5's types.Stats; total=False: what runc tags omitempty
+    from collections.abc import Mapping
+    from typing import Literal, Required, TypedDict, TypeVar
+
+    _D = TypeVar("_D", bound=Mapping[str, object])
+    BlkioKey = Literal["ioServiceBytesRecursive", "ioServicedRecursive", "ioQueueRecursive",
+                       "ioServiceTimeRecursive", "ioWaitTimeRecursive", "ioMergedRecursive",
+                       "ioTimeRecursive", "sectorsRecursive"]
+
+    class CpuUsage(TypedDict, total=False):
+        total: int  # nanoseconds, as every time here
+        percpu: list[int]
+        percpu_kernel: list[int]
+        percpu_user: list[int]
+        kernel: Required[int]
+        user: Required[int]
+
+    class Throttling(TypedDict, total=False):
+        periods: int
+        throttledPeriods: int
+        throttledTime: int
+
+    class Cpu(TypedDict):
+        usage: CpuUsage
+        throttling: Throttling
+
+    class CpuSet(TypedDict, total=False):
+        cpus: list[int]
+        cpu_exclusive: int
+        mems: list[int]
+        mem_hardwall: int
+        mem_exclusive: int
+        memory_migrate: int
+        memory_spread_page: int
+        memory_spread_slab: int
+        memory_pressure: int
+        sched_load_balance: int
+        sched_relax_domain_level: int
+
+    class MemoryEntry(TypedDict, total=False):
+        limit: Required[int]
+        usage: int
+        max: int
+        failcnt: Required[int]
+
+    class Memory(TypedDict, total=False):
+        cache: int
+        usage: MemoryEntry
+        swap: MemoryEntry
+        kernel: MemoryEntry
+        kernelTCP: MemoryEntry
+        raw: dict[str, int]
+
+    class Pids(TypedDict, total=False):
+        current: int
+        limit: int
+
+    class BlkioEntry(TypedDict, total=False):
+        major: int
+        minor: int
+        op: str
+        value: int
+
+    class Blkio(TypedDict, total=False):
+        ioServiceBytesRecursive: list[BlkioEntry]
+        ioServicedRecursive: list[BlkioEntry]
+        ioQueueRecursive: list[BlkioEntry]
+        ioServiceTimeRecursive: list[BlkioEntry]
+        ioWaitTimeRecursive: list[BlkioEntry]
+        ioMergedRecursive: list[BlkioEntry]
+        ioTimeRecursive: list[BlkioEntry]
+        sectorsRecursive: list[BlkioEntry]
+
+    class Hugetlb(TypedDict, total=False):
+        usage: int
+        max: int
+        failcnt: Required[int]
+
+    class Stats(TypedDict):
+        """The `data` of a stats event."""
+
+        cpu: Cpu
+        cpuset: CpuSet
+        memory: Memory
+        pids: Pids
+        blkio: Blkio
+        hugetlb: dict[str, Hugetlb]  # by page size ("2MB")
+        intel_rdt: dict[str, object]  # always empty: no RDT support
+        network_interfaces: None
+
 UNLIMITED_V2 = 2**64 - 1  # runc reports a v2 "max" as MaxUint64
 USER_HZ = 100
 
@@ -58,8 +149,10 @@ def _kv(text: str | None) -> dict[str, int]:
     return out
 
 
-def _nonzero(d: dict) -> dict:
-    return {k: v for k, v in d.items() if v not in (0, None, [], {})}
+def _nonzero(d: _D, *keep: str) -> _D:
+    """`d` without its zero values but those of `keep` (runc's omitempty), in its order."""
+    return {k: v for k, v in d.items()  # type: ignore[return-value]
+            if k in keep or v not in (0, None, [], {})}
 
 
 def parse_list(text: str) -> list[int]:
@@ -76,18 +169,13 @@ def parse_list(text: str) -> list[int]:
     return out
 
 
-def _entry(limit: int, usage: int, max_: int, failcnt: int) -> dict:
+def _entry(limit: int, usage: int, max_: int, failcnt: int) -> MemoryEntry:
     """types.MemoryEntry: usage and max omitempty."""
-    e: dict = {"limit": limit}
-    if usage:
-        e["usage"] = usage
-    if max_:
-        e["max"] = max_
-    e["failcnt"] = failcnt
-    return e
+    entry: MemoryEntry = {"limit": limit, "usage": usage, "max": max_, "failcnt": failcnt}
+    return _nonzero(entry, "limit", "failcnt")
 
 
-def _blkio_entries(text: str | None) -> list[dict]:
+def _blkio_entries(text: str | None) -> list[BlkioEntry]:
     """`MAJ:MIN Op value` lines; the device-less `Total` line is skipped, as runc does."""
     out = []
     for line in (text or "").splitlines():
@@ -96,7 +184,7 @@ def _blkio_entries(text: str | None) -> list[dict]:
             continue
         major, _, minor = parts[0].partition(":")
         try:
-            entry = {"major": int(major), "minor": int(minor), "op": parts[1],
+            entry: BlkioEntry = {"major": int(major), "minor": int(minor), "op": parts[1],
                      "value": int(parts[2])}
         except ValueError:
             continue
@@ -104,8 +192,8 @@ def _blkio_entries(text: str | None) -> list[dict]:
     return out
 
 
-def _cpuset(d: str | None, prefix: str = "cpuset.") -> dict:
-    out: dict = {}
+def _cpuset(d: str | None, prefix: str = "cpuset.") -> CpuSet:
+    out: CpuSet = {}
     cpus = parse_list(_read(d, prefix + "cpus") or "")
     if cpus:
         out["cpus"] = cpus
@@ -120,33 +208,37 @@ def _cpuset(d: str | None, prefix: str = "cpuset.") -> dict:
     return out
 
 
-def stats_v1(cg: Cgroups) -> dict:
+def _pids(d: str | None) -> Pids:
+    return {"current": _int(d, "pids.current"), "limit": _int(d, "pids.max")}
+
+
+def stats_v1(cg: Cgroups) -> Stats:
     acct = cg.dir_for("cpuacct")
     cpu_dir = cg.dir_for("cpu")
     stat = _kv(_read(acct, "cpuacct.stat"))
     ns = 1_000_000_000 // USER_HZ
-    usage = _nonzero({
+    usage: CpuUsage = {
         "total": _int(acct, "cpuacct.usage"),
         "percpu": [int(x) for x in (_read(acct, "cpuacct.usage_percpu") or "").split()],
         "percpu_kernel": [int(x) for x in (_read(acct, "cpuacct.usage_percpu_sys") or "").split()],
         "percpu_user": [int(x) for x in (_read(acct, "cpuacct.usage_percpu_user") or "").split()],
-    })
-    usage["kernel"] = stat.get("system", 0) * ns
-    usage["user"] = stat.get("user", 0) * ns
+        "kernel": stat.get("system", 0) * ns,
+        "user": stat.get("user", 0) * ns,
+    }
     cstat = _kv(_read(cpu_dir, "cpu.stat"))
-    throttling = _nonzero({
+    throttling: Throttling = {
         "periods": cstat.get("nr_periods", 0),
         "throttledPeriods": cstat.get("nr_throttled", 0),
         "throttledTime": cstat.get("throttled_time", 0),
-    })
+    }
     mem = cg.dir_for("memory")
-    memory: dict = {}
+    memory: Memory = {}
     if mem is not None:
         raw = _kv(_read(mem, "memory.stat"))
         if raw.get("cache"):
             memory["cache"] = raw["cache"]
 
-        def entry(prefix: str) -> dict:
+        def entry(prefix: str) -> MemoryEntry:
             return _entry(
                 _int(mem, prefix + "limit_in_bytes"), _int(mem, prefix + "usage_in_bytes"),
                 _int(mem, prefix + "max_usage_in_bytes"), _int(mem, prefix + "failcnt"),
@@ -160,8 +252,9 @@ def stats_v1(cg: Cgroups) -> dict:
             memory["raw"] = raw
     pids = cg.dir_for("pids")
     blk = cg.dir_for("blkio")
-    blkio: dict = {}
+    blkio: Blkio = {}
     if blk is not None:
+        names: dict[BlkioKey, str]
         if syscall.get().exists(os.path.join(blk, "blkio.io_serviced_recursive")):  # CFQ
             names = {"ioServiceBytesRecursive": "blkio.io_service_bytes_recursive",
                      "ioServicedRecursive": "blkio.io_serviced_recursive",
@@ -181,22 +274,24 @@ def stats_v1(cg: Cgroups) -> dict:
             entries = _blkio_entries(_read(blk, name))
             if entries:
                 blkio[key] = entries
-    hugetlb: dict = {}
+    hugetlb: dict[str, Hugetlb] = {}
     hdir = cg.dir_for("hugetlb")
     if hdir is not None:
         for name in sorted(_names(hdir)):
             if name.startswith("hugetlb.") and name.endswith(".limit_in_bytes") \
                     and ".rsvd." not in name:
                 size = name[len("hugetlb."):-len(".limit_in_bytes")]
-                hugetlb[size] = _nonzero({
+                page: Hugetlb = {
                     "usage": _int(hdir, f"hugetlb.{size}.usage_in_bytes"),
                     "max": _int(hdir, f"hugetlb.{size}.max_usage_in_bytes"),
-                }) | {"failcnt": _int(hdir, f"hugetlb.{size}.failcnt")}
+                    "failcnt": _int(hdir, f"hugetlb.{size}.failcnt"),
+                }
+                hugetlb[size] = _nonzero(page, "failcnt")
     return {
-        "cpu": {"usage": usage, "throttling": throttling},
+        "cpu": {"usage": _nonzero(usage, "kernel", "user"), "throttling": _nonzero(throttling)},
         "cpuset": _cpuset(cg.dir_for("cpuset")),
         "memory": memory,
-        "pids": _nonzero({"current": _int(pids, "pids.current"), "limit": _int(pids, "pids.max")}),
+        "pids": _nonzero(_pids(pids)),
         "blkio": blkio,
         "hugetlb": hugetlb,
         "intel_rdt": {},
@@ -204,19 +299,19 @@ def stats_v1(cg: Cgroups) -> dict:
     }
 
 
-def stats_v2(cg: Cgroups) -> dict:
+def stats_v2(cg: Cgroups) -> Stats:
     d = cg.dir(UNIFIED_KEY)
     cstat = _kv(_read(d, "cpu.stat"))
-    usage = _nonzero({"total": cstat.get("usage_usec", 0) * 1000})
-    usage["kernel"] = cstat.get("system_usec", 0) * 1000
-    usage["user"] = cstat.get("user_usec", 0) * 1000
-    throttling = _nonzero({
+    usage: CpuUsage = {"total": cstat.get("usage_usec", 0) * 1000,
+                       "kernel": cstat.get("system_usec", 0) * 1000,
+                       "user": cstat.get("user_usec", 0) * 1000}
+    throttling: Throttling = {
         "periods": cstat.get("nr_periods", 0),
         "throttledPeriods": cstat.get("nr_throttled", 0),
         "throttledTime": cstat.get("throttled_usec", 0) * 1000,
-    })
+    }
     raw = _kv(_read(d, "memory.stat"))
-    memory: dict = {}
+    memory: Memory = {}
     if raw.get("file"):
         memory["cache"] = raw["file"]
     events = _kv(_read(d, "memory.events"))
@@ -231,8 +326,8 @@ def stats_v2(cg: Cgroups) -> dict:
     )
     if raw:
         memory["raw"] = raw
-    reads: list[dict] = []
-    ios: list[dict] = []
+    reads: list[BlkioEntry] = []
+    ios: list[BlkioEntry] = []
     for line in (_read(d, "io.stat") or "").splitlines():
         parts = line.split()
         if not parts or ":" not in parts[0]:
@@ -240,25 +335,26 @@ def stats_v2(cg: Cgroups) -> dict:
         major, _, minor = parts[0].partition(":")
         kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
         for op, bkey, ikey in (("Read", "rbytes", "rios"), ("Write", "wbytes", "wios")):
-            base = {"major": int(major), "minor": int(minor), "op": op}
-            reads.append(_nonzero(base | {"value": int(kv.get(bkey, 0))}))
-            ios.append(_nonzero(base | {"value": int(kv.get(ikey, 0))}))
-    blkio = {}
+            for out, key in ((reads, bkey), (ios, ikey)):
+                entry: BlkioEntry = {"major": int(major), "minor": int(minor), "op": op,
+                                     "value": int(kv.get(key, 0))}
+                out.append(_nonzero(entry))
+    blkio: Blkio = {}
     if reads:
         blkio = {"ioServiceBytesRecursive": reads, "ioServicedRecursive": ios}
-    hugetlb: dict = {}
+    hugetlb: dict[str, Hugetlb] = {}
     for name in sorted(_names(d)):
         if name.startswith("hugetlb.") and name.endswith(".max") and ".rsvd." not in name:
             size = name[len("hugetlb."):-len(".max")]
             ev = _kv(_read(d, f"hugetlb.{size}.events"))
-            hugetlb[size] = _nonzero({"usage": _int(d, f"hugetlb.{size}.current")}) | {
-                "failcnt": ev.get("max", 0)
-            }
+            page: Hugetlb = {"usage": _int(d, f"hugetlb.{size}.current"),
+                             "failcnt": ev.get("max", 0)}
+            hugetlb[size] = _nonzero(page, "failcnt")
     return {
-        "cpu": {"usage": usage, "throttling": throttling},
+        "cpu": {"usage": _nonzero(usage, "kernel", "user"), "throttling": _nonzero(throttling)},
         "cpuset": _cpuset(d, "cpuset.") if d else {},
         "memory": memory,
-        "pids": _nonzero({"current": _int(d, "pids.current"), "limit": _int(d, "pids.max")}),
+        "pids": _nonzero(_pids(d)),
         "blkio": blkio,
         "hugetlb": hugetlb,
         "intel_rdt": {},
@@ -269,5 +365,5 @@ def stats_v2(cg: Cgroups) -> dict:
 UNIFIED_KEY = ""
 
 
-def stats(cg: Cgroups) -> dict:
+def stats(cg: Cgroups) -> Stats:
     return stats_v2(cg) if cg.layout == "v2" else stats_v1(cg)

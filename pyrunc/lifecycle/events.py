@@ -10,6 +10,10 @@ from pyrunc.errors import CgroupError, StateError
 from pyrunc.procfs import process_alive
 from pyrunc.state import StateStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrunc.cgroups.events import StatsEvent
+
 
 def _load(store: StateStore, container_id: str) -> tuple[Cgroups, int, str]:
     lock, container = store.lock(container_id, exclusive=False)
@@ -22,7 +26,7 @@ def _load(store: StateStore, container_id: str) -> tuple[Cgroups, int, str]:
         return cg, container.pid, container.runtime.get("init_start_time", "")
 
 
-def stats(store: StateStore, container_id: str) -> dict:
+def stats(store: StateStore, container_id: str) -> StatsEvent:
     """One `{"type": "stats", ...}` event."""
     from pyrunc.cgroups.events import stats_event
 
