@@ -15,6 +15,24 @@ from pyrunc.errors import PyruncError
 from pyrunc.network.store import NetworkStore, valid_ifname, valid_name
 from pyrunc.state import DEFAULT_ROOT
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from pyrunc.network.store import NetworkRecord
+
+    class NetworkView(TypedDict):
+        """A network as `network ls --format json` and `inspect` show it: its record with
+        the live leases as {container id: address} instead of the leases."""
+
+        name: str
+        subnet: str
+        gateway: str
+        bridge: str
+        nat: bool
+        created: str
+        containers: dict[str, str]
+
 DEFAULT_NETWORK = "pyrunc"
 DEFAULT_POOL = "10.90.0.0/16"  # /24s from here when no --subnet is given
 
@@ -50,7 +68,7 @@ def _bridge_exists(name: str) -> bool:
 
 def create_network(name: str, subnet: str | None = None, gateway: str | None = None,
                    bridge: str | None = None, nat: bool = True,
-                   root: str = DEFAULT_ROOT) -> dict:
+                   root: str = DEFAULT_ROOT) -> NetworkRecord:
     """Record a new network; its bridge is made when the first container joins."""
     import ipaddress  # here: a networked create imports this package, not this (~8 ms)
 
@@ -94,7 +112,7 @@ def create_network(name: str, subnet: str | None = None, gateway: str | None = N
         for other in others:
             if other["bridge"] == br:
                 raise PyruncError(f"--bridge: {br} is the bridge of network {other['name']}")
-        record = {"name": name, "subnet": str(net), "gateway": gw, "bridge": br,
+        record: NetworkRecord = {"name": name, "subnet": str(net), "gateway": gw, "bridge": br,
                   "nat": bool(nat), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   "leases": {}}
         store.save(record)
@@ -114,20 +132,20 @@ def ensure_default_network(root: str = DEFAULT_ROOT) -> str:
     return DEFAULT_NETWORK
 
 
-def list_networks(root: str = DEFAULT_ROOT) -> list[dict]:
+def list_networks(root: str = DEFAULT_ROOT) -> list[NetworkView]:
     with NetworkStore(root) as store:
         return [_public(store, store.load(n)) for n in store.names()]
 
 
-def inspect_network(name: str, root: str = DEFAULT_ROOT) -> dict:
+def inspect_network(name: str, root: str = DEFAULT_ROOT) -> NetworkView:
     with NetworkStore(root) as store:
         return _public(store, store.load(name))
 
 
-def _public(store: NetworkStore, net: dict) -> dict:
-    out = {k: v for k, v in net.items() if k != "leases"}
-    out["containers"] = {cid: ip for ip, cid in sorted(store.live_leases(net).items())}
-    return out
+def _public(store: NetworkStore, net: NetworkRecord) -> NetworkView:
+    return {"name": net["name"], "subnet": net["subnet"], "gateway": net["gateway"],
+            "bridge": net["bridge"], "nat": net["nat"], "created": net["created"],
+            "containers": {cid: ip for ip, cid in sorted(store.live_leases(net).items())}}
 
 
 def remove_network(name: str, root: str = DEFAULT_ROOT) -> None:

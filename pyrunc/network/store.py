@@ -17,6 +17,21 @@ from pyrunc import jsonlite
 from pyrunc.errors import PyruncError
 from pyrunc.state import read_file, write_file
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported for a networked create
+    from typing import TypedDict, TypeGuard
+
+    class NetworkRecord(TypedDict):
+        """.networks/NAME.json, as create_network writes it and leases change it."""
+
+        name: str
+        subnet: str  # "A.B.C.0/N", N <= 30
+        gateway: str
+        bridge: str
+        nat: bool
+        created: str
+        leases: dict[str, str]  # address -> container id
+
 DIR = ".networks"
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NAME_CHARS = _ALNUM | frozenset("_.-")
@@ -72,6 +87,37 @@ def read_json(path: str) -> dict | None:
     return data
 
 
+def check_record(data: dict, name: str) -> str | None:
+    """What is wrong with a loaded network record, or None: every field a command reads has
+    the type and form it expects, so a damaged record is reported, not a traceback."""
+    if data.get("name") != name:
+        return f"name is {data.get('name')!r}, not {name!r}"
+    for key in ("subnet", "gateway", "bridge", "created"):
+        if not isinstance(data.get(key), str):
+            return f"{key}: not a string"
+    address, _, prefix = data["subnet"].partition("/")
+    try:
+        _v4(address)
+        if not (prefix.isdigit() and int(prefix) <= 30):
+            raise ValueError(prefix)
+    except (OSError, ValueError):
+        return f"subnet: {data['subnet']!r} is not an IPv4 CIDR of at most /30"
+    try:
+        _v4(data["gateway"])
+    except OSError:
+        return f"gateway: {data['gateway']!r} is not an IPv4 address"
+    if type(data.get("nat")) is not bool:
+        return "nat: not a boolean"
+    leases = data.get("leases")
+    if not (isinstance(leases, dict) and all(isinstance(c, str) for c in leases.values())):
+        return "leases: not an object of container ids"
+    return None
+
+
+def _is_record(data: dict, problem: str | None) -> TypeGuard[NetworkRecord]:
+    return problem is None
+
+
 class NetworkStore:
     """The networks of one state root; use as a context manager to hold the lock."""
 
@@ -117,13 +163,17 @@ class NetworkStore:
         except FileNotFoundError:
             return []
 
-    def load(self, name: str) -> dict:
-        data = read_json(self.path(name))
+    def load(self, name: str) -> NetworkRecord:
+        path = self.path(name)
+        data = read_json(path)
         if data is None:
             raise PyruncError(f"network {name} does not exist")
+        problem = check_record(data, name)
+        if not _is_record(data, problem):
+            raise PyruncError(f"{path} is corrupt: {problem}")
         return data
 
-    def save(self, net: dict, *, sync_dir: bool = True) -> None:
+    def save(self, net: NetworkRecord, *, sync_dir: bool = True) -> None:
         write_atomic(self.path(net["name"]), net, sync_dir=sync_dir)
 
     def remove(self, name: str) -> None:
@@ -132,12 +182,12 @@ class NetworkStore:
         except FileNotFoundError:
             pass
 
-    def live_leases(self, net: dict) -> dict[str, str]:
+    def live_leases(self, net: NetworkRecord) -> dict[str, str]:
         """address -> container id, only for containers whose directory still exists."""
         return {ip: cid for ip, cid in net.get("leases", {}).items()
                 if os.path.isdir(os.path.join(self.root, cid))}
 
-    def lease(self, net: dict, container_id: str, wanted: str | None) -> str:
+    def lease(self, net: NetworkRecord, container_id: str, wanted: str | None) -> str:
         """Give the container an address (the one asked for, or the lowest free one)."""
         subnet = net["subnet"]  # as create_network wrote it: "A.B.C.0/N", N <= 30
         address, _, prefix = subnet.partition("/")
