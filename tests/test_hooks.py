@@ -270,17 +270,16 @@ def test_failed_create_runs_poststop_hooks(
 
 
 def test_hook_timeout(bundle: Bundle, pyrunc: Pyrunc) -> None:
-    marker = f"10.{uuid.uuid4().int % 10**6:06d}"  # a sleep this test can find again
+    # a sleep this test can find again, far longer than the CLI's 30 s: that create returns
+    # at all (not its duration, which a loaded host stretches) shows the hook was not awaited
+    marker = f"1000.{uuid.uuid4().int % 10**6:06d}"
     bundle.config["hooks"] = {
         "createRuntime": [{"path": "/bin/sleep", "args": ["sleep", marker], "timeout": 1}],
     }
     bundle.write()
     cid = new_id("hook")
-    started = time.monotonic()
     proc = pyrunc("create", "--bundle", bundle.path, cid)
-    elapsed = time.monotonic() - started
     assert proc.returncode == 1
-    assert elapsed < 3.5, f"create took {elapsed:.1f}s with a 1s hook timeout"
     message = error_message(proc.stderr)
     assert "createRuntime" in message and "/bin/sleep" in message, message
     assert "1s" in message or "time" in message.lower(), message
