@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from pyrunc.cgroups.events import StatsEvent
+    from pyrunc.lifecycle.exec import ProcessJSON
     from pyrunc.spec.model import Process as ProcessSpec
     from pyrunc.spec.model import Spec
     from pyrunc.state import OciState
@@ -568,13 +569,15 @@ class Runtime:
 
         from pyrunc.lifecycle.exec import container_config, exec_process
 
+        document: object
         if isinstance(args, list | tuple):
-            process = copy.deepcopy(container_config(self.store, container_id).get("process")
-                                    or {})  # fmt: skip
+            saved = container_config(self.store, container_id).get("process")
+            process: ProcessJSON = copy.deepcopy(saved) if saved else {}
             process["args"] = list(args)
             process["terminal"] = False
             if env is not None:
-                base = {e.partition("=")[0]: e for e in process.get("env", [])}
+                # null is absent in runtime-spec JSON: no environment to override
+                base = {e.partition("=")[0]: e for e in process.get("env") or []}
                 items = env.items() if isinstance(env, dict) else (e.partition("=")[::2]
                                                                    for e in env)  # fmt: skip
                 base.update({k: f"{k}={v}" for k, v in items})
@@ -582,15 +585,16 @@ class Runtime:
             if cwd is not None:
                 process["cwd"] = cwd
             if user is not None:
-                process["user"] = dict(process.get("user") or {}, uid=user[0], gid=user[1])
+                process["user"] = {**(process.get("user") or {}), "uid": user[0], "gid": user[1]}
+            document = process
         else:
             from pyrunc.spec.converter import unstructure_config
 
-            process = unstructure_config(args)
+            document = unstructure_config(args)
         stdio = _Stdio(stdin, stdout, stderr, text, preserve_fds)
         pids: list[int] = []
         try:
-            exec_process(self.store, container_id, process, detach=True, pid_file=pid_file,
+            exec_process(self.store, container_id, document, detach=True, pid_file=pid_file,
                          preserve_fds=preserve_fds, ignore_paused=ignore_paused,
                          stdio=stdio.given(), pid_out=pids)  # fmt: skip
         except BaseException:

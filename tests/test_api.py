@@ -56,6 +56,20 @@ def test_create_start_exec_wait_kill_delete_with_captured_output(rt: Runtime, bu
     assert rt.list() == []
 
 
+def test_exec_env_over_a_config_whose_env_is_null(rt: Runtime, bundle: Bundle) -> None:
+    """runtime-spec's JSON takes null for absent: process.env null in the saved config is no
+    environment to override, not an internal error."""
+    bundle.set_args("/bin/sleep", "100")
+    bundle.process["env"] = None
+    bundle.write()
+    with rt.create("api-nullenv", bundle.path) as c:
+        c.start()
+        p = c.exec(["/bin/sh", "-c", "echo A=$A"], env={"A": "1"}, stdout=subprocess.PIPE,
+                   text=True)
+        assert p.communicate(timeout=20) == ("A=1\n", None)
+        assert p.returncode == 0
+
+
 def test_context_manager_deletes_on_exception(rt: Runtime, bundle: Bundle) -> None:
     bundle.set_args("sleep", "100")
     with pytest.raises(RuntimeError), rt.create("api2", bundle.path) as c:

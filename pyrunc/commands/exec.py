@@ -11,6 +11,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # argparse is not imported when the command line is parsed quickly
     import argparse
 
+    from pyrunc.lifecycle.exec import ProcessJSON, UserJSON
+
 
 ARGUMENTS = Command(
     Flag("-p", "--process", value=True, help="path to a process.json (overrides the flags)"),
@@ -35,10 +37,9 @@ ARGUMENTS = Command(
 )
 
 
-def process_from_flags(base: dict, args: argparse.Namespace) -> dict:
+def process_from_flags(base: ProcessJSON, args: argparse.Namespace) -> ProcessJSON:
     """The container's own process spec, changed as the flags say (runc's rules)."""
-    proc = jsonlite.loads(jsonlite.dumps(base))  # a deep copy
-    assert isinstance(proc, dict)  # as `base` is
+    proc: ProcessJSON = {**base}  # what is changed below is copied first, not changed in place
     if not args.command:
         raise PyruncError("exec: no command given (use --process or ID COMMAND...)")
     proc["args"] = list(args.command)
@@ -50,7 +51,7 @@ def process_from_flags(base: dict, args: argparse.Namespace) -> dict:
     proc["env"] = list(env.values())
     if args.cwd:
         proc["cwd"] = args.cwd
-    user = dict(proc.get("user") or {"uid": 0, "gid": 0})
+    user: UserJSON = {**(proc.get("user") or {"uid": 0, "gid": 0})}
     if args.user:
         uid, _, gid = args.user.partition(":")
         if not uid.isdigit() or (gid and not gid.isdigit()):

@@ -24,6 +24,30 @@ from pyrunc.lifecycle.child import (
 from pyrunc.namespaces import FLAGS, open_process_namespaces
 from pyrunc.state import StateStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs ~3 ms to import; exec is a hot command
+    from typing import TypedDict
+
+    class UserJSON(TypedDict, total=False):
+        uid: int
+        gid: int
+        umask: int | None
+        additionalGids: list[int] | None
+
+    class ProcessJSON(TypedDict, total=False):
+        """config.json's `process` as JSON, the keys exec's callers change before the
+        loader checks it all; null is absent there, as the loader takes it."""
+
+        args: list[str] | None
+        terminal: bool | None
+        env: list[str] | None
+        cwd: str
+        user: UserJSON | None
+        capabilities: dict[str, list[str] | None] | None
+        noNewPrivileges: bool | None
+        apparmorProfile: str | None
+        selinuxLabel: str | None
+
 
 def container_config(store: StateStore, container_id: str) -> dict:
     """The config the container was created with (kept in its state directory). Through
