@@ -33,6 +33,14 @@ if TYPE_CHECKING:  # typing is not imported for a networked create
         bridge: str
         nat: bool
 
+    class StateFileMount(TypedDict):
+        """A bind mount of a state-directory file over /etc/NAME (config.json's shape)."""
+
+        destination: str
+        type: str
+        source: str
+        options: list[str]
+
 INTENT = "network.json"
 ANNOTATION = "org.pyrunc.network"
 ANNOTATION_IP = "org.pyrunc.network.ip"
@@ -124,7 +132,7 @@ def host_veth_name(root: str, container_id: str) -> str:
 class Attachment:
     """What `prepare` decided and recorded; `setup` makes it."""
 
-    def __init__(self, record: AttachRecord, mounts: list[dict]) -> None:
+    def __init__(self, record: AttachRecord, mounts: list[StateFileMount]) -> None:
         self.record = record
         self.mounts = mounts
 
@@ -153,7 +161,7 @@ def prepare(root: str, container_id: str, state_dir: str, req: Request,
     record.update({"ip": ip, "subnet": net["subnet"], "gateway": net["gateway"],
                    "bridge": net["bridge"], "nat": bool(net.get("nat", True))})
     write_atomic(intent_path, record, durable=False, sync_dir=False)
-    mounts = []
+    mounts: list[StateFileMount] = []
     if req.dns is not None:
         mounts.append(_state_file(state_dir, "resolv.conf", _resolv_conf(req.dns)))
     if req.hosts:
@@ -174,7 +182,7 @@ def _resolv_conf(servers: list[str]) -> str:
     return "".join(f"nameserver {s}\n" for s in servers)
 
 
-def _state_file(state_dir: str, name: str, text: str) -> dict:
+def _state_file(state_dir: str, name: str, text: str) -> StateFileMount:
     """A file in the state directory, bind-mounted over /etc/NAME: the image is not written."""
     path = os.path.join(state_dir, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)

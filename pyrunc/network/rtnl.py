@@ -29,6 +29,19 @@ from _socket import (
 )
 from _socket import socket as Socket
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class Address(TypedDict):
+        """One address of a link, as `ip addr` shows it."""
+
+        family: int  # AF_INET or AF_INET6
+        address: str
+        prefixlen: int
+        scope: int
+        flags: int  # IFA_F_*
+
 NETLINK_ROUTE = 0
 SOL_NETLINK = 270
 NETLINK_CAP_ACK, NETLINK_EXT_ACK = 10, 11
@@ -252,11 +265,11 @@ class Rtnl:
 
     # --- addresses and routes ---------------------------------------------------------------
 
-    def addresses(self, index: int, family: int = AF_UNSPEC) -> list[dict]:
+    def addresses(self, index: int, family: int = AF_UNSPEC) -> list[Address]:
         """The addresses of link `index`: family, address, prefixlen, scope, flags."""
         reply = self.request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(family, 0, 0, 0, 0),
                              "list addresses")
-        out = []
+        out: list[Address] = []
         for mtype, payload in reply:
             fam, prefixlen, flags, scope, idx = _IFADDR.unpack_from(payload)
             if mtype != RTM_NEWADDR or idx != index:
