@@ -63,8 +63,6 @@ class NamespacePlan:
 
 
 NSFS_MAGIC = 0x6E736673
-# the names nsfs gives each kind (/proc/<pid>/ns/<name>, and its files' "<name>:[inode]")
-NSFS_NAMES = {"mount": "mnt", "network": "net"}
 
 
 def open_namespace_file(path: str, field: str, kind: str | None = None) -> int:
@@ -86,13 +84,19 @@ def open_namespace_file(path: str, field: str, kind: str | None = None) -> int:
         own = f"/proc/self/fd/{probe}"
         if sys_.statfs_type(own) != NSFS_MAGIC:
             raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
+        fd = sys_.open(own, os.O_RDONLY | os.O_CLOEXEC)
         if kind is not None:
-            found = sys_.readlink(own).partition(":")[0]
-            if found != NSFS_NAMES.get(kind, kind):
-                found = next((k for k, v in NSFS_NAMES.items() if v == found), found)
+            try:
+                flag = sys_.namespace_type(fd)
+            except BaseException:
+                sys_.close(fd)
+                raise
+            if flag != FLAGS[kind]:
+                sys_.close(fd)
+                found = next((k for k, v in FLAGS.items() if v == flag), f"type {flag:#x}")
                 raise ConfigError(
                     f"config.json: {field}: {path}: a {found} namespace, not {kind}")
-        return sys_.open(own, os.O_RDONLY | os.O_CLOEXEC)
+        return fd
     except OSError as e:
         reason = (e.strerror or str(e)).lower()
         raise ConfigError(f"config.json: {field}: {path}: {reason}") from None

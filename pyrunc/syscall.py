@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h
+
 
 class Syscall:
     """What the parent may ask of the kernel. Subclasses implement every method."""
@@ -77,6 +79,12 @@ class Syscall:
         raise NotImplementedError
 
     def fstat(self, fd: int) -> os.stat_result:
+        raise NotImplementedError
+
+    def namespace_type(self, fd: int) -> int:
+        """The CLONE_NEW* flag of the namespace an nsfs fd (not O_PATH) refers to
+        (ioctl NS_GET_NSTYPE): a bind-mounted namespace file's /proc/self/fd link names the
+        file, not the namespace, so only the kernel can say its type."""
         raise NotImplementedError
 
     # --- processes ----------------------------------------------------------------------
@@ -217,6 +225,11 @@ class Linux(Syscall):
 
     def fstat(self, fd: int) -> os.stat_result:
         return os.fstat(fd)
+
+    def namespace_type(self, fd: int) -> int:
+        import fcntl
+
+        return fcntl.ioctl(fd, NS_GET_NSTYPE)
 
     def kill(self, pid: int, sig: int) -> None:
         os.kill(pid, sig)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,40 @@ def test_create_with_existing_id_leaves_the_other_alone(
     assert proc.returncode == 1
     assert f"container with id exists: {cid}" in proc.stderr
     assert pyrunc.state(cid) == first
+
+
+@pytest.fixture
+def bound_namespaces(tmp_path: Path) -> Iterator[dict[str, Path]]:
+    """The host's network and uts namespaces bind-mounted on files, as `ip netns add`, podman
+    and CNI keep a namespace (/run/netns/NAME): such a file's /proc/self/fd link names the
+    file, not "net:[inode]"."""
+    bound: dict[str, Path] = {}
+    try:
+        for name in ("net", "uts"):
+            target = tmp_path / f"ns-{name}"
+            target.touch()
+            subprocess.run(["mount", "--bind", f"/proc/self/ns/{name}", str(target)],
+                           check=True, timeout=30)  # fmt: skip
+            bound[name] = target
+        yield bound
+    finally:
+        for target in bound.values():
+            subprocess.run(["umount", str(target)], check=False, timeout=30)
+
+
+def test_a_bind_mounted_namespace_file_is_joined_and_its_type_checked(
+    bundle: Bundle, pyrunc: Pyrunc, cid: str, bound_namespaces: dict[str, Path]
+) -> None:
+    network = next(ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] == "network")
+    network["path"] = str(bound_namespaces["net"])
+    bundle.set_args("readlink", "/proc/self/ns/net")
+    proc = pyrunc("run", "--bundle", bundle.path, cid)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == os.readlink("/proc/self/ns/net") + "\n"
+    network["path"] = str(bound_namespaces["uts"])
+    bundle.write()
+    proc = pyrunc("run", "--bundle", bundle.path, cid)
+    assert proc.returncode == 1
+    assert error_message(proc.stderr).endswith(
+        f"].path: {bound_namespaces['uts']}: a uts namespace, not network")
+    assert os.listdir(pyrunc.root) == []

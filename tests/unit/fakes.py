@@ -46,6 +46,9 @@ class OpenFile:
 HOST_NS = {name: f"{name}:[{4026531834 + n}]" for n, name in enumerate(
     ("time", "cgroup", "pid", "user", "uts", "ipc", "mnt", "net"))}
 NSFS_MAGIC = 0x6E736673
+# ioctl NS_GET_NSTYPE's answer (a CLONE_NEW* flag) for each nsfs name
+NSFS_TYPES = {"mnt": 0x00020000, "cgroup": 0x02000000, "uts": 0x04000000, "ipc": 0x08000000,
+              "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000, "time": 0x00000080}
 NSFS_DEV = 4
 
 
@@ -434,8 +437,8 @@ class RecordingSyscall(Syscall):
             if parts[4] in HOST_NS:
                 return p.ns.get(parts[4], HOST_NS[parts[4]])
         target = self._fd_path(path)
-        if target is not None:
-            return self._ns_name(target) or target
+        if target is not None:  # a bind-mounted namespace file's fd names the file
+            return target if target in self.nsfiles else self._ns_name(target) or target
         if path not in self.links:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         return self.links[path]
@@ -465,6 +468,14 @@ class RecordingSyscall(Syscall):
         if target in self.fifos and not flags & (os.O_PATH | os.O_NONBLOCK):
             raise AssertionError(f"open of the FIFO {path} would block for ever")
         return self._new_fd(OpenFile(target, flags))
+
+    def namespace_type(self, fd: int) -> int:
+        f = self.fds.get(fd)
+        self._record("namespace_type", f.path if isinstance(f, OpenFile) else fd)
+        ns = self._ns_name(f.path) if isinstance(f, OpenFile) else None
+        if ns is None or f.flags & os.O_PATH:
+            raise OSError(errno.EBADF if ns else errno.ENOTTY, "not an nsfs fd")
+        return NSFS_TYPES[ns.partition(":")[0]]
 
     def stat(self, path: str) -> os.stat_result:
         self._record("stat", path)
