@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -151,10 +150,9 @@ def test_init_killed_from_the_host_is_stopped(cid: str, bundle: Bundle, pyrunc: 
 def test_run_kills_the_init_s_orphans(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> None:
     before = other_pidns_processes()
     bundle.sh("sleep 1000 & sleep 1001 & exit 4")
-    started = time.monotonic()
+    # sleeps of 1000 s: the run returning within its 20 s shows it did not wait for them
     proc = pyrunc("run", "--bundle", bundle.path, cid, timeout=20)
     assert proc.returncode == 4, proc.stderr
-    assert time.monotonic() - started < 10
     assert new_processes_of(before, pyrunc.root, bundle.path) == []
     assert os.listdir(pyrunc.root) == []
 
@@ -429,10 +427,9 @@ def test_run_no_pivot(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> None:
 
 def test_run_detach_leaves_running_container(cid: str, bundle: Bundle, pyrunc: Pyrunc) -> None:
     bundle.set_args(*SLEEP)
-    started = time.monotonic()
+    # returning within its 15 s shows run -d did not wait for the 1000 s sleep
     proc = pyrunc("run", "--detach", "--bundle", bundle.path, cid, timeout=15)
     assert proc.returncode == 0, proc.stderr
-    assert time.monotonic() - started < 10
     state = pyrunc.state(cid)
     assert state["status"] == "running"
     assert pid_alive(state["pid"])

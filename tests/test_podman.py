@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -357,9 +356,8 @@ def test_kill_stop_restart_rm(podman: Podman, runtime: str, service: str) -> Non
     assert wait_until(lambda: "got usr1" in podman("logs", service).stdout), "USR1 not seen"
     assert podman.inspect(service, "{{.State.Status}}") == "running"
 
-    started = time.monotonic()
     podman("stop", "--time", "20", service, check=True)
-    assert time.monotonic() - started < 15, "stop waited for its timeout: TERM was not seen"
+    # 42 is the TERM trap's status (stop's KILL after its timeout would make it 137)
     assert podman.inspect(service, "{{.State.Status}} {{.State.ExitCode}}") == "exited 42"
     assert wait_until(lambda: "got term" in podman("logs", service).stdout)
 
