@@ -38,17 +38,18 @@ if TYPE_CHECKING:
         ports: list[tuple[str, int, int]]  # (proto, host port, container port): JSON arrays
 
     class RuntimeRecord(TypedDict, total=False):
-        """state.json's "pyrunc": pyrunc's own bookkeeping of a container."""
+        """state.json's "pyrunc": pyrunc's own bookkeeping of a container. None: what
+        validate_state takes for absent (null), so readers must too."""
 
         init_start_time: str  # /proc/PID/stat field 22: the init is this process (S8)
         own_pid_ns: bool
-        hooks: dict[str, list[HookRecord]]  # poststart and poststop, by their JSON name
+        hooks: dict[str, list[HookRecord]] | None  # poststart and poststop, by JSON name
         rootless: bool
-        host_mounts: HostMounts
+        host_mounts: HostMounts | None
         network: NetworkRef
-        cgroup: CgroupRecord
-        cgroup_paths: dict[str, str]  # {hierarchy key: directory}: what exec joins
-        freezer_state: str  # freezer.state or cgroup.freeze
+        cgroup: CgroupRecord | None
+        cgroup_paths: dict[str, str] | None  # {hierarchy key: directory}: what exec joins
+        freezer_state: str | None  # freezer.state or cgroup.freeze
 
     class StateRecord(TypedDict, total=False):
         """state.json: what validate_state checks; the keys a damaged one may lack optional."""
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
         rootfs: str
         created: str
         owner: str
-        annotations: dict[str, str]
+        annotations: dict[str, str] | None
         pyrunc: Required[RuntimeRecord]
 
     class PidlessState(TypedDict):
@@ -351,8 +352,9 @@ class Container:
             "created": d.get("created", ""),
             "owner": d.get("owner", ""),
         }
-        if d.get("annotations"):
-            state["annotations"] = d["annotations"]
+        annotations = d.get("annotations")
+        if annotations:
+            state["annotations"] = annotations
         return state
 
     def hook_state(self, status: str | None = None) -> HookState:
@@ -364,8 +366,9 @@ class Container:
             "pid": self.pid,
             "bundle": self.bundle,
         }
-        if self.data.get("annotations"):
-            st["annotations"] = self.data["annotations"]
+        annotations = self.data.get("annotations")
+        if annotations:
+            st["annotations"] = annotations
         return st
 
     def save(self) -> None:

@@ -472,7 +472,8 @@ def _drive(
                 send_mount_sources(init, plan.mount_sources)
             _join_cgroups(init, spec, container, intent_cgroup)
             if log.debugging:
-                cgroup = container.data["pyrunc"].get("cgroup", {}).get("path", "no cgroup")
+                record = container.data["pyrunc"].get("cgroup")
+                cgroup = record.get("path", "no cgroup") if record else "no cgroup"
                 log.debug(f"cgroup: init {init.pid} in {cgroup}")
             continue
         elif tag == SYNC_CGROUP:

@@ -78,7 +78,7 @@ def _delete_loaded(store: StateStore, container: Container,
         )
     _teardown_network(container.dir)
     state = container.hook_state("stopped")
-    poststop = container.runtime.get("hooks", {}).get("poststop")
+    poststop = (container.runtime.get("hooks") or {}).get("poststop")  # null hooks: none
     store.remove(container_id)
     return poststop, state
 

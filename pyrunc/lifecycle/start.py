@@ -18,7 +18,7 @@ def start(store: StateStore, container_id: str) -> None:
                 raise StateError("cannot start a container that has stopped")
             raise StateError(f"cannot start an already {status} container")
         fifo = os.path.join(container.dir, EXEC_FIFO)
-        stored = container.runtime.get("hooks", {})
+        stored = container.runtime.get("hooks") or {}  # null: none, as validate_state takes it
         try:
             # startContainer hooks run in the init, between this release and its execve
             _release(fifo, container)

@@ -61,3 +61,17 @@ def test_force_still_recovers_a_damaged_one(
     assert dispatch(["--root", store.root, "delete", "--force", "c1"]) == 0
     assert not fake.alive(INIT)  # found in the damaged file (pid and start time legible)
     assert not os.path.exists(store.path("c1"))
+
+
+@pytest.mark.parametrize("key", ["hooks", "host_mounts", "cgroup_paths", "freezer_state",
+                                 "cgroup"])
+def test_a_null_field_is_an_absent_one(fake: RecordingSyscall, store: StateStore,
+                                       capsys: pytest.CaptureFixture[str], key: str) -> None:
+    """validate_state takes null for absent where it reads `x or {}`: so do the commands."""
+    data = container(fake, store, status="created")
+    _damage(store, data, key, None)
+    assert dispatch(["--root", store.root, "state", "c1"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "created"
+    assert dispatch(["--root", store.root, "delete", "c1"]) == 0, capsys.readouterr().err
+    assert "internal error" not in capsys.readouterr().err
+    assert not os.path.exists(store.path("c1"))
