@@ -98,7 +98,8 @@ def _teardown_network(state_dir: str) -> None:
         teardown(state_dir)
 
 
-def _salvage(store: StateStore, container_id: str) -> tuple[dict | None, list[tuple[int, str]]]:
+def _salvage(store: StateStore,
+             container_id: str) -> tuple[dict[str, object] | None, list[tuple[int, str]]]:
     """What recovery can still read: the intent (None when missing or damaged) and the
     (pid, start time) pairs recorded there (the init, a hook) or legible in a damaged state
     file."""
@@ -175,7 +176,8 @@ def recover(store: StateStore, container_id: str) -> None:
 
 
 def _recover_resources(
-    store: StateStore, container_id: str, intent: dict | None, inits: list[tuple[int, str]]
+    store: StateStore, container_id: str, intent: dict[str, object] | None,
+    inits: list[tuple[int, str]],
 ) -> list[str]:
     from pyrunc.cgroups import layout as layout_mod
     from pyrunc.cgroups import manager, paths
