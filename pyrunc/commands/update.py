@@ -77,8 +77,9 @@ ARGUMENTS = Command(
 )
 
 
-def document_from_flags(args: argparse.Namespace) -> dict:
-    doc: dict = {}
+def document_from_flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """The LinuxResources JSON the flags say ({section: {field: value}}), for the loader."""
+    doc: dict[str, dict[str, object]] = {}
     for option, section, field, parse, _text in FLAGS:
         value = getattr(args, option[2:].replace("-", "_"))
         if value is not None:
