@@ -8,10 +8,9 @@ never trusted from disk: a recorded pid whose start time no longer matches is `s
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 
-from pyrunc import jsonlite
+from pyrunc import jsonlite, syscall
 from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt
 from pyrunc.procfs import process_alive
 
@@ -130,40 +129,41 @@ def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = Fa
     rename itself must survive a crash). Any failure removes the temporary file and raises one
     line naming `path`; the old content of `path`, if any, is untouched. `durable=False`: no
     fsync, for what only has to survive the writer's death, not the machine's."""
+    sys_ = syscall.get()
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f".{name}.{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     mode)
+        fd = sys_.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                       mode)
     except OSError as e:
         raise PyruncError(f"write {path}: {_reason(e)}") from None
     try:
         view = memoryview(data)
         while view:
-            n = os.write(fd, view)
+            n = sys_.write_fd(fd, view)
             if n <= 0:
                 raise OSError(errno.ENOSPC, "no space left on device")
             view = view[n:]
         if durable:
-            os.fsync(fd)
-        os.close(fd)
+            sys_.fsync(fd)
+        sys_.close(fd)
         fd = -1
-        os.rename(tmp, path)
+        sys_.rename(tmp, path)
     except OSError as e:
         if fd >= 0:
-            os.close(fd)
+            sys_.close(fd)
         try:
-            os.unlink(tmp)
+            sys_.unlink(tmp)
         except OSError:
             pass
         raise PyruncError(f"write {path}: {_reason(e)}") from None
     if sync_dir:
         try:
-            dfd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            dfd = sys_.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                os.fsync(dfd)
+                sys_.fsync(dfd)
             finally:
-                os.close(dfd)
+                sys_.close(dfd)
         except OSError as e:
             raise PyruncError(f"write {path}: sync {directory}: {_reason(e)}") from None
 
@@ -171,8 +171,9 @@ def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = Fa
 def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
     """A state file's bytes: never through a symlink, never blocking (a FIFO), only a regular
     file of bounded size. FileNotFoundError when missing; StateCorrupt (naming it) otherwise."""
+    sys_ = syscall.get()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = sys_.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -180,7 +181,7 @@ def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
             raise StateCorrupt(f"{path}: is a symbolic link") from None
         raise StateCorrupt(f"{path}: {_reason(e)}") from None
     try:
-        st = os.fstat(fd)
+        st = sys_.fstat(fd)
         if (st.st_mode & 0o170000) != 0o100000:
             raise StateCorrupt(f"{path}: not a regular file")
         if st.st_size > limit:
@@ -188,7 +189,7 @@ def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
         chunks = []
         total = 0
         while True:
-            chunk = os.read(fd, 1 << 16)
+            chunk = sys_.read_fd(fd, 1 << 16)
             if not chunk:
                 break
             total += len(chunk)
@@ -199,7 +200,7 @@ def read_file(path: str, limit: int = MAX_STATE_SIZE) -> bytes:
     except OSError as e:
         raise StateCorrupt(f"{path}: {_reason(e)}") from None
     finally:
-        os.close(fd)
+        sys_.close(fd)
 
 
 def check_cgroup_record(rec: object) -> str | None:
@@ -334,7 +335,7 @@ class Container:
         freezer = self.runtime.get("freezer_state")
         if freezer and _is_frozen(freezer):
             return "paused"
-        if os.path.exists(os.path.join(self.dir, EXEC_FIFO)):
+        if syscall.get().exists(os.path.join(self.dir, EXEC_FIFO)):
             return "created"
         return "running"
 
@@ -376,8 +377,6 @@ class Container:
 
 
 def _is_frozen(state_file: str) -> bool:
-    from pyrunc import syscall
-
     try:
         value = syscall.get().read(state_file).strip()
     except OSError:
@@ -395,7 +394,7 @@ class Locked:
 
     def release(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            syscall.get().close(self.fd)
             self.fd = -1
 
     def __enter__(self) -> Locked:
@@ -408,8 +407,9 @@ class Locked:
 def _remove_entry(path: str) -> None:
     """Unlink a file of a container's directory; what damage put there instead (a directory,
     a tree) goes too, without ever following a symlink out of it."""
+    sys_ = syscall.get()
     try:
-        os.unlink(path)
+        sys_.unlink(path)
         return
     except FileNotFoundError:
         return
@@ -419,11 +419,9 @@ def _remove_entry(path: str) -> None:
         if e.errno != errno.EPERM:  # EPERM: unlink of a directory on some filesystems
             raise PyruncError(f"remove {path}: {_reason(e)}") from None
     try:
-        with os.scandir(path) as entries:
-            children = [entry.path for entry in entries]
-        for child in children:
-            _remove_entry(child)
-        os.rmdir(path)
+        for child in sys_.listdir(path):
+            _remove_entry(os.path.join(path, child))
+        sys_.rmdir(path)
     except FileNotFoundError:
         pass
     except OSError as e:
@@ -444,7 +442,7 @@ class StateStore:
 
     def _ensure_root(self) -> None:
         try:
-            os.makedirs(self.root, 0o700, exist_ok=True)
+            syscall.get().makedirs(self.root, 0o700)
         except OSError as e:
             raise PyruncError(f"cannot create root directory {self.root}: {e.strerror}") from None
 
@@ -452,18 +450,24 @@ class StateStore:
         """Create the container's directory, locked. Exactly one concurrent caller wins the id."""
         self._ensure_root()
         path = self.path(container_id)
+        sys_ = syscall.get()
         try:
-            os.mkdir(path, 0o711)
+            sys_.mkdir(path, 0o711)
         except FileExistsError:
             raise PyruncError(f"container with id exists: {container_id}") from None
         except OSError as e:
             raise PyruncError(f"create {path}: {_reason(e)}") from None
-        os.chmod(path, 0o711)  # regardless of umask: the init opens the fifo after dropping root
+        sys_.chmod(path, 0o711)  # regardless of umask: the init opens the fifo after dropping root
         return self._lock_dir(path, exclusive=True)
 
     def _lock_dir(self, path: str, exclusive: bool) -> Locked:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        sys_ = syscall.get()
+        fd = sys_.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            sys_.flock(fd, exclusive)
+        except BaseException:
+            sys_.close(fd)
+            raise
         return Locked(fd)
 
     def lock(self, container_id: str, exclusive: bool = True) -> tuple[Locked, Container]:
@@ -508,8 +512,9 @@ class StateStore:
     def remove(self, container_id: str) -> None:
         """Remove the container's directory (its contents are flat files)."""
         path = self.path(container_id)
+        sys_ = syscall.get()
         try:
-            names = os.listdir(path)
+            names = sys_.listdir(path)
         except FileNotFoundError:
             return
         # the intent goes last: a delete killed half-way still leaves what recovery reads
@@ -517,7 +522,7 @@ class StateStore:
         for name in names:
             _remove_entry(os.path.join(path, name))
         try:
-            os.rmdir(path)
+            sys_.rmdir(path)
         except FileNotFoundError:
             pass
         except OSError as e:
@@ -525,7 +530,7 @@ class StateStore:
 
     def ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = syscall.get().listdir(self.root)
         except FileNotFoundError:
             return []
         # temporary files start with "."; anything that is not a valid id is not a container
@@ -560,19 +565,20 @@ class StateStore:
     def _busy(self, container_id: str) -> bool:
         """True when a create or delete holds the container's lock (exclusively) right now, or
         its directory went away meanwhile."""
+        sys_ = syscall.get()
         try:
-            fd = os.open(self.path(container_id),
-                         os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = sys_.open(self.path(container_id),
+                           os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return True
         except (OSError, PyruncError):
             return False
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            sys_.flock(fd, exclusive=False, block=False)
         except BlockingIOError:
             return True
         except OSError:
             return False
         finally:
-            os.close(fd)
+            sys_.close(fd)
         return False

@@ -87,6 +87,39 @@ class Syscall:
         file, not the namespace, so only the kernel can say its type."""
         raise NotImplementedError
 
+    def read_fd(self, fd: int, size: int) -> bytes:
+        """One read(2) of at most `size` bytes; b"" at the end."""
+        raise NotImplementedError
+
+    def write_fd(self, fd: int, data: bytes | memoryview) -> int:
+        """One write(2): the number of bytes written, which may be fewer than asked."""
+        raise NotImplementedError
+
+    def fsync(self, fd: int) -> None:
+        raise NotImplementedError
+
+    def rename(self, src: str, dst: str) -> None:
+        raise NotImplementedError
+
+    def unlink(self, path: str) -> None:
+        raise NotImplementedError
+
+    def islink(self, path: str) -> bool:
+        """True for a symbolic link (not followed); False when missing, as os.path.islink."""
+        raise NotImplementedError
+
+    def chmod(self, path: str, mode: int) -> None:
+        raise NotImplementedError
+
+    def makedirs(self, path: str, mode: int) -> None:
+        """mkdir -p: the missing directories made, an existing one left as it is."""
+        raise NotImplementedError
+
+    def flock(self, fd: int, exclusive: bool, block: bool = True) -> None:
+        """flock(2) LOCK_EX or LOCK_SH; BlockingIOError when `block` is False and another
+        open file holds a conflicting lock."""
+        raise NotImplementedError
+
     # --- processes ----------------------------------------------------------------------
 
     def kill(self, pid: int, sig: int) -> None:
@@ -230,6 +263,36 @@ class Linux(Syscall):
         import fcntl
 
         return fcntl.ioctl(fd, NS_GET_NSTYPE)
+
+    def read_fd(self, fd: int, size: int) -> bytes:
+        return os.read(fd, size)
+
+    def write_fd(self, fd: int, data: bytes | memoryview) -> int:
+        return os.write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def rename(self, src: str, dst: str) -> None:
+        os.rename(src, dst)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def islink(self, path: str) -> bool:
+        return os.path.islink(path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        os.chmod(path, mode)
+
+    def makedirs(self, path: str, mode: int) -> None:
+        os.makedirs(path, mode, exist_ok=True)
+
+    def flock(self, fd: int, exclusive: bool, block: bool = True) -> None:
+        import fcntl  # a builtin module: only the commands that lock load it
+
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                    | (0 if block else fcntl.LOCK_NB))
 
     def kill(self, pid: int, sig: int) -> None:
         os.kill(pid, sig)

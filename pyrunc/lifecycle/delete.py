@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import jsonlite
+from pyrunc import jsonlite, syscall
 from pyrunc.cgroups.manager import from_runtime
 from pyrunc.errors import ContainerNotFound, PyruncError, StateCorrupt, StateError
 from pyrunc.procfs import SIGKILL, signal_process, wait_gone
@@ -92,7 +92,7 @@ def _poststop(poststop: list[HookRecord] | None, state: HookState) -> None:
 
 def _teardown_network(state_dir: str) -> None:
     """The veth, lease and nftables elements a networked create recorded (network.json)."""
-    if os.path.exists(os.path.join(state_dir, "network.json")):
+    if syscall.get().exists(os.path.join(state_dir, "network.json")):
         from pyrunc.network.attach import teardown
 
         teardown(state_dir)
@@ -140,8 +140,9 @@ def recover(store: StateStore, container_id: str) -> None:
     mounts the intent names, then the directory. What cannot be removed is said, exit 1, and
     the directory stays for another try."""
     path = store.path(container_id)
-    if os.path.islink(path):  # never followed: only the link itself is ours to remove
-        os.unlink(path)
+    sys_ = syscall.get()
+    if sys_.islink(path):  # never followed: only the link itself is ours to remove
+        sys_.unlink(path)
         return
     try:
         lock = store._lock_dir(path, exclusive=True)

@@ -9,11 +9,10 @@ record anything) is free again.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from _socket import AF_INET, inet_ntop, inet_pton
 
-from pyrunc import jsonlite
+from pyrunc import jsonlite, syscall
 from pyrunc.errors import PyruncError
 from pyrunc.state import read_file, write_file
 
@@ -127,30 +126,32 @@ class NetworkStore:
         self._fd = -1
 
     def __enter__(self) -> NetworkStore:
+        sys_ = syscall.get()
         try:
-            os.makedirs(self.dir, 0o700, exist_ok=True)
+            sys_.makedirs(self.dir, 0o700)
         except OSError as e:
             raise PyruncError(f"cannot create {self.dir}: {e.strerror}") from None
-        self._fd = os.open(os.path.join(self.dir, ".lock"),
-                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._fd = sys_.open(os.path.join(self.dir, ".lock"),
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        sys_.flock(self._fd, exclusive=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.tidy()
-        os.close(self._fd)
+        syscall.get().close(self._fd)
         self._fd = -1
 
     def tidy(self) -> None:
         """No networks left: the directory goes too (the state root lists only containers)."""
+        sys_ = syscall.get()
         try:
-            names = os.listdir(self.dir)
+            names = sys_.listdir(self.dir)
         except FileNotFoundError:
             return
         if names == [".lock"]:
             try:
-                os.unlink(os.path.join(self.dir, ".lock"))
-                os.rmdir(self.dir)
+                sys_.unlink(os.path.join(self.dir, ".lock"))
+                sys_.rmdir(self.dir)
             except OSError:
                 pass
 
@@ -159,7 +160,8 @@ class NetworkStore:
 
     def names(self) -> list[str]:
         try:
-            return sorted(n[:-5] for n in os.listdir(self.dir) if n.endswith(".json"))
+            return sorted(n[:-5] for n in syscall.get().listdir(self.dir)
+                          if n.endswith(".json"))
         except FileNotFoundError:
             return []
 
@@ -178,14 +180,14 @@ class NetworkStore:
 
     def remove(self, name: str) -> None:
         try:
-            os.unlink(self.path(name))
+            syscall.get().unlink(self.path(name))
         except FileNotFoundError:
             pass
 
     def live_leases(self, net: NetworkRecord) -> dict[str, str]:
         """address -> container id, only for containers whose directory still exists."""
         return {ip: cid for ip, cid in net.get("leases", {}).items()
-                if os.path.isdir(os.path.join(self.root, cid))}
+                if syscall.get().isdir(os.path.join(self.root, cid))}
 
     def lease(self, net: NetworkRecord, container_id: str, wanted: str | None) -> str:
         """Give the container an address (the one asked for, or the lowest free one)."""

@@ -13,6 +13,7 @@ import pytest
 
 from pyrunc import syscall
 from pyrunc.cgroups import layout
+from pyrunc.state import StateStore
 from unit.fakes import RecordingSyscall
 
 
@@ -27,3 +28,9 @@ def fake() -> Iterator[RecordingSyscall]:
     finally:
         syscall.replace(old)
         layout._cached = None
+
+
+@pytest.fixture
+def store(fake: RecordingSyscall) -> StateStore:
+    """A --root on the fake host (its files are the fake's, as everything else here)."""
+    return StateStore("/run/unit-root")

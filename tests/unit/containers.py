@@ -1,9 +1,7 @@
-"""Containers in a state store (a real --root under tmp_path: the store's files are the
-runtime's own, no privilege needed), their init and cgroups on the fake host."""
+"""Containers in a state store, their init and cgroups: all on the fake host (the store's
+files too, through pyrunc.syscall as the runtime's every other file)."""
 
 from __future__ import annotations
-
-import os
 
 from pyrunc.cgroups import layout, manager
 from pyrunc.state import EXEC_FIFO, StateStore
@@ -38,11 +36,10 @@ def container(fake: RecordingSyscall, store: StateStore, cid: str = "c1", *,
         fake.exit(init)
     data = {"ociVersion": "1.0.2", "id": cid, "pid": INIT, "bundle": "/b", "rootfs": "/b/rootfs",
             "created": "2026-01-01T00:00:00Z", "owner": "", "pyrunc": runtime}
-    os.makedirs(store.path(cid), 0o711)
+    fake.makedirs(store.path(cid), 0o711)
     store.write(cid, data)
     if status == "created":
-        with open(store.file(cid, EXEC_FIFO), "w"):
-            pass
+        fake.fifos.add(store.file(cid, EXEC_FIFO))
     if status == "paused":
         manager.Cgroups(runtime["cgroup"]).freeze()
     fake.calls.clear()

@@ -107,7 +107,8 @@ class RecordingSyscall(Syscall):
     def __init__(self, euid: int = 0, egid: int = 0) -> None:
         self.calls: list[tuple] = []
         self.files: dict[str, bytes] = {}
-        self.dirs: set[str] = {"/", "/proc", "/sys", "/sys/fs", "/sys/fs/cgroup"}
+        self.dirs: set[str] = {"/", "/etc", "/proc", "/run", "/sys", "/sys/fs", "/sys/fs/cgroup",
+                               "/tmp"}
         self.links: dict[str, str] = {f"/proc/self/ns/{k}": v for k, v in HOST_NS.items()}
         self.nsfiles: dict[str, str] = {}  # bind-mounted namespace files: path -> nsfs name
         self.fifos: set[str] = set()
@@ -119,6 +120,9 @@ class RecordingSyscall(Syscall):
         self.mounts: list[tuple[str, str, str, int, str]] = []
         self.euid, self.egid = euid, egid
         self.nofile = (1024, 20000)  # RLIMIT_NOFILE (soft, hard)
+        self.modes: dict[str, int] = {}  # what open(O_CREAT), mkdir and chmod set
+        self.locks: dict[str, dict[int, bool]] = {}  # flock: path -> {fd: exclusive}
+        self.write_sizes: dict[str, list[int]] = {}  # scripted short writes, see short_writes
         self._next_fd = 100
         self._failures: dict[tuple[str, str], list[OSError]] = {}
         self.files["/proc/self/mountinfo"] = b""
@@ -130,6 +134,11 @@ class RecordingSyscall(Syscall):
         key = (method, str(arg))
         self._failures.setdefault(key, []).extend(
             OSError(err, os.strerror(err), str(arg)) for _ in range(times))
+
+    def short_writes(self, path: str, *sizes: int) -> None:
+        """The next writes to `path` (by its name when opened) write at most these many bytes
+        each (0: the write writes nothing, as a full disk may)."""
+        self.write_sizes.setdefault(path, []).extend(sizes)
 
     def layout(self, kind: str) -> None:
         """Mount cgroups as a v1 (every controller its own hierarchy, plus name=systemd), v2
@@ -369,7 +378,7 @@ class RecordingSyscall(Syscall):
 
     def mkdir(self, path: str, mode: int) -> None:
         self._record("mkdir", path, mode)
-        if path in self.dirs or path in self.files:
+        if path in self.dirs or path in self.files or path in self.fifos or path in self.links:
             raise FileExistsError(errno.EEXIST, "File exists", path)
         if os.path.dirname(path) not in self.dirs:
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
@@ -378,6 +387,7 @@ class RecordingSyscall(Syscall):
             self._make_cgroup(h, path)
         else:
             self.dirs.add(path)
+            self.modes[path] = mode
 
     def rmdir(self, path: str) -> None:
         self._record("rmdir", path)
@@ -388,6 +398,9 @@ class RecordingSyscall(Syscall):
                           "Directory not empty", path)
         if self._procs(path):
             raise OSError(errno.EBUSY, "Device or resource busy", path)
+        if self._hierarchy(path) is None and any(  # only cgroupfs removes a dir with files
+                os.path.dirname(x) == path for x in (*self.files, *self.links, *self.fifos)):
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", path)
         self.dirs.discard(path)
         for f in [f for f in self.files if os.path.dirname(f) == path]:
             del self.files[f]
@@ -398,7 +411,8 @@ class RecordingSyscall(Syscall):
 
     def exists(self, path: str) -> bool:
         self._record("exists", path)
-        return path in self.dirs or path in self.files or path in self.links
+        return (path in self.dirs or path in self.files or path in self.links
+                or path in self.fifos)
 
     def subdirs(self, path: str) -> list[str]:
         self._record("subdirs", path)
@@ -409,7 +423,7 @@ class RecordingSyscall(Syscall):
 
     def listdir(self, path: str) -> list[str]:
         self._record("listdir", path)
-        names = {os.path.basename(x) for x in (*self.dirs, *self.files, *self.links)
+        names = {os.path.basename(x) for x in (*self.dirs, *self.files, *self.links, *self.fifos)
                  if x != path and os.path.dirname(x) == path}
         if path == "/proc":
             names |= {str(p.pid) for p in self.processes.values() if p.state != "X"}
@@ -462,11 +476,25 @@ class RecordingSyscall(Syscall):
     def open(self, path: str, flags: int, mode: int = 0o600) -> int:
         self._record("open", path, flags)
         target = self._fd_path(path) or path
-        if self._ns_name(target) is None and target not in self.dirs | self.fifos \
-                and target not in self.files:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if target in self.links and flags & os.O_NOFOLLOW and not flags & os.O_PATH:
+            raise OSError(errno.ELOOP, "Too many levels of symbolic links", path)
+        exists = (self._ns_name(target) is not None or target in self.dirs
+                  or target in self.fifos or target in self.files)
+        if not exists:
+            if not flags & os.O_CREAT or os.path.dirname(target) not in self.dirs:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            self.files[target] = b""
+            self.modes[target] = mode
+        elif flags & os.O_CREAT and flags & os.O_EXCL:
+            raise FileExistsError(errno.EEXIST, "File exists", path)
+        if flags & os.O_DIRECTORY and target not in self.dirs:
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+        if target in self.dirs and flags & (os.O_WRONLY | os.O_RDWR):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
         if target in self.fifos and not flags & (os.O_PATH | os.O_NONBLOCK):
             raise AssertionError(f"open of the FIFO {path} would block for ever")
+        if flags & os.O_TRUNC and target in self.files:
+            self.files[target] = b""
         return self._new_fd(OpenFile(target, flags))
 
     def namespace_type(self, fd: int) -> int:
@@ -476,6 +504,96 @@ class RecordingSyscall(Syscall):
         if ns is None or f.flags & os.O_PATH:
             raise OSError(errno.EBADF if ns else errno.ENOTTY, "not an nsfs fd")
         return NSFS_TYPES[ns.partition(":")[0]]
+
+    def _file(self, fd: int) -> OpenFile:
+        f = self.fds.get(fd)
+        if not isinstance(f, OpenFile):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return f
+
+    def read_fd(self, fd: int, size: int) -> bytes:
+        f = self._file(fd)
+        self._record("read_fd", f.path, size)
+        if f.path in self.dirs:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
+        data = self.files.get(f.path, b"")[f.pos:f.pos + size]
+        f.pos += len(data)
+        return data
+
+    def write_fd(self, fd: int, data: bytes | memoryview) -> int:
+        f = self._file(fd)
+        self._record("write_fd", f.path, bytes(data))
+        if not f.flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        sizes = self.write_sizes.get(f.path)
+        n = min(len(data), sizes.pop(0)) if sizes else len(data)
+        old = self.files[f.path]
+        self.files[f.path] = old[:f.pos] + bytes(data[:n]) + old[f.pos + n:]
+        f.pos += n
+        return n
+
+    def fsync(self, fd: int) -> None:
+        self._record("fsync", self._file(fd).path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._record("rename", src, dst)
+        if src not in self.files:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", src)
+        if dst in self.dirs:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", dst)
+        if os.path.dirname(dst) not in self.dirs:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", dst)
+        self.files[dst] = self.files.pop(src)
+        if src in self.modes:
+            self.modes[dst] = self.modes.pop(src)
+
+    def unlink(self, path: str) -> None:
+        self._record("unlink", path)
+        if path in self.dirs:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        if path in self.files:
+            del self.files[path]
+        elif path in self.links:
+            del self.links[path]
+        elif path in self.fifos:
+            self.fifos.discard(path)
+        else:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        self.modes.pop(path, None)
+
+    def islink(self, path: str) -> bool:
+        self._record("islink", path)
+        return path in self.links
+
+    def chmod(self, path: str, mode: int) -> None:
+        self._record("chmod", path, mode)
+        if not self.exists(path):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        self.modes[path] = mode
+
+    def makedirs(self, path: str, mode: int) -> None:
+        self._record("makedirs", path, mode)
+        missing = []
+        d = path
+        while d not in self.dirs:
+            if d in self.files or d in self.fifos:
+                raise FileExistsError(errno.EEXIST, "File exists", d)
+            missing.append(d)
+            d = os.path.dirname(d)
+        for d in reversed(missing):
+            self.dirs.add(d)
+            self.modes[d] = mode
+
+    def flock(self, fd: int, exclusive: bool, block: bool = True) -> None:
+        f = self._file(fd)
+        self._record("flock", f.path, exclusive, block)
+        held = self.locks.setdefault(f.path, {})
+        others = {k: v for k, v in held.items() if k != fd and k in self.fds}
+        if others and (exclusive or any(others.values())):
+            if block:
+                raise AssertionError(f"flock of {f.path} would wait for ever (one thread)")
+            raise BlockingIOError(errno.EWOULDBLOCK, "Resource temporarily unavailable")
+        held[fd] = exclusive
 
     def stat(self, path: str) -> os.stat_result:
         self._record("stat", path)
@@ -524,6 +642,8 @@ class RecordingSyscall(Syscall):
             raise OSError(errno.EBADF, "Bad file descriptor")
         del self.fds[fd]
         self.eventfds.pop(fd, None)
+        for held in self.locks.values():
+            held.pop(fd, None)
 
     def geteuid(self) -> int:
         return self.euid

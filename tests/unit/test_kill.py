@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pyrunc.cli import dispatch
 from pyrunc.state import StateStore
 from unit.containers import INIT, container
 from unit.fakes import RecordingSyscall
-
-
-@pytest.fixture
-def store(tmp_path) -> StateStore:  # noqa: ANN001
-    return StateStore(str(tmp_path / "root"))
 
 
 def kill(store: StateStore, *args: str) -> int:
@@ -108,4 +105,5 @@ def test_a_missing_container(fake: RecordingSyscall, store: StateStore,
                              capsys: pytest.CaptureFixture[str]) -> None:
     assert kill(store, "nope", "KILL") == 1
     assert "container does not exist" in capsys.readouterr().err
-    assert not fake.calls
+    assert fake.calls == [("open", store.path("nope"),  # its lock: nothing else is touched
+                           os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)]

@@ -11,6 +11,8 @@ import os
 import pytest
 
 from pyrunc.cli import dispatch
+from pyrunc.state import StateStore
+from unit.fakes import RecordingSyscall
 
 DAMAGE = [
     ("subnet", None, "subnet"),
@@ -31,19 +33,17 @@ def run(root: str, *args: str) -> int:
 @pytest.mark.skipif(os.path.exists("/sys/class/net/pyr-htn1"), reason="a bridge of that name")
 @pytest.mark.parametrize("key,value,field", DAMAGE)
 def test_a_damaged_network_record_is_named_not_an_internal_error(
-        tmp_path, capsys: pytest.CaptureFixture[str],  # noqa: ANN001
+        fake: RecordingSyscall, store: StateStore, capsys: pytest.CaptureFixture[str],
         key: str, value: object, field: str) -> None:
-    root = str(tmp_path / "root")
+    root = store.root  # on the fake host, as the records' every file
     assert run(root, "create", "htn1", "--subnet", "10.231.7.0/24") == 0
     path = os.path.join(root, ".networks", "htn1.json")
-    with open(path) as f:
-        record = json.load(f)
+    record = json.loads(fake.files[path])
     if value is None:
         del record[key]
     else:
         record[key] = value
-    with open(path, "w") as f:
-        json.dump(record, f)
+    fake.files[path] = json.dumps(record).encode()
     capsys.readouterr()
     for command in (["ls"], ["inspect", "htn1"], ["rm", "htn1"],
                     ["create", "htn2", "--subnet", "10.231.8.0/24"]):
@@ -52,4 +52,4 @@ def test_a_damaged_network_record_is_named_not_an_internal_error(
         assert "internal error" not in err
         assert f"{path} is corrupt: {field}" in err, err
         assert len(err.strip().splitlines()) == 1
-    assert os.path.exists(path)  # nothing acted on it
+    assert fake.exists(path)  # nothing acted on it

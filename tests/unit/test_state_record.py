@@ -5,7 +5,6 @@ still recovers the container from what is legible."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -27,15 +26,9 @@ DAMAGE = [
 ]
 
 
-@pytest.fixture
-def store(tmp_path) -> StateStore:  # noqa: ANN001
-    return StateStore(str(tmp_path / "root"))
-
-
-def _damage(store: StateStore, data: dict, key: str, value: object) -> None:
+def _damage(fake: RecordingSyscall, store: StateStore, data: dict, key: str, value: object) -> None:
     data["pyrunc"][key] = value
-    with open(store.file("c1", "state.json"), "w") as f:
-        json.dump(data, f)
+    fake.files[store.file("c1", "state.json")] = json.dumps(data).encode()
 
 
 @pytest.mark.parametrize("key,value,field", DAMAGE)
@@ -43,24 +36,24 @@ def test_a_damaged_field_is_named_not_an_internal_error(
         fake: RecordingSyscall, store: StateStore, capsys: pytest.CaptureFixture[str],
         key: str, value: object, field: str) -> None:
     data = container(fake, store, status="stopped")
-    _damage(store, data, key, value)
+    _damage(fake, store, data, key, value)
     for command in (["delete", "c1"], ["state", "c1"], ["start", "c1"]):
         assert dispatch(["--root", store.root, *command]) == 1
         err = capsys.readouterr().err
         assert "internal error" not in err
         assert "state of container c1 is corrupt" in err and f": {field}" in err, err
         assert len(err.strip().splitlines()) == 1
-    assert os.path.exists(store.file("c1", "state.json"))  # nothing acted on it
+    assert fake.exists(store.file("c1", "state.json"))  # nothing acted on it
 
 
 @pytest.mark.parametrize("key,value,field", DAMAGE[:4])
 def test_force_still_recovers_a_damaged_one(
         fake: RecordingSyscall, store: StateStore, key: str, value: object, field: str) -> None:
     data = container(fake, store)
-    _damage(store, data, key, value)
+    _damage(fake, store, data, key, value)
     assert dispatch(["--root", store.root, "delete", "--force", "c1"]) == 0
     assert not fake.alive(INIT)  # found in the damaged file (pid and start time legible)
-    assert not os.path.exists(store.path("c1"))
+    assert not fake.exists(store.path("c1"))
 
 
 @pytest.mark.parametrize("key", ["hooks", "host_mounts", "cgroup_paths", "freezer_state",
@@ -69,9 +62,9 @@ def test_a_null_field_is_an_absent_one(fake: RecordingSyscall, store: StateStore
                                        capsys: pytest.CaptureFixture[str], key: str) -> None:
     """validate_state takes null for absent where it reads `x or {}`: so do the commands."""
     data = container(fake, store, status="created")
-    _damage(store, data, key, None)
+    _damage(fake, store, data, key, None)
     assert dispatch(["--root", store.root, "state", "c1"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "created"
     assert dispatch(["--root", store.root, "delete", "c1"]) == 0, capsys.readouterr().err
     assert "internal error" not in capsys.readouterr().err
-    assert not os.path.exists(store.path("c1"))
+    assert not fake.exists(store.path("c1"))
