@@ -1,11 +1,13 @@
 """The parent's syscalls, behind one replaceable object: the seam the no-root tests use.
 
 Everything the runtime's own process does that needs root or reaches the host (cgroupfs and
-procfs files, cgroup directories, signals and pidfds, mounts, statfs, the effective ids) goes
-through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os` and the wrappers
-of `pyrunc._linux`; tests install a recording fake with `replace()` (tests/unit/fakes.py), as
-youki's `Syscall` trait and `TestHelperSyscall` do. The child's syscalls (`pyrunc._executor`, in
-C) are not here: the parent only compiles its plan.
+procfs files, cgroup directories, the OOM eventfd, signals and pidfds, mounts, statfs, the
+namespace files it joins, its RLIMIT_NOFILE, the effective ids) and the files it keeps (the
+state store under --root: state.json written atomically and durably, the locks, the network
+records) goes through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os`
+and the wrappers of `pyrunc._linux`; tests install a recording fake with `replace()`
+(tests/unit/fakes.py), as youki's `Syscall` trait and `TestHelperSyscall` do. The child's
+syscalls (`pyrunc._executor`, in C) are not here: the parent only compiles its plan.
 
 The hot commands import this module, so it imports nothing but `os` (no typing, no abc): the
 interface is a plain class whose methods raise NotImplementedError. Paths are `str`; a method
