@@ -1233,7 +1233,12 @@ cdef spawn_via_userns(list plan, unsigned long clone_flags, int user_fd, int pid
         close(pp[0])
         close(sv[0])
         raise OSError(err, "clone: " + strerror(err).decode())
-    got = read(pp[0], &pid, sizeof(long))
+    while True:
+        # a signal with a Python handler (installed without SA_RESTART) interrupts the read
+        got = read(pp[0], &pid, sizeof(long))
+        if got < 0 and errno == EINTR:
+            continue
+        break
     close(pp[0])
     import os
     os.waitpid(mid, 0)

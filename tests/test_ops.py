@@ -8,7 +8,11 @@ from __future__ import annotations
 import ast
 import os
 import re
+import signal
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from pyrunc import _executor, _linux, instructions
 
@@ -189,3 +193,39 @@ def test_builders_fill_the_wire_format() -> None:
                                                     ["A=1"], None)
     assert instructions.seccomp(b"\x01", 8) == (instructions.SECCOMP, "load the seccomp filter",
                                                (8,), (), None, None, b"\x01")
+
+
+def test_spawn_through_a_user_namespace_survives_signals() -> None:
+    """spawn's join_user_fd path (exec and hooks of a rootless container) reads the init's pid
+    from its intermediate process: a signal with a Python handler (no SA_RESTART) arriving
+    meanwhile must not turn into "join the container's namespaces" failing."""
+    if os.geteuid() != 0:
+        pytest.skip("joining a user namespace of another owner needs root")
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "1000"])
+    user_fd = -1
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        for _ in range(100):  # until unshare has made the namespace
+            if os.readlink(f"/proc/{holder.pid}/ns/user") != os.readlink("/proc/self/ns/user"):
+                break
+            os.sched_yield()
+        user_fd = os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
+        for _ in range(200):
+            pid, sock = _executor.spawn([instructions.sync("one", "first")], 0,
+                                        join_user_fd=user_fd)
+            try:
+                data, fd = _linux.recv_message(sock)
+                assert data == b"one\0"
+            finally:
+                os.close(sock)
+                os.waitpid(pid, 0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if user_fd >= 0:
+            os.close(user_fd)
+        holder.kill()
+        holder.wait()
+    assert fired  # the timer did interrupt
