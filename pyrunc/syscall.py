@@ -47,6 +47,10 @@ class Syscall:
     def exists(self, path: str) -> bool:
         raise NotImplementedError
 
+    def access(self, path: str, mode: int) -> bool:
+        """access(2) with the real ids (os.R_OK, W_OK, X_OK): False when denied or missing."""
+        raise NotImplementedError
+
     def subdirs(self, path: str) -> list[str]:
         """The names of the directories in `path` (symlinks not followed)."""
         raise NotImplementedError
@@ -213,6 +217,9 @@ class Linux(Syscall):
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
+
+    def access(self, path: str, mode: int) -> bool:
+        return os.access(path, mode)
 
     def subdirs(self, path: str) -> list[str]:
         with os.scandir(path) as it:

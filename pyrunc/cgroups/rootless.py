@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import syscall
 from pyrunc.cgroups import layout as layout_mod
 from pyrunc.cgroups import paths
 from pyrunc.errors import CgroupError
@@ -53,8 +54,9 @@ def requested(resources: object | None) -> list[str]:
 
 def _writable(directory: str) -> bool:
     """The caller may make cgroups in `directory` and move processes out of it."""
-    return (os.access(directory, os.W_OK | os.X_OK)
-            and os.access(os.path.join(directory, "cgroup.procs"), os.W_OK))
+    sys_ = syscall.get()
+    return (sys_.access(directory, os.W_OK | os.X_OK)
+            and sys_.access(os.path.join(directory, "cgroup.procs"), os.W_OK))
 
 
 def target(spec: Spec, container_id: str, root: str | None) -> str | None:
@@ -79,7 +81,7 @@ def target(spec: Spec, container_id: str, root: str | None) -> str | None:
     if not _writable(own_dir):
         return None
     d = os.path.dirname(h.dir(path))
-    while not os.path.isdir(d) and d.startswith(h.mount + "/"):
+    while not syscall.get().isdir(d) and d.startswith(h.mount + "/"):
         d = os.path.dirname(d)
     if not _writable(d):
         return None

@@ -121,6 +121,7 @@ class RecordingSyscall(Syscall):
         self.euid, self.egid = euid, egid
         self.nofile = (1024, 20000)  # RLIMIT_NOFILE (soft, hard)
         self.modes: dict[str, int] = {}  # what open(O_CREAT), mkdir and chmod set
+        self.writable: set[str] = set()  # what a caller other than root may write (access)
         self.locks: dict[str, dict[int, bool]] = {}  # flock: path -> {fd: exclusive}
         self.write_sizes: dict[str, list[int]] = {}  # scripted short writes, see short_writes
         self._next_fd = 100
@@ -413,6 +414,13 @@ class RecordingSyscall(Syscall):
         self._record("exists", path)
         return (path in self.dirs or path in self.files or path in self.links
                 or path in self.fifos)
+
+    def access(self, path: str, mode: int) -> bool:
+        self._record("access", path, mode)
+        if not (path in self.dirs or path in self.files or path in self.fifos
+                or path.endswith("/cgroup.procs") and self._cgroup_dir(path) is not None):
+            return False
+        return self.euid == 0 or not mode & os.W_OK or path in self.writable
 
     def subdirs(self, path: str) -> list[str]:
         self._record("subdirs", path)
