@@ -201,15 +201,16 @@ def test_spawn_through_a_user_namespace_survives_signals() -> None:
     meanwhile must not turn into "join the container's namespaces" failing."""
     if os.geteuid() != 0:
         pytest.skip("joining a user namespace of another owner needs root")
-    holder = subprocess.Popen(["unshare", "--user", "sleep", "1000"])
+    # the holder says when it is in its namespace: before that, its ns/user is ours, and
+    # joining the namespace one is already in is EINVAL (a bounded poll lost that race in CI)
+    holder = subprocess.Popen(["unshare", "--user", "sh", "-c", "echo in; exec sleep 1000"],
+                              stdout=subprocess.PIPE)
     user_fd = -1
     fired = []
     previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
     try:
-        for _ in range(100):  # until unshare has made the namespace
-            if os.readlink(f"/proc/{holder.pid}/ns/user") != os.readlink("/proc/self/ns/user"):
-                break
-            os.sched_yield()
+        assert holder.stdout is not None and holder.stdout.readline() == b"in\n"
+        assert os.readlink(f"/proc/{holder.pid}/ns/user") != os.readlink("/proc/self/ns/user")
         user_fd = os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
         signal.setitimer(signal.ITIMER_REAL, 0.0002, 0.0002)
         for _ in range(200):
@@ -228,4 +229,6 @@ def test_spawn_through_a_user_namespace_survives_signals() -> None:
             os.close(user_fd)
         holder.kill()
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     assert fired  # the timer did interrupt
