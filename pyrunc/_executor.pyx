@@ -990,7 +990,6 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     cdef Ctx ctx
     cdef Op *op
     cdef int i
-    cdef char msg[MSG_MAX]
     ctx.sock = sock
     ctx.rootfd = -1
     ctx.procfd = -1
@@ -1007,9 +1006,6 @@ cdef void child_main(Op *ops, int nops, int sock) noexcept nogil:
     pyrunc_reset_signals()
     for i in range(nops):
         op = &ops[i]
-        if <unsigned int>op.code >= N_CODES or HANDLERS[op.code] == NULL:
-            snprintf(msg, MSG_MAX, "%s: unknown operation %d", op.desc, op.code)
-            child_fail(&ctx, msg, 0)
         if HANDLERS[op.code](&ctx, op) < 0:
             child_fail(&ctx, op.desc, errno)
     child_fail(&ctx, "init: the plan ended without exec", 0)
@@ -1088,6 +1084,8 @@ cdef Op *build_ops(list plan) except NULL:
         for i, item in enumerate(plan):
             op = &ops[i]
             code, desc, nums, strs, argv, envp, ids = item
+            if not 0 <= code < N_CODES or HANDLERS[code] == NULL:
+                raise ValueError(f"{desc}: unknown operation {code}")
             op.code = code
             op.desc = dup_bytes(desc)
             nums = tuple(nums) + (0,) * (7 - len(nums))
@@ -1132,6 +1130,9 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
     which only its user namespace gives): an intermediate process joins that user namespace,
     then the pid namespace, and clones the process with CLONE_PARENT, so that it is still our
     child; the plan must not join the user namespace again.
+
+    A plan it cannot copy into C (an unknown code, a NUL in a string) raises ValueError before
+    anything is made: no fd, no process.
     """
     if join_user_fd >= 0:
         return spawn_via_userns(plan, clone_flags, join_user_fd, join_pid_fd)
@@ -1142,9 +1143,11 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
     cdef int own_pid_ns = -1
     cdef int own_time_ns = -1
     cdef int err = 0
+    ops = build_ops(plan)  # first: a plan it cannot copy raises before any fd is made
     if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
-        raise OSError(errno, "socketpair: " + strerror(errno).decode())
-    ops = build_ops(plan)
+        err = errno
+        free_ops(ops, n)
+        raise OSError(err, "socketpair: " + strerror(err).decode())
     try:
         if join_pid_fd >= 0:
             own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
@@ -1193,14 +1196,17 @@ cdef spawn_via_userns(list plan, unsigned long clone_flags, int user_fd, int pid
     cdef long pid = -1
     cdef long got
     cdef int err = 0
+    ops = build_ops(plan)  # first: a plan it cannot copy raises before any fd is made
     if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
-        raise OSError(errno, "socketpair: " + strerror(errno).decode())
+        err = errno
+        free_ops(ops, n)
+        raise OSError(err, "socketpair: " + strerror(err).decode())
     if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) < 0:
         err = errno
         close(sv[0])
         close(sv[1])
+        free_ops(ops, n)
         raise OSError(err, "socketpair: " + strerror(err).decode())
-    ops = build_ops(plan)
     try:
         with nogil:
             mid = pyrunc_raw_clone(0)

@@ -76,13 +76,36 @@ def test_the_init_runs_the_plan_through_the_table() -> None:
         b"one\0", b"two\0", b"E\0init: the plan ended without exec", b"1"]
 
 
-def test_an_unknown_code_ends_the_init_with_one_line() -> None:
-    """A code without a handler (none of instructions.py's) stops the init before it runs
-    anything else, naming the operation."""
+def _open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+def test_an_unknown_code_is_refused_before_any_clone() -> None:
+    """A code without a handler (none of instructions.py's) is a plan the parent cannot copy:
+    spawn refuses it, naming the operation, and makes no process."""
     bogus = (len(_executor.handled_codes()) + 7, "bogus step", (), (), None, None, None)
+    before = _children()
     for code in (bogus[0], 0, 63, 64, 1000, -1):
-        plan = [(code,) + bogus[1:], instructions.sync("after", "never reached")]
-        assert _run_plan(plan) == [f"E\0bogus step: unknown operation {code}".encode(), b"1"]
+        plan = [instructions.sync("before", "never reached"), (code,) + bogus[1:]]
+        with pytest.raises(ValueError, match=f"^bogus step: unknown operation {code}$"):
+            _executor.spawn(plan, 0)
+    assert _children() == before  # no init was cloned
+
+
+def _children() -> set[str]:
+    return set(Path(f"/proc/self/task/{os.getpid()}/children").read_text().split())
+
+
+def test_a_refused_plan_leaves_no_fd() -> None:
+    """spawn copies the plan before it makes its socket pair: a plan it cannot copy (a NUL in
+    a string, an unknown code) leaves no fd behind in a long-running embedder."""
+    before = _open_fds()
+    for plan in ([instructions.sync("a\0b", "NUL in the message")],
+                 [(1000, "bogus", (), (), None, None, None)]):
+        for join_user_fd in (-1, 0):  # spawn, and spawn through a user namespace
+            with pytest.raises(ValueError):
+                _executor.spawn(plan, 0, join_user_fd=join_user_fd)
+    assert _open_fds() == before
 
 
 def test_pxi_is_what_ops_py_generates() -> None:
