@@ -1074,6 +1074,13 @@ cdef unsigned long long as_u64(object v):
     return <unsigned long long>(int(v) & 0xFFFFFFFFFFFFFFFF)
 
 
+cdef int socket_pair(int *sv) except -1:
+    """The runtime's end and the init's end of their SOCK_SEQPACKET channel."""
+    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
+        raise OSError(errno, "socketpair: " + strerror(errno).decode())
+    return 0
+
+
 cdef Op *build_ops(list plan) except NULL:
     cdef Op *ops = <Op *>calloc(len(plan) + 1, sizeof(Op))
     cdef Op *op
@@ -1139,16 +1146,14 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
     cdef int sv[2]
     cdef Op *ops
     cdef int n = len(plan)
-    cdef long pid
+    cdef long pid = -1
     cdef int own_pid_ns = -1
     cdef int own_time_ns = -1
     cdef int err = 0
+    sv[0] = sv[1] = -1
     ops = build_ops(plan)  # first: a plan it cannot copy raises before any fd is made
-    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
-        err = errno
-        free_ops(ops, n)
-        raise OSError(err, "socketpair: " + strerror(err).decode())
     try:
+        socket_pair(sv)
         if join_pid_fd >= 0:
             own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)
             if own_pid_ns < 0 or setns(join_pid_fd, CLONE_NEWPID) < 0:
@@ -1171,19 +1176,23 @@ def spawn(list plan, unsigned long clone_flags, int join_pid_fd=-1, int join_tim
                 child_main(ops, n, sv[1])
                 _exit(1)
             err = errno
+        if pid < 0:
+            raise OSError(err, "clone: " + strerror(err).decode())
+    except BaseException:
+        if sv[0] >= 0:
+            close(sv[0])
+        raise
+    finally:
+        # back in our own namespaces for children, whatever failed after we left them
         if own_pid_ns >= 0:
             setns(own_pid_ns, CLONE_NEWPID)
-    finally:
-        if own_pid_ns >= 0:
             close(own_pid_ns)
         if own_time_ns >= 0:
             setns(own_time_ns, CLONE_NEWTIME)
             close(own_time_ns)
         free_ops(ops, n)
-        close(sv[1])
-    if pid < 0:
-        close(sv[0])
-        raise OSError(err, "clone: " + strerror(err).decode())
+        if sv[1] >= 0:
+            close(sv[1])
     return int(pid), sv[0]
 
 
@@ -1197,16 +1206,17 @@ cdef spawn_via_userns(list plan, unsigned long clone_flags, int user_fd, int pid
     cdef long got
     cdef int err = 0
     ops = build_ops(plan)  # first: a plan it cannot copy raises before any fd is made
-    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0:
-        err = errno
+    try:
+        socket_pair(sv)
+        try:
+            socket_pair(pp)
+        except BaseException:
+            close(sv[0])
+            close(sv[1])
+            raise
+    except BaseException:
         free_ops(ops, n)
-        raise OSError(err, "socketpair: " + strerror(err).decode())
-    if socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pp) < 0:
-        err = errno
-        close(sv[0])
-        close(sv[1])
-        free_ops(ops, n)
-        raise OSError(err, "socketpair: " + strerror(err).decode())
+        raise
     try:
         with nogil:
             mid = pyrunc_raw_clone(0)

@@ -108,6 +108,37 @@ def test_a_refused_plan_leaves_no_fd() -> None:
     assert _open_fds() == before
 
 
+def test_a_failed_spawn_leaves_no_fd_and_its_own_pid_namespace() -> None:
+    """spawn enters the pid namespace to create the init in around the clone: when a later step
+    fails (here joining a "time namespace" that is not one), it raises with the runtime back in
+    its own pid namespace for children and nothing of the attempt left open."""
+    if os.geteuid() != 0:
+        pytest.skip("joining a pid namespace needs CAP_SYS_ADMIN")
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c",
+                               "echo in; exec sleep 1000"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"in\n"
+        inner = Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split()[0]
+        pid_fd = os.open(f"/proc/{inner}/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        not_time = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            own = os.readlink("/proc/self/ns/pid")
+            before = _open_fds()
+            with pytest.raises(OSError, match="setns\\(time\\)"):
+                _executor.spawn([instructions.sync("one")], 0, join_pid_fd=pid_fd,
+                                join_time_fd=not_time)
+            assert os.readlink("/proc/self/ns/pid_for_children") == own
+            assert _open_fds() == before
+        finally:
+            os.close(pid_fd)
+            os.close(not_time)
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
 def test_pxi_is_what_ops_py_generates() -> None:
     pxi = REPO / "pyrunc" / "_ops.pxi"
     if not pxi.exists():  # a build from the sdist's generated C has none
