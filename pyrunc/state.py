@@ -146,8 +146,8 @@ def write_file(path: str, data: bytes, mode: int = 0o600, *, sync_dir: bool = Fa
             view = view[n:]
         if durable:
             sys_.fsync(fd)
-        sys_.close(fd)
-        fd = -1
+        closing, fd = fd, -1  # a failed close(2) has freed the fd all the same
+        sys_.close(closing)
         sys_.rename(tmp, path)
     except OSError as e:
         if fd >= 0:
@@ -384,6 +384,19 @@ def _is_frozen(state_file: str) -> bool:
     return value in (b"FROZEN", b"FREEZING", b"1")
 
 
+def lock_file(path: str, flags: int, exclusive: bool = True, mode: int = 0o600) -> Locked:
+    """flock(2) on `path` opened with `flags`; the fd is closed if the wait fails (EINTR, a
+    KeyboardInterrupt), so a lock nobody holds is never left open."""
+    sys_ = syscall.get()
+    fd = sys_.open(path, flags, mode)
+    try:
+        sys_.flock(fd, exclusive)
+    except BaseException:
+        sys_.close(fd)
+        raise
+    return Locked(fd)
+
+
 class Locked:
     """A held lock on a container directory; released on exit (or by closing)."""
 
@@ -394,8 +407,8 @@ class Locked:
 
     def release(self) -> None:
         if self.fd >= 0:
-            syscall.get().close(self.fd)
-            self.fd = -1
+            fd, self.fd = self.fd, -1  # a failed close(2) has freed the fd all the same
+            syscall.get().close(fd)
 
     def __enter__(self) -> Locked:
         return self
@@ -461,14 +474,8 @@ class StateStore:
         return self._lock_dir(path, exclusive=True)
 
     def _lock_dir(self, path: str, exclusive: bool) -> Locked:
-        sys_ = syscall.get()
-        fd = sys_.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            sys_.flock(fd, exclusive)
-        except BaseException:
-            sys_.close(fd)
-            raise
-        return Locked(fd)
+        return lock_file(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    exclusive)
 
     def lock(self, container_id: str, exclusive: bool = True) -> tuple[Locked, Container]:
         """Lock a container and load it; raise ContainerNotFound when it is not there."""

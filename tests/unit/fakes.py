@@ -645,9 +645,17 @@ class RecordingSyscall(Syscall):
         return p is None or p.state in ("X", "Z")
 
     def close(self, fd: int) -> None:
-        self._record("close", fd)
+        try:
+            self._record("close", fd)
+        except OSError:
+            if fd in self.fds:  # a failed close(2) (EIO, EINTR) frees the fd all the same
+                self._free(fd)
+            raise
         if fd not in self.fds:
             raise OSError(errno.EBADF, "Bad file descriptor")
+        self._free(fd)
+
+    def _free(self, fd: int) -> None:
         del self.fds[fd]
         self.eventfds.pop(fd, None)
         for held in self.locks.values():

@@ -91,6 +91,30 @@ def test_a_failure_before_the_rename_leaves_the_old_state(
     assert_old_state_kept(fake, store, c1)
 
 
+def test_a_failed_close_is_a_failed_write_closed_once(
+        fake: RecordingSyscall, store: StateStore, c1: str) -> None:
+    """close(2) failing (EIO on NFS or FUSE) has freed the fd: the write fails naming the
+    file, the temporary file goes, and the fd number (another thread's by then) is not closed
+    a second time."""
+    fake.fail("close", fake._next_fd, errno.EIO)
+    with pytest.raises(PyruncError) as e:
+        store.write("c1", NEW)
+    assert str(e.value) == f"write {store.file('c1', STATE_FILE)}: input/output error"
+    assert len(fake.named("close")) == 1
+    assert_old_state_kept(fake, store, c1)
+
+
+def test_a_failed_close_releases_a_lock_once(fake: RecordingSyscall, store: StateStore,
+                                             c1: str) -> None:
+    lk, _ = store.lock("c1")
+    fd = lk.fd
+    fake.fail("close", fd, errno.EINTR)
+    with pytest.raises(OSError):
+        lk.release()
+    lk.release()  # nothing left to close
+    assert fake.calls.count(("close", fd)) == 1 and fake.fds == {}
+
+
 def test_a_failed_directory_sync_is_an_error_after_the_rename(
         fake: RecordingSyscall, store: StateStore, c1: str) -> None:
     fake.fail("fsync", store.path("c1"), errno.EIO)
