@@ -14,7 +14,7 @@ from _socket import AF_INET, inet_ntop, inet_pton
 
 from pyrunc import jsonlite, syscall
 from pyrunc.errors import PyruncError
-from pyrunc.state import read_file, write_file
+from pyrunc.state import Locked, lock_file, read_file, write_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is not imported for a networked create
@@ -103,13 +103,18 @@ def check_record(data: dict, name: str) -> str | None:
         return f"subnet: {data['subnet']!r} is not an IPv4 CIDR of at most /30"
     try:
         _v4(data["gateway"])
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in it
         return f"gateway: {data['gateway']!r} is not an IPv4 address"
     if type(data.get("nat")) is not bool:
         return "nat: not a boolean"
     leases = data.get("leases")
     if not (isinstance(leases, dict) and all(isinstance(c, str) for c in leases.values())):
         return "leases: not an object of container ids"
+    for address in leases:  # each goes into nft's batch and netlink as this container's
+        try:
+            _v4(address)
+        except (OSError, ValueError):
+            return f"leases: {address!r} is not an IPv4 address"
     return None
 
 
@@ -123,7 +128,7 @@ class NetworkStore:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.dir = os.path.join(self.root, DIR)
-        self._fd = -1
+        self._lock: Locked | None = None
 
     def __enter__(self) -> NetworkStore:
         sys_ = syscall.get()
@@ -131,15 +136,15 @@ class NetworkStore:
             sys_.makedirs(self.dir, 0o700)
         except OSError as e:
             raise PyruncError(f"cannot create {self.dir}: {e.strerror}") from None
-        self._fd = sys_.open(os.path.join(self.dir, ".lock"),
-                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        sys_.flock(self._fd, exclusive=True)
+        self._lock = lock_file(os.path.join(self.dir, ".lock"),
+                               os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.tidy()
-        syscall.get().close(self._fd)
-        self._fd = -1
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def tidy(self) -> None:
         """No networks left: the directory goes too (the state root lists only containers)."""

@@ -19,10 +19,12 @@ DAMAGE = [
     ("subnet", "10.231.7.0", "subnet"),
     ("subnet", "10.231.7.0/x", "subnet"),
     ("gateway", 7, "gateway"),
+    ("gateway", "10.231.7.1\u0000", "gateway"),  # inet_pton's ValueError, not an OSError
     ("bridge", ["pyr-htn1"], "bridge"),
     ("name", "other", "name"),
     ("leases", [], "leases"),
     ("leases", {"10.231.7.2": 5}, "leases"),
+    ("leases", {"10.231.7.2; flush ruleset": "c1"}, "leases"),  # a key goes into nft's batch
 ]
 
 
