@@ -1256,8 +1256,10 @@ cdef spawn_via_userns(list plan, unsigned long clone_flags, int user_fd, int pid
             continue
         break
     close(pp[0])
-    import os
-    os.waitpid(mid, 0)
+    # reaped here, not by os.waitpid: a Python handler raising there would lose sv[0] and
+    # leave the init waiting on it for ever
+    while waitpid(<int>mid, NULL, 0) < 0 and errno == EINTR:
+        pass
     if got != sizeof(long) or pid < 0:
         close(sv[0])
         err = <int>-pid if got == sizeof(long) else 0

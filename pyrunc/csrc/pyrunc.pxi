@@ -122,6 +122,7 @@ cdef extern from "pyrunc.h":
     void _exit(int status) nogil
     dev_t makedev(unsigned int major, unsigned int minor) nogil
     int kill(int pid, int sig) nogil
+    int waitpid(int pid, int *status, int options) nogil
     int getpid() nogil
     int setsid() nogil
     int chmod(const char *path, mode_t mode) nogil
