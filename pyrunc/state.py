@@ -288,6 +288,11 @@ def _check_host_mounts(rec: object) -> str | None:
     return None
 
 
+def is_host_mounts(rec: object) -> TypeGuard[HostMounts]:
+    """`rec` is a whole HostMounts record (a rootfs and a "before" that is an id or null)."""
+    return bool(rec) and _check_host_mounts(rec) is None
+
+
 def _is_state(data: object, problem: str | None) -> TypeGuard[StateRecord]:
     """`data` passed validate_state (`problem` is what it said): a StateRecord."""
     return problem is None and isinstance(data, dict)

@@ -14,6 +14,7 @@ from pyrunc.state import (
     Container,
     StateStore,
     is_cgroup_record,
+    is_host_mounts,
     read_file,
 )
 
@@ -211,12 +212,18 @@ def _recover_resources(
     except (PyruncError, OSError, ValueError) as e:
         problems.append(f"network: {e}")
     mounts = intent.get("host_mounts") if intent else None
-    if isinstance(mounts, dict) and isinstance(mounts.get("rootfs"), str):
+    if is_host_mounts(mounts):
         from pyrunc.rootfs import detach_host_mounts
 
-        before = mounts.get("before")
         try:
-            detach_host_mounts(mounts["rootfs"], before if type(before) is int else None)
+            detach_host_mounts(mounts["rootfs"], mounts["before"])
         except PyruncError as e:
             problems.append(str(e))
+    elif isinstance(mounts, dict) and isinstance(mounts.get("rootfs"), str):
+        # without a true "before", what on the rootfs was there before the create is unknown:
+        # never detach what may be the host's own
+        from pyrunc.log import get_logger
+
+        get_logger().warning(f"delete --force {container_id}: host_mounts: malformed: the "
+                             f"mounts on {mounts['rootfs']} are left")
     return problems

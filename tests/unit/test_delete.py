@@ -11,7 +11,7 @@ import pytest
 from pyrunc.cli import dispatch
 from pyrunc.state import INTENT_FILE, StateStore
 from unit.containers import INIT, START, container
-from unit.fakes import RecordingSyscall
+from unit.fakes import RecordingSyscall, mountinfo_line
 
 
 def delete(store: StateStore, *args: str) -> int:
@@ -101,6 +101,36 @@ def test_recovery_without_any_record_removes_the_derivable_cgroups(
     assert delete(store, "--force", "c1") == 0
     assert pid_dirs and all(d not in fake.dirs for d in pid_dirs)
     assert not fake.exists(store.path("c1"))
+
+
+@pytest.mark.parametrize("before", ["330", 3.5, None, "missing"])
+def test_recovery_never_detaches_with_a_damaged_host_mounts_record(
+        fake: RecordingSyscall, store: StateStore, capsys: pytest.CaptureFixture[str],
+        before: object) -> None:
+    """An intent whose host_mounts "before" is damaged (not an id, not null) says nothing of
+    what was mounted on the rootfs before the create: read as null ("nothing was") it would
+    detach the host's own mount there. Recovery leaves the mounts, says so, and goes on."""
+    data = container(fake, store)
+    fake.unlink(store.file("c1", "state.json"))
+    rootfs = "/b/rootfs"
+    host_own = mountinfo_line(300, rootfs, "ext4", "rw")  # mount id 330, the host's
+    fake.files["/proc/self/mountinfo"] += (host_own + "\n").encode()
+    mounts: dict[str, object] = {"rootfs": rootfs, "before": before}
+    if before == "missing":
+        del mounts["before"]
+    intent = {"pid": INIT, "init_start_time": START, "cgroup": data["pyrunc"]["cgroup"],
+              "host_mounts": mounts}
+    fake.files[store.file("c1", INTENT_FILE)] = json.dumps(intent).encode()
+    status = delete(store, "--force", "c1")
+    umounts = fake.named("umount")
+    if before is None:  # null: nothing was mounted there, all on it is the create's
+        assert umounts  # (the fake's mount table does not follow: the rest is not this test's)
+        return
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert not umounts
+    assert f"host_mounts: malformed: the mounts on {rootfs} are left" in err, err
+    assert not fake.alive(INIT) and not fake.exists(store.path("c1"))
 
 
 def test_recovery_says_what_it_could_not_remove(fake: RecordingSyscall, store: StateStore,
