@@ -65,7 +65,7 @@ class NamespacePlan:
 NSFS_MAGIC = 0x6E736673
 
 
-def open_namespace_file(path: str, field: str, kind: str | None = None) -> int:
+def open_namespace_file(path: str, field: str, kind: str) -> int:
     """An fd of the namespace file `path` names (a host path of the config's), of type `kind`.
 
     Looked at through O_PATH first: only a file on nsfs is then opened (through our own fd),
@@ -85,17 +85,15 @@ def open_namespace_file(path: str, field: str, kind: str | None = None) -> int:
         if sys_.statfs_type(own) != NSFS_MAGIC:
             raise ConfigError(f"config.json: {field}: {path}: not a namespace file")
         fd = sys_.open(own, os.O_RDONLY | os.O_CLOEXEC)
-        if kind is not None:
-            try:
-                flag = sys_.namespace_type(fd)
-            except BaseException:
-                sys_.close(fd)
-                raise
-            if flag != FLAGS[kind]:
-                sys_.close(fd)
-                found = next((k for k, v in FLAGS.items() if v == flag), f"type {flag:#x}")
-                raise ConfigError(
-                    f"config.json: {field}: {path}: a {found} namespace, not {kind}")
+        try:
+            flag = sys_.namespace_type(fd)
+        except BaseException:
+            sys_.close(fd)
+            raise
+        if flag != FLAGS[kind]:
+            sys_.close(fd)
+            found = next((k for k, v in FLAGS.items() if v == flag), f"type {flag:#x}")
+            raise ConfigError(f"config.json: {field}: {path}: a {found} namespace, not {kind}")
         return fd
     except OSError as e:
         reason = (e.strerror or str(e)).lower()

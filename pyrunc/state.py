@@ -29,7 +29,8 @@ if TYPE_CHECKING:
         ours: NotRequired[int | None]  # and the create's own top one
 
     class NetworkRef(TypedDict):
-        """The part of network.json (network.attach) that `state` shows."""
+        """The part of network.json (network.attach) copied into state.json for whoever
+        reads that file; pyrunc never reads it back (delete undoes from network.json)."""
 
         network: str
         ip: str

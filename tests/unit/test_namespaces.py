@@ -81,7 +81,7 @@ def test_a_missing_path_is_one_line_and_what_was_opened_is_closed(
     assert fake.fds == {}  # the network namespace's fd too
 
 
-def test_an_open_that_fails_after_the_probe_names_the_field(fake: RecordingSyscall) -> None:
+def test_a_failed_nsfs_check_after_the_probe_names_the_field(fake: RecordingSyscall) -> None:
     fake.nsfiles["/run/netns/n1"] = "net:[4026532100]"
     fake.fail("statfs_type", f"/proc/self/fd/{fake._next_fd}", 13)
     with pytest.raises(ConfigError) as e:
@@ -140,7 +140,16 @@ def test_the_fd_limit_is_raised_for_the_operation_and_put_back(fake: RecordingSy
     assert fake.named("set_nofile") == [("set_nofile", 5, 20000)]
 
 
-def test_the_owner_is_the_effective_users_name(fake: RecordingSyscall) -> None:
+def test_the_owner_is_the_effective_users_name(fake: RecordingSyscall,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import pwd
+
+    def getpwuid(uid: int) -> pwd.struct_passwd:  # the host's passwd is not this test's
+        if uid != 65534:
+            raise KeyError(uid)
+        return pwd.struct_passwd(("nobody", "x", 65534, 65534, "", "/", "/bin/false"))
+
+    monkeypatch.setattr(pwd, "getpwuid", getpwuid)
     assert _owner() == ""  # root, shown as root by list
     fake.euid = 65534
     assert _owner() == "nobody"

@@ -77,7 +77,7 @@ def test_a_write_that_writes_nothing_is_a_full_disk(fake: RecordingSyscall, stor
     ("write_fd", errno.ENOSPC, "no space left on device"),
     ("write_fd", errno.EDQUOT, "disk quota exceeded"),
     ("fsync", errno.EIO, "input/output error"),
-    ("rename", errno.EIO, "input/output error"),  # a crash between fsync and rename
+    ("rename", errno.EIO, "input/output error"),  # the rename fails after the fsync
 ])
 def test_a_failure_before_the_rename_leaves_the_old_state(
         fake: RecordingSyscall, store: StateStore, c1: str, method: str, err: int,
