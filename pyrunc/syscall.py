@@ -7,7 +7,9 @@ state store under --root: state.json written atomically and durably, the locks, 
 records) goes through `get()`, an instance of `Syscall`. The real one, `Linux`, calls `os`
 and the wrappers of `pyrunc._linux`; tests install a recording fake with `replace()`
 (tests/unit/fakes.py), as youki's `Syscall` trait and `TestHelperSyscall` do. The child's
-syscalls (`pyrunc._executor`, in C) are not here: the parent only compiles its plan.
+syscalls (`pyrunc._executor`, in C) are not here: the parent only compiles its plan. Not
+through it yet: the exec fifo (create's mkfifo, start's release of the init) and a network
+attachment's own files, rtnetlink and nft calls; real-container tests cover those.
 
 The hot commands import this module, so it imports nothing but `os` (no typing, no abc): the
 interface is a plain class whose methods raise NotImplementedError. Paths are `str`; a method
