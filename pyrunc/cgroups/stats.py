@@ -233,7 +233,10 @@ def stats_v1(cg: Cgroups) -> Stats:
     }
     mem = cg.dir_for("memory")
     memory: Memory = {}
-    if mem is not None:
+    if mem is None:  # runc's types.Memory has its four entries whatever it read
+        memory = {"usage": _entry(0, 0, 0, 0), "swap": _entry(0, 0, 0, 0),
+                  "kernel": _entry(0, 0, 0, 0), "kernelTCP": _entry(0, 0, 0, 0)}
+    else:
         raw = _kv(_read(mem, "memory.stat"))
         if raw.get("cache"):
             memory["cache"] = raw["cache"]
@@ -324,6 +327,8 @@ def stats_v2(cg: Cgroups) -> Stats:
         UNLIMITED_V2 if UNLIMITED_V2 in (limit, swap_limit) else limit + swap_limit,
         current + swap_current, 0, 0,
     )
+    # cgroup2 has no kmem counters; runc's types.Memory still has the entries, zero
+    memory["kernel"] = memory["kernelTCP"] = _entry(0, 0, 0, 0)
     if raw:
         memory["raw"] = raw
     reads: list[BlkioEntry] = []

@@ -62,6 +62,9 @@ def test_v2_stats_from_the_one_directory(fake: RecordingSyscall) -> None:
     assert s["cpu"]["throttling"] == {}
     assert s["memory"]["usage"] == {"limit": UNLIMITED_V2, "usage": 4096, "failcnt": 6}
     assert s["memory"]["swap"] == {"limit": UNLIMITED_V2, "usage": 4096, "failcnt": 0}
+    # no kmem counters in cgroup2: runc still prints the entries, zero, before raw
+    assert s["memory"]["kernel"] == s["memory"]["kernelTCP"] == {"limit": 0, "failcnt": 0}
+    assert list(s["memory"]) == ["cache", "usage", "swap", "kernel", "kernelTCP", "raw"]
     assert s["memory"]["cache"] == 1024
     assert s["blkio"] == {
         "ioServiceBytesRecursive": [{"major": 8, "minor": 16, "op": "Read", "value": 10},
@@ -70,6 +73,23 @@ def test_v2_stats_from_the_one_directory(fake: RecordingSyscall) -> None:
                                 {"major": 8, "minor": 16, "op": "Write", "value": 2}]}
     assert s["pids"] == {"current": 2, "limit": 50}
     assert s["hugetlb"] == {"2MB": {"usage": 4194304, "failcnt": 3}}
+
+
+ZERO = {"limit": 0, "failcnt": 0}  # runc's types.MemoryEntry of nothing read
+
+
+def test_v1_stats_without_a_memory_hierarchy_have_runcs_four_zero_entries(
+        fake: RecordingSyscall) -> None:
+    """A host (or a container record) without the memory controller: runc's types.Memory
+    still has usage, swap, kernel and kernelTCP (omitempty does not omit a struct)."""
+    cg = cgroups(fake, "hybrid")
+    cg = manager.Cgroups({**cg.record, "dirs": [d for d in cg.dirs if d["key"] != "memory"]})
+    assert cg.dir_for("memory") is None
+    assert stats(cg)["memory"] == {"usage": ZERO, "swap": ZERO, "kernel": ZERO,
+                                   "kernelTCP": ZERO}
+    assert json.dumps(stats(cg)["memory"], separators=(",", ":")) == (
+        '{"usage":{"limit":0,"failcnt":0},"swap":{"limit":0,"failcnt":0},'
+        '"kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0}}')
 
 
 def test_stats_of_removed_cgroups_are_zero_not_an_error(fake: RecordingSyscall) -> None:
