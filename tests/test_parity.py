@@ -627,3 +627,47 @@ def test_exec_cgroup_joins_a_sub_cgroup(rt: Runtime, bundle: Bundle) -> None:
                     break
                 except OSError:
                     time.sleep(0.05)
+
+
+# --- events --stats ----------------------------------------------------------------------
+
+
+def _shape(value: Any) -> Any:
+    """What a JSON document looks like without its numbers: the keys in their order, the
+    type of each leaf, a list by its first element."""
+    if isinstance(value, dict):
+        return [(k, _shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_events_stats_has_runcs_shape(bundle: Bundle, tmp_path: Path) -> None:
+    """`events --stats` of the same container, run by each runtime, has the same keys in the
+    same order (memory's four entries, raw sorted as a Go map, blkio from the files runc
+    picks: on this host BFQ's exist but are empty). The container makes every omitempty
+    field it can nonzero: a tmpfs file (cache), a read past the page cache (blkio)."""
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}
+    bundle.sh("dd if=/dev/zero of=/dev/shm/f bs=4096 count=64 2>/dev/null; "
+              "dd if=/bin/busybox of=/dev/null bs=4096 count=8 iflag=direct 2>/dev/null; "
+              ": > /ready; exec sleep 1000")
+    shapes = {}
+    for name in RUNTIMES:
+        root = tmp_path / f"root-{name}"
+        root.mkdir(mode=0o700)
+        rt = Runtime(name, root)
+        cid = new_id("stats")
+        ready = bundle.rootfs / "ready"
+        ready.unlink(missing_ok=True)
+        try:
+            rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+            deadline = time.monotonic() + 60  # a wait for the container, not a measurement
+            while not ready.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert ready.exists(), f"{name}: the container did not get ready"
+            event = json.loads(rt.ok("events", "--stats", cid).stdout)
+            shapes[name] = _shape(event)
+        finally:
+            rt("delete", "--force", cid)
+    assert shapes["pyrunc"] == shapes["runc"]

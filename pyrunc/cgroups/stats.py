@@ -152,7 +152,7 @@ def _kv(text: str | None) -> dict[str, int]:
 def _nonzero(d: _D, *keep: str) -> _D:
     """`d` without its zero values but those of `keep` (runc's omitempty), in its order."""
     return {k: v for k, v in d.items()  # type: ignore[return-value]
-            if k in keep or v not in (0, None, [], {})}
+            if k in keep or v not in (0, None, "", [], {})}
 
 
 def parse_list(text: str) -> list[int]:
@@ -176,19 +176,72 @@ def _entry(limit: int, usage: int, max_: int, failcnt: int) -> MemoryEntry:
 
 
 def _blkio_entries(text: str | None) -> list[BlkioEntry]:
-    """`MAJ:MIN Op value` lines; the device-less `Total` line is skipped, as runc does."""
+    """`MAJ:MIN Op value` lines (`MAJ:MIN value` in the sectors and time files: no op); the
+    device-less `Total` line is skipped, as runc does."""
     out = []
     for line in (text or "").splitlines():
         parts = line.split()
-        if len(parts) != 3 or ":" not in parts[0]:
+        if len(parts) not in (2, 3) or ":" not in parts[0]:
             continue
         major, _, minor = parts[0].partition(":")
         try:
-            entry: BlkioEntry = {"major": int(major), "minor": int(minor), "op": parts[1],
-                     "value": int(parts[2])}
+            entry: BlkioEntry = {"major": int(major), "minor": int(minor),
+                                 "op": parts[1] if len(parts) == 3 else "",
+                                 "value": int(parts[-1])}
         except ValueError:
             continue
         out.append(_nonzero(entry))
+    return out
+
+
+def _blkio_group(prefix: str) -> tuple[tuple[BlkioKey, str], ...]:
+    """The proportional-weight (CFQ or BFQ) files, in the order runc reads them."""
+    return (("sectorsRecursive", f"{prefix}sectors_recursive"),
+            ("ioServiceTimeRecursive", f"{prefix}io_service_time_recursive"),
+            ("ioWaitTimeRecursive", f"{prefix}io_wait_time_recursive"),
+            ("ioMergedRecursive", f"{prefix}io_merged_recursive"),
+            ("ioQueueRecursive", f"{prefix}io_queued_recursive"),
+            ("ioTimeRecursive", f"{prefix}time_recursive"),
+            ("ioServicedRecursive", f"{prefix}io_serviced_recursive"),
+            ("ioServiceBytesRecursive", f"{prefix}io_service_bytes_recursive"))
+
+
+# runc 1.1.5's fs.BlkioGroup.GetStats: the first group whose first file has entries is read,
+# up to its first file without any (BFQ with its debug files, BFQ, CFQ, the throttle
+# policy's recursive files, its non-recursive ones): not the first whose files exist, which
+# on a host where BFQ is available but not the disk's scheduler are empty.
+BLKIO_GROUPS: tuple[tuple[tuple[BlkioKey, str], ...], ...] = (
+    _blkio_group("blkio.bfq."),
+    (("ioServicedRecursive", "blkio.bfq.io_serviced_recursive"),
+     ("ioServiceBytesRecursive", "blkio.bfq.io_service_bytes_recursive")),
+    _blkio_group("blkio."),
+    (("ioServicedRecursive", "blkio.throttle.io_serviced_recursive"),
+     ("ioServiceBytesRecursive", "blkio.throttle.io_service_bytes_recursive")),
+    (("ioServicedRecursive", "blkio.throttle.io_serviced"),
+     ("ioServiceBytesRecursive", "blkio.throttle.io_service_bytes")),
+)
+# types.Blkio's field order, which its JSON follows whatever order the files were read in
+BLKIO_KEYS: tuple[BlkioKey, ...] = (
+    "ioServiceBytesRecursive", "ioServicedRecursive", "ioQueueRecursive",
+    "ioServiceTimeRecursive", "ioWaitTimeRecursive", "ioMergedRecursive", "ioTimeRecursive",
+    "sectorsRecursive")
+
+
+def _blkio_v1(d: str | None) -> Blkio:
+    found: dict[BlkioKey, list[BlkioEntry]] = {}
+    if d is not None:
+        for group in BLKIO_GROUPS:
+            for key, name in group:
+                entries = _blkio_entries(_read(d, name))
+                if not entries:
+                    break
+                found[key] = entries
+            if found:
+                break
+    out: Blkio = {}
+    for key in BLKIO_KEYS:
+        if key in found:
+            out[key] = found[key]
     return out
 
 
@@ -252,31 +305,9 @@ def stats_v1(cg: Cgroups) -> Stats:
         memory["kernel"] = entry("memory.kmem.")
         memory["kernelTCP"] = entry("memory.kmem.tcp.")
         if raw:
-            memory["raw"] = raw
+            memory["raw"] = dict(sorted(raw.items()))  # a Go map: its JSON keys sorted
     pids = cg.dir_for("pids")
-    blk = cg.dir_for("blkio")
-    blkio: Blkio = {}
-    if blk is not None:
-        names: dict[BlkioKey, str]
-        if syscall.get().exists(os.path.join(blk, "blkio.io_serviced_recursive")):  # CFQ
-            names = {"ioServiceBytesRecursive": "blkio.io_service_bytes_recursive",
-                     "ioServicedRecursive": "blkio.io_serviced_recursive",
-                     "ioQueueRecursive": "blkio.io_queued_recursive",
-                     "ioServiceTimeRecursive": "blkio.io_service_time_recursive",
-                     "ioWaitTimeRecursive": "blkio.io_wait_time_recursive",
-                     "ioMergedRecursive": "blkio.io_merged_recursive",
-                     "ioTimeRecursive": "blkio.time_recursive",
-                     "sectorsRecursive": "blkio.sectors_recursive"}
-        elif syscall.get().exists(os.path.join(blk, "blkio.bfq.io_serviced_recursive")):
-            names = {"ioServiceBytesRecursive": "blkio.bfq.io_service_bytes_recursive",
-                     "ioServicedRecursive": "blkio.bfq.io_serviced_recursive"}
-        else:
-            names = {"ioServiceBytesRecursive": "blkio.throttle.io_service_bytes_recursive",
-                     "ioServicedRecursive": "blkio.throttle.io_serviced_recursive"}
-        for key, name in names.items():
-            entries = _blkio_entries(_read(blk, name))
-            if entries:
-                blkio[key] = entries
+    blkio = _blkio_v1(cg.dir_for("blkio"))
     hugetlb: dict[str, Hugetlb] = {}
     hdir = cg.dir_for("hugetlb")
     if hdir is not None:
@@ -330,7 +361,7 @@ def stats_v2(cg: Cgroups) -> Stats:
     # cgroup2 has no kmem counters; runc's types.Memory still has the entries, zero
     memory["kernel"] = memory["kernelTCP"] = _entry(0, 0, 0, 0)
     if raw:
-        memory["raw"] = raw
+        memory["raw"] = dict(sorted(raw.items()))  # a Go map: its JSON keys sorted
     reads: list[BlkioEntry] = []
     ios: list[BlkioEntry] = []
     for line in (_read(d, "io.stat") or "").splitlines():

@@ -31,7 +31,8 @@ def test_v1_stats_from_each_controllers_files(fake: RecordingSyscall) -> None:
         memory__max_usage_in_bytes="70000\n", memory__failcnt="2\n")
     put(fake, cg.dir_for("pids"), pids__current="3\n")
     put(fake, cg.dir_for("blkio"),
-        blkio__throttle__io_service_bytes_recursive="8:0 Read 4096\n8:0 Write 0\nTotal 4096\n")
+        blkio__throttle__io_service_bytes_recursive="8:0 Read 4096\n8:0 Write 0\nTotal 4096\n",
+        blkio__throttle__io_serviced_recursive="8:0 Read 1\n8:0 Write 0\nTotal 1\n")
     s = stats(cg)
     assert s["cpu"] == {"usage": {"total": 12345, "percpu": [100, 200],
                                   "kernel": 2 * 10_000_000, "user": 3 * 10_000_000},
@@ -41,8 +42,11 @@ def test_v1_stats_from_each_controllers_files(fake: RecordingSyscall) -> None:
     assert memory["cache"] == 4096 and memory["raw"] == {"cache": 4096, "rss": 8192}
     assert memory["usage"] == {"limit": 1048576, "usage": 65536, "max": 70000, "failcnt": 2}
     assert s["pids"] == {"current": 3}  # v1's "max" is no limit: left out, as runc
-    assert s["blkio"] == {"ioServiceBytesRecursive": [
-        {"major": 8, "op": "Read", "value": 4096}, {"major": 8, "op": "Write"}]}
+    assert s["blkio"] == {  # read serviced first, shown in types.Blkio's order
+        "ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 4096},
+                                    {"major": 8, "op": "Write"}],
+        "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1},
+                                {"major": 8, "op": "Write"}]}
     assert s["cpuset"]["cpus"] == [0, 1] and s["hugetlb"] == {}
     assert s["network_interfaces"] is None
 
@@ -90,6 +94,47 @@ def test_v1_stats_without_a_memory_hierarchy_have_runcs_four_zero_entries(
     assert json.dumps(stats(cg)["memory"], separators=(",", ":")) == (
         '{"usage":{"limit":0,"failcnt":0},"swap":{"limit":0,"failcnt":0},'
         '"kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0}}')
+
+
+BFQ_EMPTY = {"blkio__bfq__io_serviced_recursive": "Total 0\n",
+             "blkio__bfq__io_service_bytes_recursive": "Total 0\n"}
+THROTTLE = {"blkio__throttle__io_serviced_recursive": "254:0 Read 1\n254:0 Total 1\nTotal 1\n",
+            "blkio__throttle__io_service_bytes_recursive":
+                "254:0 Read 4096\n254:0 Total 4096\nTotal 4096\n"}
+
+
+def test_v1_blkio_skips_bfq_files_that_exist_but_are_empty(fake: RecordingSyscall) -> None:
+    """BFQ compiled in but not the disk's scheduler (this host): its files are there, with no
+    device in them; runc goes on to the throttle policy's files, which have the I/O."""
+    cg = cgroups(fake, "hybrid")
+    put(fake, cg.dir_for("blkio"), **BFQ_EMPTY, **THROTTLE)
+    assert stats(cg)["blkio"] == {
+        "ioServiceBytesRecursive": [{"major": 254, "op": "Read", "value": 4096},
+                                    {"major": 254, "op": "Total", "value": 4096}],
+        "ioServicedRecursive": [{"major": 254, "op": "Read", "value": 1},
+                                {"major": 254, "op": "Total", "value": 1}]}
+
+
+def test_v1_blkio_of_cfq_has_its_eight_entries_and_sectors_have_no_op(
+        fake: RecordingSyscall) -> None:
+    cg = cgroups(fake, "hybrid")
+    files = {f"blkio__{name}_recursive": "8:0 Read 3\n8:0 Write 4\nTotal 7\n"
+             for name in ("io_service_time", "io_wait_time", "io_merged", "io_queued",
+                          "io_serviced", "io_service_bytes")}
+    put(fake, cg.dir_for("blkio"), blkio__sectors_recursive="8:0 96\n",
+        blkio__time_recursive="8:0 12\n", **files, **THROTTLE)
+    blkio = stats(cg)["blkio"]
+    assert list(blkio) == ["ioServiceBytesRecursive", "ioServicedRecursive", "ioQueueRecursive",
+                           "ioServiceTimeRecursive", "ioWaitTimeRecursive", "ioMergedRecursive",
+                           "ioTimeRecursive", "sectorsRecursive"]
+    assert blkio["sectorsRecursive"] == [{"major": 8, "value": 96}]
+    assert blkio["ioServicedRecursive"][0] == {"major": 8, "op": "Read", "value": 3}
+
+
+def test_v1_memory_raw_keys_are_sorted_as_gos_map(fake: RecordingSyscall) -> None:
+    cg = cgroups(fake, "hybrid")
+    put(fake, cg.dir_for("memory"), memory__stat="rss 1\ncache 2\nactive_anon 3\n")
+    assert list(stats(cg)["memory"]["raw"]) == ["active_anon", "cache", "rss"]
 
 
 def test_stats_of_removed_cgroups_are_zero_not_an_error(fake: RecordingSyscall) -> None:
