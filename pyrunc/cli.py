@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             if not sealed.running_sealed():
                 if command_of(argv) == "run":
                     # the signals a foreground run forwards stay pending across the re-exec,
-                    # until its forwarding is in place (pyrunc.lifecycle.run.Forwarder)
-                    from pyrunc.lifecycle.run import block
+                    # until its forwarding is in place (pyrunc.lifecycle.foreground.Forwarder)
+                    from pyrunc.lifecycle.foreground import block
 
                     block()
                 sealed.reexec_sealed(argv)

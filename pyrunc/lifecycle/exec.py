@@ -212,7 +212,7 @@ def exec_process(
         from pyrunc.console import relay as relay_pty
 
         relay_pty(receive_master(relay))
-    from pyrunc.lifecycle.run import exit_status, wait_forwarding
+    from pyrunc.lifecycle.foreground import exit_status, wait_forwarding
 
     return exit_status(wait_forwarding(pid))
 
