@@ -27,7 +27,11 @@ ARGUMENTS = Command(
             Flag("-f", "--format", choices=("table", "json"), default="table"),
         )),
         ("inspect", (), "show a network as JSON", Command(args=(_NAMES,))),
-        ("rm", ("remove",), "remove networks (not while in use)", Command(args=(_NAMES,))),
+        ("rm", ("remove",), "remove networks (not while in use)", Command(
+            Flag("-f", "--force",
+                 help="remove a damaged record too (the record only: what it names is left)"),
+            args=(_NAMES,),
+        )),
     )
 )  # fmt: skip
 
@@ -59,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
                                         indent=2) + "\n")
     else:
         for name in args.names:
-            net.remove_network(name, args.root)
+            net.remove_network(name, args.root, force=args.force)
             sys.stdout.write(name + "\n")
     return 0

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc.errors import PyruncError
-from pyrunc.network.store import NetworkStore, valid_ifname, valid_name
+from pyrunc.errors import PyruncError, StateCorrupt
+from pyrunc.log import get_logger
+from pyrunc.network.store import DamagedRecord, NetworkStore, valid_ifname, valid_name
 from pyrunc.state import DEFAULT_ROOT
 
 TYPE_CHECKING = False
@@ -148,13 +149,23 @@ def _public(store: NetworkStore, net: NetworkRecord) -> NetworkView:
             "containers": {cid: ip for ip, cid in sorted(store.live_leases(net).items())}}
 
 
-def remove_network(name: str, root: str = DEFAULT_ROOT) -> None:
+def remove_network(name: str, root: str = DEFAULT_ROOT, *, force: bool = False) -> None:
     """Remove the bridge, the network's nftables elements and its record (refused while a
-    container uses it)."""
+    container uses it). With `force`, a damaged record is removed too, and only the record:
+    what a damaged record names (a bridge, a subnet) is not trusted to act on, so a warning
+    names it for the user to remove."""
     from pyrunc.network import nft, rtnl
 
     with NetworkStore(root) as store:
-        net = store.load(name)
+        try:
+            net = store.load(name)
+        except StateCorrupt as e:
+            if not force:
+                raise
+            store.remove(name)
+            get_logger().warning(f"network rm --force {name}: {e}; removed the record only"
+                                 + _named_by(e))
+            return
         users = store.live_leases(net)
         if users:
             raise PyruncError(
@@ -167,3 +178,12 @@ def remove_network(name: str, root: str = DEFAULT_ROOT) -> None:
                 raise PyruncError(f"remove bridge {net['bridge']}: {e.strerror}") from None
             nft.remove_network(net["subnet"])
         store.remove(name)
+
+
+def _named_by(damaged: StateCorrupt) -> str:
+    """What a removed damaged record still names, where it is readable."""
+    data = damaged.data if isinstance(damaged, DamagedRecord) else {}
+    left = [f"{what} {data[key]}" for key, what in (("bridge", "bridge"),
+                                                    ("subnet", "nftables elements of"))
+            if isinstance(data.get(key), str)]
+    return f": {' and '.join(left)}, if any, are left as they are" if left else ""

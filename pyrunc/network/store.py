@@ -13,7 +13,7 @@ import os
 from _socket import AF_INET, inet_ntop, inet_pton
 
 from pyrunc import jsonlite, syscall
-from pyrunc.errors import PyruncError
+from pyrunc.errors import PyruncError, StateCorrupt
 from pyrunc.state import Locked, lock_file, read_file, write_file
 
 TYPE_CHECKING = False
@@ -80,9 +80,9 @@ def read_json(path: str) -> dict | None:
     except FileNotFoundError:
         return None
     except (ValueError, RecursionError) as e:
-        raise PyruncError(f"{path} is corrupt: {e}") from None
+        raise StateCorrupt(f"{path} is corrupt: {e}") from None
     if not isinstance(data, dict):
-        raise PyruncError(f"{path} is corrupt: not a JSON object")
+        raise StateCorrupt(f"{path} is corrupt: not a JSON object")
     return data
 
 
@@ -116,6 +116,15 @@ def check_record(data: dict, name: str) -> str | None:
         except (OSError, ValueError):
             return f"leases: {address!r} is not an IPv4 address"
     return None
+
+
+class DamagedRecord(StateCorrupt):
+    """A record that is JSON but not a network record: what it says is kept (`data`), for the
+    message of a `network rm --force` that removes it without acting on it."""
+
+    def __init__(self, message: str, data: dict) -> None:
+        super().__init__(message)
+        self.data = data
 
 
 def _is_record(data: dict, problem: str | None) -> TypeGuard[NetworkRecord]:
@@ -177,17 +186,20 @@ class NetworkStore:
             raise PyruncError(f"network {name} does not exist")
         problem = check_record(data, name)
         if not _is_record(data, problem):
-            raise PyruncError(f"{path} is corrupt: {problem}")
+            raise DamagedRecord(f"{path} is corrupt: {problem}", data)
         return data
 
     def save(self, net: NetworkRecord, *, sync_dir: bool = True) -> None:
         write_atomic(self.path(net["name"]), net, sync_dir=sync_dir)
 
     def remove(self, name: str) -> None:
+        path = self.path(name)
         try:
-            syscall.get().unlink(self.path(name))
+            syscall.get().unlink(path)
         except FileNotFoundError:
             pass
+        except OSError as e:  # a directory in its place, say
+            raise PyruncError(f"cannot remove {path}: {e.strerror}") from None
 
     def live_leases(self, net: NetworkRecord) -> dict[str, str]:
         """address -> container id, only for containers whose directory still exists."""
