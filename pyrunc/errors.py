@@ -22,8 +22,9 @@ class StateError(PyruncError):
 
 
 class StateCorrupt(PyruncError):
-    """A container's state file is damaged (not JSON, wrong shape, not a regular file, ...);
-    the message names the file. `delete --force` still recovers such a container."""
+    """A state file is damaged (not JSON, wrong shape, not a regular file, ...); the message
+    names the file. `delete --force` still recovers such a container, `network rm --force`
+    removes such a network record."""
 
 
 class CgroupError(PyruncError):

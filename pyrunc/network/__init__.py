@@ -154,8 +154,6 @@ def remove_network(name: str, root: str = DEFAULT_ROOT, *, force: bool = False) 
     container uses it). With `force`, a damaged record is removed too, and only the record:
     what a damaged record names (a bridge, a subnet) is not trusted to act on, so a warning
     names it for the user to remove."""
-    from pyrunc.network import nft, rtnl
-
     with NetworkStore(root) as store:
         try:
             net = store.load(name)
@@ -172,6 +170,8 @@ def remove_network(name: str, root: str = DEFAULT_ROOT, *, force: bool = False) 
                 f"network {name} is in use by {', '.join(sorted(users.values()))}"
             )
         if os.geteuid() == 0:  # an unprivileged caller's create makes no bridge or rules
+            from pyrunc.network import nft, rtnl
+
             try:
                 rtnl.delete_link(net["bridge"])
             except OSError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+from pathlib import Path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -71,9 +72,9 @@ def test_operations_import_from_below_and_nothing_below_imports_up() -> None:
     assert wrong == []
 
 
-def test_the_check_sees_an_import_inside_a_function(tmp_path: object) -> None:
+def test_the_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
     """The rule above is only as good as _imports: a deferred import is still an import."""
-    source = os.path.join(str(tmp_path), "m.py")
+    source = str(tmp_path / "m.py")
     with open(source, "w", encoding="utf-8") as f:
         f.write("def f():\n    from pyrunc.lifecycle.run import exit_status\n"
                 "    import pyrunc.cli\n    from pyrunc import api, state\n")
